@@ -1,0 +1,3 @@
+module github.com/sagequeue/sagequeue
+
+go 1.26.8

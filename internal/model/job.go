@@ -1,0 +1,207 @@
+package model
+
+import "strings"
+
+// ServiceJobTypeSageMakerTraining is the only service job type: a SageMaker
+// training job. Queues and environments use the same word for their type.
+const ServiceJobTypeSageMakerTraining = "SAGEMAKER_TRAINING"
+
+// CapacityUnitInstances is the capacity unit of SageMaker training
+// environments: one unit is one ML instance.
+const CapacityUnitInstances = "NUM_INSTANCES"
+
+// Retry actions of evaluateOnExit rules.
+const (
+	RetryActionRetry = "RETRY"
+	RetryActionExit  = "EXIT"
+)
+
+// ServiceJob is one submitted training job: the fields of the Batch
+// DescribeServiceJob response, plus the bookkeeping the scheduler and the
+// store need (version, placements, where the job holds capacity).
+type ServiceJob struct {
+	JobID                 string            `json:"jobId"`
+	JobArn                string            `json:"jobArn"`
+	JobName               string            `json:"jobName"`
+	JobQueue              string            `json:"jobQueue"` // queue ARN
+	ServiceJobType        string            `json:"serviceJobType"`
+	ServiceRequestPayload string            `json:"serviceRequestPayload"`
+	Status                JobStatus         `json:"status"`
+	StatusReason          string            `json:"statusReason,omitempty"`
+	SchedulingPriority    int32             `json:"schedulingPriority"`
+	ShareIdentifier       string            `json:"shareIdentifier,omitempty"`
+	RetryStrategy         *RetryStrategy    `json:"retryStrategy,omitempty"`
+	TimeoutConfig         *TimeoutConfig    `json:"timeoutConfig,omitempty"`
+	Tags                  map[string]string `json:"tags,omitempty"`
+	Attempts              []Attempt         `json:"attempts,omitempty"`
+	IsTerminated          bool              `json:"isTerminated"`
+	CreatedAt             int64             `json:"createdAt"`
+	ScheduledAt           int64             `json:"scheduledAt,omitempty"`
+	StartedAt             int64             `json:"startedAt,omitempty"`
+	StoppedAt             int64             `json:"stoppedAt,omitempty"`
+	ClientToken           string            `json:"clientToken,omitempty"`
+
+	// Instances is the capacity the job needs, parsed from the payload at
+	// submission; capacityUsage in the API is derived from it.
+	Instances int64 `json:"instances"`
+	// ServiceEnvironment is the ARN of the environment the job holds capacity
+	// in while SCHEDULED, STARTING or RUNNING; empty otherwise.
+	ServiceEnvironment string `json:"serviceEnvironment,omitempty"`
+	// Placements counts placements into RUNNABLE that used an attempt of the
+	// retry strategy (capacity failures and restarts do not).
+	Placements int32 `json:"placements"`
+	// RunnableAt is when the job last entered RUNNABLE.
+	RunnableAt int64 `json:"runnableAt,omitempty"`
+	// BlockedCode and BlockedSince track how long the job has been held back for
+	// one reason code (the part of statusReason before " - "), across
+	// re-placements, for job state time limit actions.
+	BlockedCode  string `json:"blockedCode,omitempty"`
+	BlockedSince int64  `json:"blockedSince,omitempty"`
+	UpdatedAt    int64  `json:"updatedAt"`
+	// Version increases by one on every stored change; conditional writes
+	// compare it.
+	Version int64 `json:"version"`
+}
+
+// Attempt is one training job launched for a service job.
+type Attempt struct {
+	TrainingJobName    string `json:"trainingJobName,omitempty"`
+	TrainingJobArn     string `json:"trainingJobArn,omitempty"`
+	ServiceEnvironment string `json:"serviceEnvironment,omitempty"`
+	StartedAt          int64  `json:"startedAt,omitempty"`
+	StoppedAt          int64  `json:"stoppedAt,omitempty"`
+	StatusReason       string `json:"statusReason,omitempty"`
+}
+
+// RetryStrategy is the Batch ServiceJobRetryStrategy.
+type RetryStrategy struct {
+	Attempts       int32            `json:"attempts,omitempty"`
+	EvaluateOnExit []EvaluateOnExit `json:"evaluateOnExit,omitempty"`
+}
+
+// EvaluateOnExit is one rule of a retry strategy.
+type EvaluateOnExit struct {
+	Action         string `json:"action"`
+	OnStatusReason string `json:"onStatusReason,omitempty"`
+}
+
+// TimeoutConfig is the Batch ServiceJobTimeout.
+type TimeoutConfig struct {
+	AttemptDurationSeconds int32 `json:"attemptDurationSeconds,omitempty"`
+}
+
+// CapacityUsage is one entry of a job's capacityUsage.
+type CapacityUsage struct {
+	CapacityUnit string  `json:"capacityUnit"`
+	Quantity     float64 `json:"quantity"`
+}
+
+// CapacityUsage returns the job's capacity in the shape of the Batch API.
+func (j *ServiceJob) CapacityUsage() []CapacityUsage {
+	return []CapacityUsage{{CapacityUnit: CapacityUnitInstances, Quantity: float64(j.Instances)}}
+}
+
+// LatestAttempt returns the last launched attempt, or nil.
+func (j *ServiceJob) LatestAttempt() *Attempt {
+	if len(j.Attempts) == 0 {
+		return nil
+	}
+	return &j.Attempts[len(j.Attempts)-1]
+}
+
+// MaxAttempts is the number of placements the retry strategy allows (default 1).
+func (j *ServiceJob) MaxAttempts() int32 {
+	if j.RetryStrategy == nil || j.RetryStrategy.Attempts < 1 {
+		return 1
+	}
+	return j.RetryStrategy.Attempts
+}
+
+// Transition moves the job along one edge of the state machine at time now
+// (epoch ms) with a new statusReason, keeping the timestamps of the Batch API
+// and the capacity bookkeeping in step. An edge the machine lacks is a
+// *TransitionError and leaves the job unchanged.
+func (j *ServiceJob) Transition(to JobStatus, now int64, reason string) error {
+	if !CanTransition(j.Status, to) {
+		return &TransitionError{JobID: j.JobID, From: j.Status, To: to}
+	}
+	j.Status = to
+	j.UpdatedAt = now
+	switch to {
+	case StatusRunnable:
+		j.RunnableAt = now
+		j.ServiceEnvironment = ""
+	case StatusScheduled:
+		j.ScheduledAt = now
+		j.StartedAt, j.StoppedAt = 0, 0
+	case StatusStarting, StatusRunning:
+		if j.StartedAt == 0 && to == StatusRunning {
+			j.StartedAt = now
+		}
+	case StatusSucceeded, StatusFailed:
+		j.StoppedAt = now
+		j.ServiceEnvironment = ""
+	}
+	j.SetReason(reason, now)
+	if to == StatusStarting || to == StatusRunning || to.Terminal() {
+		// The job got capacity (or is done): whatever held it back is over.
+		j.BlockedCode, j.BlockedSince = "", 0
+	}
+	return nil
+}
+
+// SetReason sets statusReason and, when the reason's code is new, starts the
+// clock that job state time limit actions read. An empty reason keeps the
+// clock: a job that goes back to RUNNABLE with the same capacity error keeps
+// accumulating time, as AWS Batch does.
+func (j *ServiceJob) SetReason(reason string, now int64) {
+	j.StatusReason = reason
+	code := ReasonCode(reason)
+	if code != "" && code != j.BlockedCode {
+		j.BlockedCode, j.BlockedSince = code, now
+	}
+}
+
+// ReasonCode returns the code part of a statusReason: the text before " - "
+// (as in "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY - ..."), or all of it.
+func ReasonCode(reason string) string {
+	code, _, _ := strings.Cut(reason, " - ")
+	return code
+}
+
+// Job statusReason texts that sagequeue sets itself.
+const (
+	ReasonMisconfiguration     = "MISCONFIGURATION:SERVICE_ENVIRONMENT_MAX_RESOURCE"
+	ReasonMisconfigurationText = ReasonMisconfiguration + " - Service environment(s) associated with the job queue cannot meet the capacity requirement of the job."
+	ReasonCapacity             = "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY"
+)
+
+// ShouldRetry decides whether a job whose attempt just failed with reason goes
+// back to RUNNABLE: while attempts remain, the first evaluateOnExit rule whose
+// pattern matches decides; with no match the job is retried.
+func (j *ServiceJob) ShouldRetry(reason string) bool {
+	if j.IsTerminated || j.Placements >= j.MaxAttempts() {
+		return false
+	}
+	if j.RetryStrategy != nil {
+		for _, r := range j.RetryStrategy.EvaluateOnExit {
+			if MatchGlob(r.OnStatusReason, reason) {
+				return strings.EqualFold(r.Action, RetryActionRetry)
+			}
+		}
+	}
+	return true
+}
+
+// MatchGlob matches s against a Batch retry pattern: exact text, or a prefix
+// when the pattern ends with '*'. An empty pattern matches everything, as a
+// rule without onStatusReason applies to every failure.
+func MatchGlob(pattern, s string) bool {
+	if pattern == "" || pattern == "*" {
+		return true
+	}
+	if prefix, ok := strings.CutSuffix(pattern, "*"); ok {
+		return strings.HasPrefix(s, prefix)
+	}
+	return pattern == s
+}

@@ -1,0 +1,173 @@
+package model
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+)
+
+const payloadField = "serviceRequestPayload"
+
+// TrainingRequest is what sagequeue reads from a service request payload, a
+// SageMaker CreateTrainingJob request in JSON. The rest of the payload is
+// passed to SageMaker untouched.
+type TrainingRequest struct {
+	TrainingJobName string
+	// InstanceType is ResourceConfig.InstanceType, or the types of the
+	// instance groups joined with "+" for heterogeneous clusters.
+	InstanceType string
+	// InstanceCount is ResourceConfig.InstanceCount, or the sum over
+	// ResourceConfig.InstanceGroups; 1 when the payload names neither.
+	InstanceCount int64
+	// MaxRuntimeSeconds is StoppingCondition.MaxRuntimeInSeconds, 0 if unset.
+	MaxRuntimeSeconds int64
+	TrainingPlanArn   string
+}
+
+type payloadDoc struct {
+	TrainingJobName *string `json:"TrainingJobName"`
+	ResourceConfig  *struct {
+		InstanceType    *string `json:"InstanceType"`
+		InstanceCount   *int64  `json:"InstanceCount"`
+		TrainingPlanArn *string `json:"TrainingPlanArn"`
+		InstanceGroups  []struct {
+			InstanceGroupName *string `json:"InstanceGroupName"`
+			InstanceType      *string `json:"InstanceType"`
+			InstanceCount     *int64  `json:"InstanceCount"`
+		} `json:"InstanceGroups"`
+	} `json:"ResourceConfig"`
+	StoppingCondition *struct {
+		MaxRuntimeInSeconds *int64 `json:"MaxRuntimeInSeconds"`
+	} `json:"StoppingCondition"`
+}
+
+// ParsePayload reads a CreateTrainingJob request. Errors are *ValidationError
+// naming the member, e.g.
+// "serviceRequestPayload.ResourceConfig.InstanceCount: must be at least 1".
+func ParsePayload(payload string) (TrainingRequest, error) {
+	var tr TrainingRequest
+	if strings.TrimSpace(payload) == "" {
+		return tr, Invalid(payloadField, "is required: a SageMaker CreateTrainingJob request in JSON")
+	}
+	if len(payload) > MaxPayloadBytes {
+		return tr, Invalidf(payloadField, "must be at most %d bytes, got %d", MaxPayloadBytes, len(payload))
+	}
+	var doc payloadDoc
+	dec := json.NewDecoder(strings.NewReader(payload))
+	if err := dec.Decode(&doc); err != nil {
+		return tr, payloadDecodeError(err)
+	}
+	if dec.More() {
+		return tr, Invalid(payloadField, "must be a single JSON object; found more after it")
+	}
+	if t := bytes.TrimSpace([]byte(payload)); len(t) == 0 || t[0] != '{' {
+		return tr, Invalid(payloadField, "must be a JSON object")
+	}
+
+	if doc.TrainingJobName != nil {
+		tr.TrainingJobName = *doc.TrainingJobName
+	}
+	tr.InstanceCount = 1
+	if rc := doc.ResourceConfig; rc != nil {
+		const f = payloadField + ".ResourceConfig"
+		if rc.TrainingPlanArn != nil && *rc.TrainingPlanArn != "" {
+			if !IsTrainingPlanARN(*rc.TrainingPlanArn) {
+				return tr, Invalidf(f+".TrainingPlanArn", "must be a SageMaker training plan ARN, got %q", *rc.TrainingPlanArn)
+			}
+			tr.TrainingPlanArn = *rc.TrainingPlanArn
+		}
+		if len(rc.InstanceGroups) > 0 {
+			if rc.InstanceCount != nil || rc.InstanceType != nil {
+				return tr, Invalid(f+".InstanceGroups", "cannot be combined with InstanceCount or InstanceType")
+			}
+			var total int64
+			var types []string
+			for i, g := range rc.InstanceGroups {
+				gf := fmt.Sprintf("%s.InstanceGroups[%d]", f, i)
+				if g.InstanceCount == nil {
+					return tr, Invalid(gf+".InstanceCount", "is required")
+				}
+				if err := checkInstanceCount(gf+".InstanceCount", *g.InstanceCount); err != nil {
+					return tr, err
+				}
+				total += *g.InstanceCount
+				if g.InstanceType != nil {
+					types = append(types, *g.InstanceType)
+				}
+			}
+			if err := checkInstanceCount(f+".InstanceGroups", total); err != nil {
+				return tr, err
+			}
+			tr.InstanceCount = total
+			tr.InstanceType = strings.Join(types, "+")
+		} else {
+			if rc.InstanceCount != nil {
+				if err := checkInstanceCount(f+".InstanceCount", *rc.InstanceCount); err != nil {
+					return tr, err
+				}
+				tr.InstanceCount = *rc.InstanceCount
+			}
+			if rc.InstanceType != nil {
+				tr.InstanceType = *rc.InstanceType
+			}
+		}
+	}
+	if sc := doc.StoppingCondition; sc != nil && sc.MaxRuntimeInSeconds != nil {
+		if *sc.MaxRuntimeInSeconds < 1 {
+			return tr, Invalidf(payloadField+".StoppingCondition.MaxRuntimeInSeconds", "must be at least 1, got %d", *sc.MaxRuntimeInSeconds)
+		}
+		tr.MaxRuntimeSeconds = *sc.MaxRuntimeInSeconds
+	}
+	return tr, nil
+}
+
+// MaxInstanceCount bounds the instances of one job; no SageMaker cluster comes
+// near it, and it keeps capacity arithmetic far from overflow.
+const MaxInstanceCount = 100000
+
+func checkInstanceCount(field string, n int64) error {
+	if n < 1 {
+		return Invalidf(field, "must be at least 1, got %d", n)
+	}
+	if n > MaxInstanceCount {
+		return Invalidf(field, "must be at most %d instances, got %d", MaxInstanceCount, n)
+	}
+	return nil
+}
+
+// payloadDecodeError turns a JSON decoding error into one that names the member.
+func payloadDecodeError(err error) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		field := payloadField
+		if te.Field != "" {
+			field += "." + te.Field
+		}
+		return Invalidf(field, "must be %s, got JSON %s", describeType(te.Type), te.Value)
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return Invalidf(payloadField, "is not valid JSON at byte %d: %v", se.Offset, se)
+	}
+	return Invalidf(payloadField, "is not valid JSON: %v", err)
+}
+
+func describeType(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "an integer"
+	case reflect.String:
+		return "a string"
+	case reflect.Struct, reflect.Map:
+		return "a JSON object"
+	case reflect.Slice, reflect.Array:
+		return "a JSON array"
+	}
+	return "a " + t.Kind().String()
+}

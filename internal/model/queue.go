@@ -1,0 +1,194 @@
+package model
+
+import (
+	"math"
+	"sort"
+	"strings"
+)
+
+// Resource states and statuses with the values of the Batch API.
+const (
+	StateEnabled  = "ENABLED"
+	StateDisabled = "DISABLED"
+	StatusValid   = "VALID"
+)
+
+// Job state time limit actions (jobStateTimeLimitActions[].action).
+const (
+	TimeLimitActionCancel    = "CANCEL"
+	TimeLimitActionTerminate = "TERMINATE"
+)
+
+// ServiceEnvironment is a pool of capacity that queues place jobs into, such as
+// the instances of a SageMaker training plan.
+type ServiceEnvironment struct {
+	Name           string            `json:"serviceEnvironmentName"`
+	Arn            string            `json:"serviceEnvironmentArn"`
+	Type           string            `json:"serviceEnvironmentType"`
+	State          string            `json:"state"`
+	Status         string            `json:"status"`
+	CapacityLimits []CapacityLimit   `json:"capacityLimits"`
+	Tags           map[string]string `json:"tags,omitempty"`
+	// TrainingPlanArn is a sagequeue extension: the SageMaker training plan
+	// whose reserved capacity the environment stands for. The engine sets it on
+	// payloads that name no plan.
+	TrainingPlanArn string `json:"trainingPlanArn,omitempty"`
+	Version         int64  `json:"version"`
+}
+
+// CapacityLimit is one capacity limit of an environment.
+type CapacityLimit struct {
+	CapacityUnit string `json:"capacityUnit"`
+	MaxCapacity  int64  `json:"maxCapacity"`
+}
+
+// MaxInstances is the environment's limit in NUM_INSTANCES.
+func (e *ServiceEnvironment) MaxInstances() int64 {
+	for _, l := range e.CapacityLimits {
+		if l.CapacityUnit == CapacityUnitInstances || l.CapacityUnit == "" {
+			return l.MaxCapacity
+		}
+	}
+	return 0
+}
+
+// Enabled reports whether new jobs may be placed in the environment.
+func (e *ServiceEnvironment) Enabled() bool { return e.State != StateDisabled }
+
+// SchedulingPolicy is a Batch scheduling policy. A queue with a policy is a
+// fair-share queue.
+type SchedulingPolicy struct {
+	Name            string            `json:"name"`
+	Arn             string            `json:"arn"`
+	FairsharePolicy *FairsharePolicy  `json:"fairsharePolicy,omitempty"`
+	Tags            map[string]string `json:"tags,omitempty"`
+	Version         int64             `json:"version"`
+}
+
+// FairsharePolicy holds the fair-share parameters of a policy.
+type FairsharePolicy struct {
+	ShareDecaySeconds  int32             `json:"shareDecaySeconds"`
+	ComputeReservation int32             `json:"computeReservation"`
+	ShareDistribution  []ShareAttributes `json:"shareDistribution,omitempty"`
+}
+
+// ShareAttributes gives a share identifier, or a prefix ending in '*', a weight.
+type ShareAttributes struct {
+	ShareIdentifier string  `json:"shareIdentifier"`
+	WeightFactor    float64 `json:"weightFactor"`
+}
+
+// DefaultShareDecaySeconds is the decay window used when shareDecaySeconds is
+// 0, as AWS Batch documents it.
+const DefaultShareDecaySeconds = 600
+
+// DecaySeconds is the time constant of the exponential decay of past usage.
+func (p *FairsharePolicy) DecaySeconds() float64 {
+	if p == nil || p.ShareDecaySeconds <= 0 {
+		return DefaultShareDecaySeconds
+	}
+	return float64(p.ShareDecaySeconds)
+}
+
+// Weight returns the weight factor of a share: the entry naming it exactly,
+// else the entry whose prefix (ending in '*') it starts with, else 1.0. A
+// lower weight gets more capacity. Entries cannot overlap (Validate refuses
+// that), so at most one prefix matches.
+func (p *FairsharePolicy) Weight(share string) float64 {
+	if p == nil {
+		return 1
+	}
+	w, found := 1.0, false
+	for _, a := range p.ShareDistribution {
+		if prefix, ok := strings.CutSuffix(a.ShareIdentifier, "*"); ok {
+			if !found && strings.HasPrefix(share, prefix) {
+				w, found = a.weight(), true
+			}
+		} else if a.ShareIdentifier == share {
+			return a.weight()
+		}
+	}
+	return w
+}
+
+func (a ShareAttributes) weight() float64 {
+	if a.WeightFactor <= 0 {
+		return 1
+	}
+	return a.WeightFactor
+}
+
+// Reserved is the capacity of an environment of maxCapacity instances that
+// the policy keeps for shares that hold none yet, when activeShares shares
+// hold some: floor((computeReservation/100)^activeShares * maxCapacity).
+func (p *FairsharePolicy) Reserved(maxCapacity int64, activeShares int) int64 {
+	if p == nil || p.ComputeReservation <= 0 {
+		return 0
+	}
+	ratio := math.Pow(float64(p.ComputeReservation)/100, float64(activeShares))
+	return int64(math.Floor(ratio * float64(maxCapacity)))
+}
+
+// JobQueue is a Batch job queue of type SAGEMAKER_TRAINING.
+type JobQueue struct {
+	Name                     string                    `json:"jobQueueName"`
+	Arn                      string                    `json:"jobQueueArn"`
+	Type                     string                    `json:"jobQueueType"`
+	State                    string                    `json:"state"`
+	Status                   string                    `json:"status"`
+	StatusReason             string                    `json:"statusReason,omitempty"`
+	Priority                 int32                     `json:"priority"`
+	SchedulingPolicyArn      string                    `json:"schedulingPolicyArn,omitempty"`
+	ServiceEnvironmentOrder  []ServiceEnvironmentOrder `json:"serviceEnvironmentOrder"`
+	JobStateTimeLimitActions []JobStateTimeLimitAction `json:"jobStateTimeLimitActions,omitempty"`
+	Tags                     map[string]string         `json:"tags,omitempty"`
+	Version                  int64                     `json:"version"`
+}
+
+// ServiceEnvironmentOrder names an environment of a queue (by ARN once
+// stored) and its order: lower orders are tried first.
+type ServiceEnvironmentOrder struct {
+	Order              int32  `json:"order"`
+	ServiceEnvironment string `json:"serviceEnvironment"`
+}
+
+// JobStateTimeLimitAction ends a job that has been at the head of its queue
+// in State with a statusReason starting with Reason for MaxTimeSeconds.
+type JobStateTimeLimitAction struct {
+	Action         string `json:"action"`
+	MaxTimeSeconds int32  `json:"maxTimeSeconds"`
+	Reason         string `json:"reason"`
+	State          string `json:"state"`
+}
+
+// FairShare reports whether the queue schedules by fair share.
+func (q *JobQueue) FairShare() bool { return q.SchedulingPolicyArn != "" }
+
+// Enabled reports whether the queue accepts new jobs.
+func (q *JobQueue) Enabled() bool { return q.State != StateDisabled }
+
+// Environments returns the queue's environment ARNs in the order they are
+// tried (ascending order, then ARN).
+func (q *JobQueue) Environments() []string {
+	o := append([]ServiceEnvironmentOrder(nil), q.ServiceEnvironmentOrder...)
+	sort.SliceStable(o, func(a, b int) bool {
+		if o[a].Order != o[b].Order {
+			return o[a].Order < o[b].Order
+		}
+		return o[a].ServiceEnvironment < o[b].ServiceEnvironment
+	})
+	out := make([]string, len(o))
+	for i, e := range o {
+		out[i] = e.ServiceEnvironment
+	}
+	return out
+}
+
+// TimeLimitMessage is the statusReason of a job ended by a time limit action.
+func TimeLimitMessage(a JobStateTimeLimitAction) string {
+	verb := "Terminated"
+	if strings.EqualFold(a.Action, TimeLimitActionCancel) {
+		verb = "Canceled"
+	}
+	return verb + " by JobStateTimeLimit action due to reason: " + a.Reason
+}
