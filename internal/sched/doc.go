@@ -1,0 +1,30 @@
+// Package sched decides which RUNNABLE service jobs to place into which
+// service environments. Plan is a pure function: it reads a Snapshot and the
+// time and returns Decisions; it does no I/O, keeps no state and gives the
+// same Decisions for the same Snapshot, whatever the order of the Snapshot's
+// slices. An applier (internal/engine) commits the decisions with conditional
+// writes and launches the training jobs.
+//
+// The rules, in the order they apply:
+//
+//   - Capacity: a job needs its instance count; the instances of SCHEDULED,
+//     STARTING and RUNNING jobs are in use; an environment's in-use count never
+//     passes its maxCapacity. Disabled environments take no new jobs.
+//   - Queues are served highest priority first (then by ARN). A queue places
+//     each job in the first environment of its serviceEnvironmentOrder with
+//     room. A blocked queue blocks only itself: a lower-priority queue may use
+//     capacity that the blocked head cannot.
+//   - FIFO queues take jobs by createdAt (then jobId) and stop at the first job
+//     that does not fit, even one that can never fit.
+//   - Fair-share queues keep one line per shareIdentifier, ordered by
+//     schedulingPriority (high first), then createdAt, then jobId. The next job
+//     comes from the share with the lowest (allocated + decayed usage) *
+//     weightFactor, recomputed after every placement. When that share's head
+//     does not fit, the queue stops, so small jobs never overtake a large one.
+//     computeReservation keeps (computeReservation/100)^activeShares of each
+//     environment for shares that hold no capacity yet.
+//   - A head job larger than every environment of its queue gets the
+//     MISCONFIGURATION:SERVICE_ENVIRONMENT_MAX_RESOURCE reason; a head job that
+//     has carried a reason named by one of the queue's jobStateTimeLimitActions
+//     for maxTimeSeconds is ended, and the job behind it becomes the head.
+package sched

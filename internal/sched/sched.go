@@ -1,0 +1,438 @@
+package sched
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/sagequeue/sagequeue/internal/model"
+)
+
+// Snapshot is everything a scheduling pass reads. Runnable need not hold the
+// whole backlog: the store reads the heads of each queue and share, and lists
+// the lines it cut short in Truncated.
+type Snapshot struct {
+	Environments []model.ServiceEnvironment
+	Queues       []model.JobQueue
+	Policies     []model.SchedulingPolicy
+	// Active are the jobs that hold capacity (SCHEDULED, STARTING, RUNNING).
+	Active []Allocation
+	// Runnable are RUNNABLE jobs, in any order.
+	Runnable []Candidate
+	// Truncated names the lines (a FIFO queue, Share "", or one share of a
+	// fair-share queue) of which Runnable holds only a prefix. Plan never
+	// places past the end of a truncated line; it stops that queue and asks
+	// for more in Decisions.NeedMore.
+	Truncated []ShareKey
+	// Usage is the decayed past usage of the shares of fair-share queues.
+	Usage []model.ShareUsage
+}
+
+// ShareKey names one line of a queue: a share of a fair-share queue, or the
+// whole of a FIFO queue with Share "".
+type ShareKey struct {
+	Queue string
+	Share string
+}
+
+// Allocation is a job holding capacity.
+type Allocation struct {
+	JobID       string
+	Queue       string
+	Share       string
+	Environment string
+	Instances   int64
+}
+
+// Candidate is a RUNNABLE job.
+type Candidate struct {
+	JobID        string
+	Queue        string
+	Share        string
+	Priority     int32
+	CreatedAt    int64
+	Instances    int64
+	StatusReason string
+	// BlockedSince is when the code of StatusReason was first set (epoch ms).
+	BlockedSince int64
+}
+
+// Decisions is the output of a pass.
+type Decisions struct {
+	// Admit lists the jobs to place, in the order they were chosen.
+	Admit []Admission
+	// Reasons lists RUNNABLE jobs whose statusReason changes.
+	Reasons []ReasonUpdate
+	// Terminate lists jobs ended by job state time limit actions.
+	Terminate []Termination
+	// NeedMore lists truncated lines the pass ran off the end of; a pass with
+	// more of those lines loaded may place more.
+	NeedMore []ShareKey
+}
+
+// Admission places a job into an environment.
+type Admission struct {
+	JobID       string
+	Queue       string
+	Share       string
+	Environment string
+	Instances   int64
+}
+
+// ReasonUpdate sets a RUNNABLE job's statusReason ("" clears it).
+type ReasonUpdate struct {
+	JobID  string
+	Reason string
+}
+
+// Termination ends a RUNNABLE job (FAILED) with Reason.
+type Termination struct {
+	JobID  string
+	Queue  string
+	Reason string
+}
+
+type envState struct {
+	arn     string
+	max     int64
+	free    int64
+	enabled bool
+}
+
+// line is the ordered RUNNABLE jobs of one ShareKey.
+type line struct {
+	key       ShareKey
+	jobs      minHeap[int32] // indexes into Snapshot.Runnable
+	truncated bool
+	alloc     int64   // instances the share holds, updated in the pass
+	usage     float64 // decayed past usage, in instances
+	weight    float64
+	pos       int // position in the queue's share heap
+}
+
+func (l *line) score() float64 { return (float64(l.alloc) + l.usage) * l.weight }
+
+type queueState struct {
+	q      *model.JobQueue
+	fair   bool
+	policy *model.FairsharePolicy
+	envs   []*envState
+	maxFit int64 // the largest job any environment of the queue can ever take
+	lines  map[string]*line
+	active int // shares holding capacity
+}
+
+// Plan runs one scheduling pass over s at time now (epoch ms).
+func Plan(s *Snapshot, now int64) Decisions {
+	p := newPass(s, now)
+	for _, qs := range p.queues {
+		p.serve(qs)
+	}
+	return p.out
+}
+
+type pass struct {
+	s      *Snapshot
+	now    int64
+	envs   map[string]*envState
+	queues []*queueState
+	out    Decisions
+	asked  map[ShareKey]bool
+}
+
+func newPass(s *Snapshot, now int64) *pass {
+	p := &pass{s: s, now: now, envs: make(map[string]*envState, len(s.Environments)), asked: map[ShareKey]bool{}}
+	for i := range s.Environments {
+		e := &s.Environments[i]
+		m := e.MaxInstances()
+		p.envs[e.Arn] = &envState{arn: e.Arn, max: m, free: m, enabled: e.Enabled()}
+	}
+	policies := make(map[string]*model.SchedulingPolicy, len(s.Policies))
+	for i := range s.Policies {
+		policies[s.Policies[i].Arn] = &s.Policies[i]
+	}
+
+	byArn := make(map[string]*queueState, len(s.Queues))
+	for i := range s.Queues {
+		q := &s.Queues[i]
+		qs := &queueState{q: q, fair: q.FairShare(), lines: map[string]*line{}}
+		if qs.fair {
+			if pol := policies[q.SchedulingPolicyArn]; pol != nil {
+				qs.policy = pol.FairsharePolicy
+			}
+		}
+		for _, arn := range q.Environments() {
+			if e := p.envs[arn]; e != nil {
+				qs.envs = append(qs.envs, e)
+				qs.maxFit = max(qs.maxFit, e.max)
+			}
+		}
+		byArn[q.Arn] = qs
+		p.queues = append(p.queues, qs)
+	}
+	sort.SliceStable(p.queues, func(a, b int) bool {
+		qa, qb := p.queues[a].q, p.queues[b].q
+		if qa.Priority != qb.Priority {
+			return qa.Priority > qb.Priority
+		}
+		return qa.Arn < qb.Arn
+	})
+
+	for _, a := range s.Active {
+		if e := p.envs[a.Environment]; e != nil {
+			e.free -= a.Instances
+		}
+		if qs := byArn[a.Queue]; qs != nil && qs.fair {
+			l := qs.line(a.Share)
+			if l.alloc == 0 && a.Instances > 0 {
+				qs.active++
+			}
+			l.alloc += a.Instances
+		}
+	}
+
+	// Group the candidates by line. Consecutive candidates usually share a
+	// line (the store reads them line by line), so remember the last one.
+	var last *line
+	var lastQ *queueState
+	for i := range s.Runnable {
+		c := &s.Runnable[i]
+		qs := lastQ
+		if qs == nil || qs.q.Arn != c.Queue {
+			qs = byArn[c.Queue]
+			if qs == nil {
+				continue // the queue is gone; its jobs wait for an operator
+			}
+			lastQ, last = qs, nil
+		}
+		share := ""
+		if qs.fair {
+			share = c.Share
+		}
+		if last == nil || last.key.Share != share {
+			last = qs.line(share)
+		}
+		last.jobs.items = append(last.jobs.items, int32(i))
+	}
+	for _, k := range s.Truncated {
+		if qs := byArn[k.Queue]; qs != nil {
+			if !qs.fair {
+				k.Share = ""
+			}
+			qs.line(k.Share).truncated = true
+		}
+	}
+
+	for _, qs := range p.queues {
+		tau := qs.policy.DecaySeconds()
+		less := p.fifoLess
+		if qs.fair {
+			less = p.shareLess
+		}
+		for _, l := range qs.lines {
+			l.jobs.less = less
+			l.jobs.init()
+			if qs.fair {
+				l.weight = qs.policy.Weight(l.key.Share)
+			}
+		}
+		if qs.fair {
+			for _, u := range s.Usage {
+				if u.Queue == qs.q.Arn {
+					if l := qs.lines[u.Share]; l != nil {
+						l.usage = u.At(now, tau)
+					}
+				}
+			}
+		}
+	}
+	return p
+}
+
+func (qs *queueState) line(share string) *line {
+	l := qs.lines[share]
+	if l == nil {
+		l = &line{key: ShareKey{Queue: qs.q.Arn, Share: share}, weight: 1, pos: -1}
+		qs.lines[share] = l
+	}
+	return l
+}
+
+func (p *pass) fifoLess(a, b int32) bool {
+	ca, cb := &p.s.Runnable[a], &p.s.Runnable[b]
+	if ca.CreatedAt != cb.CreatedAt {
+		return ca.CreatedAt < cb.CreatedAt
+	}
+	return ca.JobID < cb.JobID
+}
+
+func (p *pass) shareLess(a, b int32) bool {
+	ca, cb := &p.s.Runnable[a], &p.s.Runnable[b]
+	if ca.Priority != cb.Priority {
+		return ca.Priority > cb.Priority
+	}
+	if ca.CreatedAt != cb.CreatedAt {
+		return ca.CreatedAt < cb.CreatedAt
+	}
+	return ca.JobID < cb.JobID
+}
+
+// shareHeap orders the lines of a fair-share queue by score, then share.
+func shareHeap(qs *queueState) *minHeap[*line] {
+	h := &minHeap[*line]{
+		less: func(a, b *line) bool {
+			if sa, sb := a.score(), b.score(); sa != sb {
+				return sa < sb
+			}
+			return a.key.Share < b.key.Share
+		},
+		moved: func(l *line, i int) { l.pos = i },
+	}
+	for _, l := range sortedLines(qs) {
+		if l.jobs.len() > 0 || l.truncated {
+			h.items = append(h.items, l)
+		}
+	}
+	h.init()
+	return h
+}
+
+func sortedLines(qs *queueState) []*line {
+	ls := make([]*line, 0, len(qs.lines))
+	for _, l := range qs.lines {
+		ls = append(ls, l)
+	}
+	sort.Slice(ls, func(a, b int) bool { return ls[a].key.Share < ls[b].key.Share })
+	return ls
+}
+
+// serve places jobs from one queue until it is empty or blocked.
+func (p *pass) serve(qs *queueState) {
+	var shares *minHeap[*line]
+	var parked []*line // held back by the compute reservation
+	if qs.fair {
+		shares = shareHeap(qs)
+	}
+	for {
+		var l *line
+		if qs.fair {
+			if shares.len() == 0 {
+				return
+			}
+			l = shares.peek()
+		} else if l = qs.lines[""]; l == nil {
+			return
+		}
+		if l.jobs.len() == 0 {
+			if l.truncated {
+				p.needMore(l.key)
+				return
+			}
+			if !qs.fair {
+				return
+			}
+			shares.remove(l.pos)
+			continue
+		}
+		c := &p.s.Runnable[l.jobs.peek()]
+		n := max(c.Instances, 1)
+		env, reservationOnly := p.place(qs, l, n)
+		if env != nil {
+			l.jobs.pop()
+			env.free -= n
+			if qs.fair && l.alloc == 0 {
+				// One more active share shrinks the reservation: the shares
+				// it held back may fit again.
+				qs.active++
+				for _, pl := range parked {
+					shares.push(pl)
+				}
+				parked = parked[:0]
+			}
+			l.alloc += n
+			if qs.fair {
+				shares.fix(l.pos)
+			}
+			p.out.Admit = append(p.out.Admit, Admission{
+				JobID: c.JobID, Queue: c.Queue, Share: l.key.Share, Environment: env.arn, Instances: n,
+			})
+			continue
+		}
+		if reservationOnly {
+			// Only the compute reservation holds this share back; it waits
+			// until another share becomes active and the shares without
+			// capacity go on.
+			shares.remove(l.pos)
+			parked = append(parked, l)
+			continue
+		}
+		if p.blocked(qs, c, n) {
+			l.jobs.pop() // ended by a time limit action; the next job is the head
+			if qs.fair {
+				shares.fix(l.pos)
+			}
+			continue
+		}
+		return
+	}
+}
+
+// place finds the first environment of the queue where n instances fit. When
+// none does only because of the fair-share compute reservation,
+// reservationOnly is true.
+func (p *pass) place(qs *queueState, l *line, n int64) (env *envState, reservationOnly bool) {
+	for _, e := range qs.envs {
+		if !e.enabled || e.free < n {
+			continue
+		}
+		if qs.fair && l.alloc > 0 {
+			if e.free-n < qs.policy.Reserved(e.max, qs.active) {
+				reservationOnly = true
+				continue
+			}
+		}
+		return e, false
+	}
+	return nil, reservationOnly
+}
+
+// blocked handles a head job that does not fit: it sets or clears the
+// MISCONFIGURATION reason and applies the queue's time limit actions. It
+// reports whether the job was ended.
+func (p *pass) blocked(qs *queueState, c *Candidate, n int64) bool {
+	reason, since := c.StatusReason, c.BlockedSince
+	switch misfit := n > qs.maxFit; {
+	case misfit && c.StatusReason != model.ReasonMisconfigurationText:
+		reason = model.ReasonMisconfigurationText
+		if model.ReasonCode(c.StatusReason) != model.ReasonMisconfiguration || since == 0 {
+			since = p.now
+		}
+		p.out.Reasons = append(p.out.Reasons, ReasonUpdate{JobID: c.JobID, Reason: reason})
+	case !misfit && model.ReasonCode(c.StatusReason) == model.ReasonMisconfiguration:
+		// The environment grew: the job is only waiting now.
+		reason = ""
+		p.out.Reasons = append(p.out.Reasons, ReasonUpdate{JobID: c.JobID, Reason: reason})
+	}
+	if reason == "" {
+		return false
+	}
+	if since == 0 {
+		since = p.now
+	}
+	for _, a := range qs.q.JobStateTimeLimitActions {
+		if a.State != string(model.StatusRunnable) || a.Reason == "" || !strings.HasPrefix(reason, a.Reason) {
+			continue
+		}
+		if p.now-since >= int64(a.MaxTimeSeconds)*1000 {
+			p.out.Terminate = append(p.out.Terminate, Termination{JobID: c.JobID, Queue: c.Queue, Reason: model.TimeLimitMessage(a)})
+			return true
+		}
+	}
+	return false
+}
+
+func (p *pass) needMore(k ShareKey) {
+	if !p.asked[k] {
+		p.asked[k] = true
+		p.out.NeedMore = append(p.out.NeedMore, k)
+	}
+}
