@@ -1,0 +1,179 @@
+// Package store defines how sagequeue keeps its state: the Store interface in
+// domain terms, its sentinel errors, and (in storetest) the conformance suite
+// every backend must pass. Backends live in subpackages: bolt (embedded, the
+// local default) and dynamo (DynamoDB, the cloud).
+//
+// The contract in brief:
+//
+//   - Every record has a Version. Writers read a record, change it and write it
+//     back with UpdateX; the write succeeds only if the stored Version is still
+//     the one read, and the stored record gets Version+1. Otherwise ErrConflict,
+//     and the writer re-reads and decides again.
+//   - Jobs are put once (PutJob); a repeated clientToken returns the job that
+//     already holds it with ErrAlreadyExists, never a second job.
+//   - RUNNABLE jobs are indexed by line (queue and share) in dispatch order, so
+//     a scheduling pass reads the heads of each line (Lines, Heads) and never
+//     the backlog behind them.
+//   - One scheduler at a time holds the lease; the lease's Token (a fencing
+//     token) only grows. Job updates made on the lease's behalf carry it, and
+//     fail with ErrLeaseLost once another holder has taken the lease over.
+//
+// All times are epoch milliseconds, except the lease's, which are time.Time.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sagequeue/sagequeue/internal/model"
+)
+
+// Sentinel errors. Backends wrap them with context; callers test with errors.Is.
+var (
+	ErrNotFound      = errors.New("not found")
+	ErrConflict      = errors.New("conflict: the record changed since it was read")
+	ErrAlreadyExists = errors.New("already exists")
+	// ErrLeaseLost means the fencing token no longer matches the lease: another
+	// scheduler holds it now. It is an ErrConflict too.
+	ErrLeaseLost = fmt.Errorf("%w: scheduler lease lost", ErrConflict)
+	// ErrLeaseHeld means another holder has the lease and it has not expired.
+	ErrLeaseHeld = errors.New("lease held by another holder")
+	// ErrBadCursor means a pagination cursor was not made by this store for
+	// this kind of query.
+	ErrBadCursor = errors.New("invalid pagination cursor")
+)
+
+// Store is sagequeue's state. Implementations are safe for concurrent use.
+type Store interface {
+	JobStore
+	ConfigStore
+	UsageStore
+	LeaseStore
+	Close() error
+}
+
+// JobStore keeps service jobs.
+type JobStore interface {
+	// PutJob stores a new job with Version 1 and returns it. When the job's
+	// ClientToken is not empty and already belongs to a stored job, it stores
+	// nothing and returns that job with an error wrapping ErrAlreadyExists; a
+	// job ID that exists is ErrAlreadyExists too (with a nil job).
+	PutJob(ctx context.Context, job *model.ServiceJob) (*model.ServiceJob, error)
+	// GetJob returns a job or ErrNotFound.
+	GetJob(ctx context.Context, jobID string) (*model.ServiceJob, error)
+	// UpdateJob writes job if the stored Version equals job.Version and
+	// returns the stored job (Version+1). A missing job is ErrNotFound; a
+	// changed one ErrConflict. With a non-nil fence the write also requires
+	// that the lease still has fence.Token, else ErrLeaseLost. JobID,
+	// JobQueue, ShareIdentifier, CreatedAt and ClientToken never change.
+	UpdateJob(ctx context.Context, job *model.ServiceJob, fence *Lease) (*model.ServiceJob, error)
+	// ListJobs returns jobs matching q, newest first (createdAt, then jobId,
+	// descending), a page at a time.
+	ListJobs(ctx context.Context, q JobQuery) (JobPage, error)
+	// Lines returns the lines of a queue that hold RUNNABLE jobs, by share.
+	Lines(ctx context.Context, queue string) ([]Line, error)
+	// Heads returns up to limit RUNNABLE jobs of one line in dispatch order,
+	// and whether the line holds more. Dispatch order is createdAt then jobId
+	// for jobs without a share (FIFO queues); schedulingPriority descending,
+	// then createdAt, then jobId for jobs with one (fair-share queues).
+	Heads(ctx context.Context, queue, share string, limit int) (jobs []*model.ServiceJob, more bool, err error)
+}
+
+// JobQuery selects jobs. Empty fields do not filter.
+type JobQuery struct {
+	Queue    string            // queue ARN
+	Statuses []model.JobStatus // any of these
+	Share    string            // shareIdentifier, exact
+	// Name matches jobName case-insensitively: exactly, or as a prefix when
+	// NamePrefix is set.
+	Name       string
+	NamePrefix bool
+	// CreatedAfter and CreatedBefore bound createdAt (exclusive) when not 0.
+	CreatedAfter  int64
+	CreatedBefore int64
+	// Limit is the page size, 1 to 1000; 0 means 100.
+	Limit int
+	// Cursor continues from a previous page's Next.
+	Cursor string
+}
+
+// JobPage is one page of ListJobs.
+type JobPage struct {
+	Jobs []*model.ServiceJob
+	// Next is the cursor of the next page, "" on the last page.
+	Next string
+}
+
+// Line is one queue line holding RUNNABLE jobs: a share of a fair-share
+// queue, or a FIFO queue with Share "".
+type Line struct {
+	Queue    string
+	Share    string
+	Runnable int64
+}
+
+// ConfigStore keeps service environments, scheduling policies and job queues,
+// keyed by name. Create fails with ErrAlreadyExists, Get/Update/Delete of a
+// missing name with ErrNotFound, Update of a changed record with ErrConflict.
+// Lists are sorted by name.
+type ConfigStore interface {
+	CreateEnvironment(ctx context.Context, e *model.ServiceEnvironment) (*model.ServiceEnvironment, error)
+	GetEnvironment(ctx context.Context, name string) (*model.ServiceEnvironment, error)
+	ListEnvironments(ctx context.Context) ([]*model.ServiceEnvironment, error)
+	UpdateEnvironment(ctx context.Context, e *model.ServiceEnvironment) (*model.ServiceEnvironment, error)
+	DeleteEnvironment(ctx context.Context, name string) error
+
+	CreatePolicy(ctx context.Context, p *model.SchedulingPolicy) (*model.SchedulingPolicy, error)
+	GetPolicy(ctx context.Context, name string) (*model.SchedulingPolicy, error)
+	ListPolicies(ctx context.Context) ([]*model.SchedulingPolicy, error)
+	UpdatePolicy(ctx context.Context, p *model.SchedulingPolicy) (*model.SchedulingPolicy, error)
+	DeletePolicy(ctx context.Context, name string) error
+
+	CreateQueue(ctx context.Context, q *model.JobQueue) (*model.JobQueue, error)
+	GetQueue(ctx context.Context, name string) (*model.JobQueue, error)
+	ListQueues(ctx context.Context) ([]*model.JobQueue, error)
+	UpdateQueue(ctx context.Context, q *model.JobQueue) (*model.JobQueue, error)
+	DeleteQueue(ctx context.Context, name string) error
+}
+
+// UsageStore keeps the decayed past usage of fair-share shares.
+type UsageStore interface {
+	// ListUsage returns the usage records of a queue, sorted by share.
+	ListUsage(ctx context.Context, queue string) ([]model.ShareUsage, error)
+	// AddUsage records atomically that a share held instances from start to
+	// end (epoch ms), decaying with time constant tau seconds (see
+	// model.ShareUsage.Add).
+	AddUsage(ctx context.Context, queue, share string, instances, start, end int64, tau float64) (model.ShareUsage, error)
+}
+
+// LeaseStore keeps the scheduler lease.
+type LeaseStore interface {
+	// AcquireLease takes the named lease for holder until now+ttl. It succeeds
+	// when the lease is free, expired, or already held by holder (a renewal,
+	// which keeps the Token). Whenever the lease changes hands the Token grows.
+	// A lease held by another holder and not expired is ErrLeaseHeld.
+	AcquireLease(ctx context.Context, name, holder string, now time.Time, ttl time.Duration) (Lease, error)
+	// ReleaseLease frees a lease if it still has l.Token; releasing a lease
+	// that has changed hands is a no-op.
+	ReleaseLease(ctx context.Context, l Lease) error
+}
+
+// Lease is a held scheduler lease.
+type Lease struct {
+	Name    string
+	Holder  string
+	Token   int64
+	Expires time.Time
+}
+
+// DispatchKey is the sort key of a RUNNABLE job inside its line, as backends
+// index it: fixed-width text so byte order is dispatch order.
+func DispatchKey(j *model.ServiceJob) string {
+	prio := int32(0)
+	if j.ShareIdentifier != "" {
+		prio = model.MaxSchedulingPriority - j.SchedulingPriority
+	}
+	return fmt.Sprintf("%04d#%013d#%s", prio, j.CreatedAt, j.JobID)
+}
