@@ -436,3 +436,58 @@ func (p *pass) needMore(k ShareKey) {
 		p.out.NeedMore = append(p.out.NeedMore, k)
 	}
 }
+
+// DispatchOrder returns up to limit RUNNABLE jobs of one queue in the order
+// Plan would take them if capacity were no object: FIFO order, or fair-share
+// order with each job taken counted against its share. It stops where a
+// truncated line runs out. GetJobQueueSnapshot shows it as the front of the
+// queue.
+func DispatchOrder(s *Snapshot, queue string, now int64, limit int) []Candidate {
+	p := newPass(s, now)
+	var qs *queueState
+	for _, q := range p.queues {
+		if q.q.Arn == queue {
+			qs = q
+		}
+	}
+	if qs == nil {
+		return nil
+	}
+	var out []Candidate
+	if !qs.fair {
+		l := qs.lines[""]
+		for l != nil && l.jobs.len() > 0 && len(out) < limit {
+			out = append(out, p.s.Runnable[l.jobs.pop()])
+		}
+		return out
+	}
+	shares := shareHeap(qs)
+	for shares.len() > 0 && len(out) < limit {
+		l := shares.peek()
+		if l.jobs.len() == 0 {
+			if l.truncated {
+				break
+			}
+			shares.remove(l.pos)
+			continue
+		}
+		c := p.s.Runnable[l.jobs.pop()]
+		l.alloc += max(c.Instances, 1)
+		shares.fix(l.pos)
+		out = append(out, c)
+	}
+	return out
+}
+
+// CandidateOf is the scheduler's view of a RUNNABLE job.
+func CandidateOf(j *model.ServiceJob) Candidate {
+	return Candidate{
+		JobID: j.JobID, Queue: j.JobQueue, Share: j.ShareIdentifier, Priority: j.SchedulingPriority,
+		CreatedAt: j.CreatedAt, Instances: j.Instances, StatusReason: j.StatusReason, BlockedSince: j.BlockedSince,
+	}
+}
+
+// AllocationOf is the scheduler's view of a job holding capacity.
+func AllocationOf(j *model.ServiceJob) Allocation {
+	return Allocation{JobID: j.JobID, Queue: j.JobQueue, Share: j.ShareIdentifier, Environment: j.ServiceEnvironment, Instances: j.Instances}
+}
