@@ -40,10 +40,21 @@ type ServiceJob struct {
 	StartedAt             int64             `json:"startedAt,omitempty"`
 	StoppedAt             int64             `json:"stoppedAt,omitempty"`
 	ClientToken           string            `json:"clientToken,omitempty"`
+	// RequestDigest fingerprints the submit request, so a repeated
+	// clientToken with a different request can be told from a retry.
+	RequestDigest string `json:"requestDigest,omitempty"`
+	// TerminateReason is set when TerminateServiceJob asked to end a job that
+	// is in flight; the engine stops its training job and ends it FAILED with
+	// this reason.
+	TerminateReason string `json:"terminateReason,omitempty"`
+	// SubmittedBy is the caller's identity as the API saw it, for auditing.
+	SubmittedBy string `json:"submittedBy,omitempty"`
 
 	// Instances is the capacity the job needs, parsed from the payload at
 	// submission; capacityUsage in the API is derived from it.
 	Instances int64 `json:"instances"`
+	// InstanceType is the payload's instance type ("a+b" for instance groups).
+	InstanceType string `json:"instanceType,omitempty"`
 	// ServiceEnvironment is the ARN of the environment the job holds capacity
 	// in while SCHEDULED, STARTING or RUNNING; empty otherwise.
 	ServiceEnvironment string `json:"serviceEnvironment,omitempty"`

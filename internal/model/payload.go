@@ -58,7 +58,7 @@ func ParsePayload(payload string) (TrainingRequest, error) {
 	var doc payloadDoc
 	dec := json.NewDecoder(strings.NewReader(payload))
 	if err := dec.Decode(&doc); err != nil {
-		return tr, payloadDecodeError(err)
+		return tr, JSONError(payloadField, err)
 	}
 	if dec.More() {
 		return tr, Invalid(payloadField, "must be a single JSON object; found more after it")
@@ -138,21 +138,30 @@ func checkInstanceCount(field string, n int64) error {
 	return nil
 }
 
-// payloadDecodeError turns a JSON decoding error into one that names the member.
-func payloadDecodeError(err error) error {
+// JSONError turns an encoding/json decoding error into a ValidationError
+// that names the member, with root (e.g. "serviceRequestPayload") in front of
+// the JSON path; an empty root names request members directly.
+func JSONError(root string, err error) error {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
-		field := payloadField
+		field := root
 		if te.Field != "" {
-			field += "." + te.Field
+			if field != "" {
+				field += "."
+			}
+			field += te.Field
 		}
 		return Invalidf(field, "must be %s, got JSON %s", describeType(te.Type), te.Value)
 	}
+	name := root
+	if name == "" {
+		name = "request body"
+	}
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
-		return Invalidf(payloadField, "is not valid JSON at byte %d: %v", se.Offset, se)
+		return Invalidf(name, "is not valid JSON at byte %d: %v", se.Offset, se)
 	}
-	return Invalidf(payloadField, "is not valid JSON: %v", err)
+	return Invalidf(name, "is not valid JSON: %v", err)
 }
 
 func describeType(t reflect.Type) string {
@@ -164,6 +173,10 @@ func describeType(t reflect.Type) string {
 		return "an integer"
 	case reflect.String:
 		return "a string"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Bool:
+		return "true or false"
 	case reflect.Struct, reflect.Map:
 		return "a JSON object"
 	case reflect.Slice, reflect.Array:
