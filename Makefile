@@ -16,6 +16,7 @@ unit:
 ## fuzz: each fuzz target for a short bounded time (FUZZTIME=10s)
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParsePayload$$' -fuzztime $(FUZZTIME) ./internal/model
+	$(GO) test -run '^$$' -fuzz '^FuzzRequests$$' -fuzztime $(FUZZTIME) ./internal/api
 
 ## bench: the benchmarks whose figures go into docs/benchmarks.md
 bench:

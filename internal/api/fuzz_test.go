@@ -1,0 +1,94 @@
+package api_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+
+	"github.com/sagequeue/sagequeue/internal/api"
+	"github.com/sagequeue/sagequeue/internal/model"
+	"github.com/sagequeue/sagequeue/internal/store/bolt"
+)
+
+var fuzzOps = []string{
+	"submitservicejob", "describeservicejob", "listservicejobs", "terminateservicejob", "updateservicejob",
+	"getjobqueuesnapshot", "createserviceenvironment", "updateserviceenvironment", "describeserviceenvironments",
+	"deleteserviceenvironment", "createjobqueue", "updatejobqueue", "describejobqueues", "deletejobqueue",
+	"createschedulingpolicy", "updateschedulingpolicy", "describeschedulingpolicies", "listschedulingpolicies",
+	"deleteschedulingpolicy",
+}
+
+// FuzzRequests throws arbitrary bodies at every operation of a handler whose
+// store holds an environment, a policy and two queues, so that valid-looking
+// requests reach deep paths. No request may panic the handler or get a 5xx,
+// and every answer must be JSON in the protocol's shape.
+func FuzzRequests(f *testing.F) {
+	seeds := map[string]string{
+		"submitservicejob":            `{"jobName":"j","jobQueue":"fair","serviceJobType":"SAGEMAKER_TRAINING","serviceRequestPayload":"{\"ResourceConfig\":{\"InstanceCount\":2}}","shareIdentifier":"research","retryStrategy":{"attempts":2,"evaluateOnExit":[{"action":"EXIT","onStatusReason":"x*"}]},"clientToken":"t","tags":{"a":"b"},"timeoutConfig":{"attemptDurationSeconds":5}}`,
+		"describeservicejob":          `{"jobId":"x"}`,
+		"listservicejobs":             `{"jobQueue":"fifo","jobStatus":"RUNNABLE","maxResults":5,"filters":[{"name":"JOB_NAME","values":["j*"]}]}`,
+		"terminateservicejob":         `{"jobId":"x","reason":"r"}`,
+		"updateservicejob":            `{"jobId":"x","schedulingPriority":5}`,
+		"getjobqueuesnapshot":         `{"jobQueue":"fair"}`,
+		"createserviceenvironment":    `{"serviceEnvironmentName":"e2","serviceEnvironmentType":"SAGEMAKER_TRAINING","capacityLimits":[{"capacityUnit":"NUM_INSTANCES","maxCapacity":3}]}`,
+		"updateserviceenvironment":    `{"serviceEnvironment":"plan","state":"DISABLED","capacityLimits":[{"maxCapacity":5}]}`,
+		"describeserviceenvironments": `{"serviceEnvironments":["plan"],"maxResults":1}`,
+		"deleteserviceenvironment":    `{"serviceEnvironment":"plan"}`,
+		"createjobqueue":              `{"jobQueueName":"q2","priority":5,"serviceEnvironmentOrder":[{"order":1,"serviceEnvironment":"plan"}],"jobStateTimeLimitActions":[{"action":"CANCEL","maxTimeSeconds":60,"reason":"R","state":"RUNNABLE"}]}`,
+		"updatejobqueue":              `{"jobQueue":"fifo","priority":7,"state":"DISABLED"}`,
+		"describejobqueues":           `{"jobQueues":["fifo"],"nextToken":"x"}`,
+		"deletejobqueue":              `{"jobQueue":"fifo"}`,
+		"createschedulingpolicy":      `{"name":"p2","fairsharePolicy":{"shareDecaySeconds":5,"computeReservation":5,"shareDistribution":[{"shareIdentifier":"a*","weightFactor":0.5}]}}`,
+		"updateschedulingpolicy":      `{"arn":"fp","fairsharePolicy":{"computeReservation":9}}`,
+		"describeschedulingpolicies":  `{"arns":["fp"]}`,
+		"listschedulingpolicies":      `{"maxResults":1}`,
+		"deleteschedulingpolicy":      `{"arn":"fp"}`,
+	}
+	for i, op := range fuzzOps {
+		f.Add(uint8(i), []byte(seeds[op]))
+	}
+	f.Add(uint8(0), []byte(`{"jobName":null,"tags":{"":""},"schedulingPriority":1e400}`))
+
+	st, err := bolt.Open(filepath.Join(f.TempDir(), "fuzz.db"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer st.Close()
+	h := api.New(api.Config{Store: st, Account: model.LocalAccount})
+	for _, setup := range []struct{ op, body string }{
+		{"createserviceenvironment", `{"serviceEnvironmentName":"plan","serviceEnvironmentType":"SAGEMAKER_TRAINING","capacityLimits":[{"maxCapacity":8}]}`},
+		{"createschedulingpolicy", `{"name":"fp","fairsharePolicy":{"shareDistribution":[{"shareIdentifier":"research","weightFactor":1}]}}`},
+		{"createjobqueue", `{"jobQueueName":"fifo","priority":1,"serviceEnvironmentOrder":[{"order":1,"serviceEnvironment":"plan"}]}`},
+		{"createjobqueue", `{"jobQueueName":"fair","priority":1,"schedulingPolicyArn":"fp","serviceEnvironmentOrder":[{"order":1,"serviceEnvironment":"plan"}]}`},
+	} {
+		if code, body := call(h, setup.op, []byte(setup.body)); code != 200 {
+			f.Fatalf("setup %s: %d %s", setup.op, code, body)
+		}
+	}
+
+	f.Fuzz(func(t *testing.T, op uint8, body []byte) {
+		name := fuzzOps[int(op)%len(fuzzOps)]
+		code, out := call(h, name, body)
+		if code >= 500 {
+			t.Fatalf("%s %q: %d %s", name, body, code, out)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(out, &m); err != nil {
+			t.Fatalf("%s %q: answer is not a JSON object: %s", name, body, out)
+		}
+		if code != 200 {
+			if msg, _ := m["message"].(string); msg == "" {
+				t.Fatalf("%s %q: %d without a message: %s", name, body, code, out)
+			}
+		}
+	})
+}
+
+func call(h http.Handler, op string, body []byte) (int, []byte) {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/"+op, bytes.NewReader(body)))
+	return rec.Code, rec.Body.Bytes()
+}

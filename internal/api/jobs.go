@@ -1,0 +1,438 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/sagequeue/sagequeue/internal/events"
+	"github.com/sagequeue/sagequeue/internal/model"
+	"github.com/sagequeue/sagequeue/internal/store"
+)
+
+func (h *Handler) submitServiceJob(ctx context.Context, r *request) (any, error) {
+	var in submitServiceJobRequest
+	if err := r.decode(&in); err != nil {
+		return nil, err
+	}
+	name, err := required("jobName", in.JobName)
+	if err != nil {
+		return nil, err
+	}
+	if err := model.ValidateName("jobName", name); err != nil {
+		return nil, err
+	}
+	queueRef, err := required("jobQueue", in.JobQueue)
+	if err != nil {
+		return nil, err
+	}
+	jobType, err := required("serviceJobType", in.ServiceJobType)
+	if err != nil {
+		return nil, err
+	}
+	payload, err := required("serviceRequestPayload", in.ServiceRequestPayload)
+	if err != nil {
+		return nil, err
+	}
+	if in.QuotaShareName != nil {
+		return nil, model.Invalid("quotaShareName", "quota-share scheduling policies are not supported; use a fair-share policy and shareIdentifier")
+	}
+	q, err := h.queue(ctx, "jobQueue", queueRef)
+	if err != nil {
+		return nil, err
+	}
+	if !q.Enabled() {
+		return nil, model.Invalidf("jobQueue", "job queue %s is DISABLED and does not accept new jobs", q.Name)
+	}
+	tr, err := model.ParsePayload(payload)
+	if err != nil {
+		return nil, err
+	}
+
+	id := h.cfg.NewID()
+	job := &model.ServiceJob{
+		JobID:                 id,
+		JobArn:                h.cfg.Account.ARN(model.KindServiceJob, id),
+		JobName:               name,
+		JobQueue:              q.Arn,
+		ServiceJobType:        jobType,
+		ServiceRequestPayload: payload,
+		Status:                model.StatusSubmitted,
+		ShareIdentifier:       str(in.ShareIdentifier),
+		Tags:                  in.Tags,
+		ClientToken:           str(in.ClientToken),
+		CreatedAt:             r.nowMs(),
+		UpdatedAt:             r.nowMs(),
+		Instances:             tr.InstanceCount,
+		InstanceType:          tr.InstanceType,
+	}
+	if in.SchedulingPriority != nil {
+		job.SchedulingPriority = *in.SchedulingPriority
+	}
+	if job.RetryStrategy, err = retryFromWire(in.RetryStrategy); err != nil {
+		return nil, err
+	}
+	if in.TimeoutConfig != nil {
+		if in.TimeoutConfig.AttemptDurationSeconds == nil {
+			return nil, model.Invalid("timeoutConfig.attemptDurationSeconds", "is required when timeoutConfig is given")
+		}
+		job.TimeoutConfig = &model.TimeoutConfig{AttemptDurationSeconds: *in.TimeoutConfig.AttemptDurationSeconds}
+	}
+	if err := job.Validate(q.FairShare()); err != nil {
+		return nil, err
+	}
+	if err := h.checkTrainingPlan(ctx, q, tr); err != nil {
+		return nil, err
+	}
+	if h.cfg.Identity != nil {
+		job.SubmittedBy = h.cfg.Identity(r.http)
+	}
+	job.RequestDigest = digest(in)
+
+	stored, err := h.cfg.Store.PutJob(ctx, job)
+	if errors.Is(err, store.ErrAlreadyExists) && stored != nil {
+		// A retry of a request that already made a job returns that job.
+		if stored.RequestDigest != job.RequestDigest {
+			return nil, model.Invalidf("clientToken", "%q was already used by job %s for a different request", job.ClientToken, stored.JobID)
+		}
+		return jobRef{JobArn: stored.JobArn, JobID: stored.JobID, JobName: stored.JobName}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("storing job: %w", err)
+	}
+	h.changed(ctx, stored, "")
+	return jobRef{JobArn: stored.JobArn, JobID: stored.JobID, JobName: stored.JobName}, nil
+}
+
+// checkTrainingPlan refuses a payload that names a training plan none of its
+// queue's environments stands for: it would run outside the capacity the
+// queue accounts for.
+func (h *Handler) checkTrainingPlan(ctx context.Context, q *model.JobQueue, tr model.TrainingRequest) error {
+	if tr.TrainingPlanArn == "" {
+		return nil
+	}
+	var plans []string
+	for _, o := range q.ServiceEnvironmentOrder {
+		_, name, _ := model.ParseARN(o.ServiceEnvironment)
+		e, err := h.cfg.Store.GetEnvironment(ctx, name)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if e.TrainingPlanArn == tr.TrainingPlanArn {
+			return nil
+		}
+		if e.TrainingPlanArn != "" {
+			plans = append(plans, e.TrainingPlanArn)
+		}
+	}
+	if len(plans) == 0 {
+		return nil
+	}
+	return model.Invalidf("serviceRequestPayload.ResourceConfig.TrainingPlanArn",
+		"%s is not the training plan of job queue %s's service environments (%s); leave it out and sagequeue sets the environment's plan",
+		tr.TrainingPlanArn, q.Name, strings.Join(plans, ", "))
+}
+
+func retryFromWire(in *retryStrategy) (*model.RetryStrategy, error) {
+	if in == nil {
+		return nil, nil
+	}
+	if in.Attempts == nil {
+		return nil, model.Invalid("retryStrategy.attempts", "is required when retryStrategy is given")
+	}
+	rs := &model.RetryStrategy{Attempts: *in.Attempts}
+	for i, e := range in.EvaluateOnExit {
+		if e.Action == nil {
+			return nil, model.Invalidf(fmt.Sprintf("retryStrategy.evaluateOnExit[%d].action", i), "is required")
+		}
+		rs.EvaluateOnExit = append(rs.EvaluateOnExit, model.EvaluateOnExit{
+			Action: strings.ToUpper(*e.Action), OnStatusReason: str(e.OnStatusReason),
+		})
+	}
+	return rs, nil
+}
+
+func retryToWire(rs *model.RetryStrategy) *retryStrategy {
+	if rs == nil {
+		return nil
+	}
+	out := &retryStrategy{Attempts: &rs.Attempts}
+	for _, e := range rs.EvaluateOnExit {
+		out.EvaluateOnExit = append(out.EvaluateOnExit, evaluateOnExit{Action: ptr(e.Action), OnStatusReason: ptr(e.OnStatusReason)})
+	}
+	return out
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// digest fingerprints a submit request without its client token.
+func digest(in submitServiceJobRequest) string {
+	in.ClientToken = nil
+	b, _ := json.Marshal(in)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
+}
+
+func (h *Handler) changed(ctx context.Context, job *model.ServiceJob, previous model.JobStatus) {
+	if h.cfg.Hooks != nil {
+		h.cfg.Hooks.JobChanged(ctx, job, previous)
+	}
+}
+
+// job reads a job named by a request member.
+func (h *Handler) job(ctx context.Context, field string, id *string) (*model.ServiceJob, error) {
+	jobID, err := required(field, id)
+	if err != nil {
+		return nil, err
+	}
+	j, err := h.cfg.Store.GetJob(ctx, jobID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, model.Invalidf(field, "job %s not found", jobID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return j, nil
+}
+
+func (h *Handler) describeServiceJob(ctx context.Context, r *request) (any, error) {
+	var in describeServiceJobRequest
+	if err := r.decode(&in); err != nil {
+		return nil, err
+	}
+	j, err := h.job(ctx, "jobId", in.JobID)
+	if err != nil {
+		return nil, err
+	}
+	return jobDetail(j), nil
+}
+
+func jobDetail(j *model.ServiceJob) serviceJobDetail {
+	return serviceJobDetail{JobDetail: events.NewJobDetail(j), ServiceRequestPayload: j.ServiceRequestPayload, Tags: j.Tags}
+}
+
+func capacity(j *model.ServiceJob) []capacityUsage {
+	var out []capacityUsage
+	for _, c := range j.CapacityUsage() {
+		out = append(out, capacityUsage{CapacityUnit: c.CapacityUnit, Quantity: c.Quantity})
+	}
+	return out
+}
+
+// listToken is the opaque nextToken of ListServiceJobs: the store's cursor,
+// bound to the query it continues so a token cannot be replayed elsewhere.
+type listToken struct {
+	Cursor string `json:"c"`
+	Query  string `json:"q"`
+}
+
+func (h *Handler) listServiceJobs(ctx context.Context, r *request) (any, error) {
+	var in listServiceJobsRequest
+	if err := r.decode(&in); err != nil {
+		return nil, err
+	}
+	limit, err := pageSize(in.MaxResults)
+	if err != nil {
+		return nil, err
+	}
+	q := store.JobQuery{Limit: limit}
+	if ref := str(in.JobQueue); ref != "" {
+		queue, err := h.queue(ctx, "jobQueue", ref)
+		if err != nil {
+			return nil, err
+		}
+		q.Queue = queue.Arn
+	}
+	var status model.JobStatus
+	if in.JobStatus != nil {
+		status = model.JobStatus(*in.JobStatus)
+		if !status.Valid() {
+			return nil, model.Invalidf("jobStatus", "must be one of SUBMITTED, PENDING, RUNNABLE, SCHEDULED, STARTING, RUNNING, SUCCEEDED, FAILED; got %q", *in.JobStatus)
+		}
+	}
+	if len(in.Filters) > 1 {
+		return nil, model.Invalidf("filters", "only one filter can be used at a time, got %d", len(in.Filters))
+	}
+	useStatus := true
+	for _, f := range in.Filters {
+		name := str(f.Name)
+		if len(f.Values) != 1 {
+			return nil, model.Invalidf("filters[0].values", "must have exactly one value, got %d", len(f.Values))
+		}
+		v := f.Values[0]
+		switch name {
+		case "JOB_NAME":
+			useStatus = false
+			q.Name, q.NamePrefix = strings.CutSuffix(v, "*")
+			if q.Name == "" && !q.NamePrefix {
+				return nil, model.Invalid("filters[0].values", "JOB_NAME needs a name")
+			}
+		case "BEFORE_CREATED_AT", "AFTER_CREATED_AT":
+			useStatus = false
+			ms, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || ms < 0 {
+				return nil, model.Invalidf("filters[0].values", "%s must be a time in epoch milliseconds, got %q", name, v)
+			}
+			if name == "BEFORE_CREATED_AT" {
+				q.CreatedBefore = ms
+			} else {
+				q.CreatedAfter = ms
+			}
+		case "SHARE_IDENTIFIER":
+			if v == "" {
+				return nil, model.Invalid("filters[0].values", "SHARE_IDENTIFIER needs a share identifier")
+			}
+			q.Share = v
+			useStatus = status != ""
+		case "QUOTA_SHARE_NAME":
+			// sagequeue has no quota shares: no job matches.
+			return listServiceJobsResponse{JobSummaryList: []serviceJobSummary{}}, nil
+		default:
+			return nil, model.Invalidf("filters[0].name", "must be JOB_NAME, BEFORE_CREATED_AT, AFTER_CREATED_AT, SHARE_IDENTIFIER or QUOTA_SHARE_NAME; got %q", name)
+		}
+	}
+	if len(in.Filters) == 0 && status == "" {
+		status = model.StatusRunning // Batch lists RUNNING jobs when asked for nothing in particular
+	}
+	if useStatus && status != "" {
+		q.Statuses = []model.JobStatus{status}
+	}
+
+	shape := queryShape(q)
+	if tok := str(in.NextToken); tok != "" {
+		var t listToken
+		if !decodeToken(tok, &t) || t.Query != shape {
+			return nil, model.Invalid("nextToken", "is not a token returned by an earlier call with the same parameters")
+		}
+		q.Cursor = t.Cursor
+	}
+	page, err := h.cfg.Store.ListJobs(ctx, q)
+	if errors.Is(err, store.ErrBadCursor) {
+		return nil, model.Invalid("nextToken", "is not a token returned by an earlier call with the same parameters")
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := listServiceJobsResponse{JobSummaryList: make([]serviceJobSummary, 0, len(page.Jobs))}
+	for _, j := range page.Jobs {
+		out.JobSummaryList = append(out.JobSummaryList, serviceJobSummary{
+			CapacityUsage: capacity(j), CreatedAt: j.CreatedAt, JobArn: j.JobArn, JobID: j.JobID, JobName: j.JobName,
+			LatestAttempt: events.NewJobDetail(j).LatestAttempt, ScheduledAt: j.ScheduledAt, ServiceJobType: j.ServiceJobType,
+			ShareIdentifier: j.ShareIdentifier, StartedAt: j.StartedAt, Status: string(j.Status),
+			StatusReason: j.StatusReason, StoppedAt: j.StoppedAt,
+		})
+	}
+	if page.Next != "" {
+		out.NextToken = encodeToken(listToken{Cursor: page.Next, Query: shape})
+	}
+	return out, nil
+}
+
+// queryShape fingerprints a query without its cursor and page size.
+func queryShape(q store.JobQuery) string {
+	q.Cursor, q.Limit = "", 0
+	b, _ := json.Marshal(q)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
+}
+
+const maxReasonLength = 1024
+
+func (h *Handler) terminateServiceJob(ctx context.Context, r *request) (any, error) {
+	var in terminateServiceJobRequest
+	if err := r.decode(&in); err != nil {
+		return nil, err
+	}
+	if _, err := required("jobId", in.JobID); err != nil {
+		return nil, err
+	}
+	reason, err := required("reason", in.Reason)
+	if err != nil {
+		return nil, err
+	}
+	if len(reason) > maxReasonLength {
+		return nil, model.Invalidf("reason", "must be at most %d characters", maxReasonLength)
+	}
+	for range retries {
+		j, err := h.job(ctx, "jobId", in.JobID)
+		if err != nil {
+			return nil, err
+		}
+		prev := j.Status
+		switch {
+		case prev.Terminal():
+			return empty{}, nil // terminating a finished job changes nothing, as in Batch
+		case prev.Waiting():
+			j.IsTerminated = true
+			if err := j.Transition(model.StatusFailed, r.nowMs(), reason); err != nil {
+				return nil, err
+			}
+		default:
+			if j.TerminateReason != "" {
+				return empty{}, nil // already being stopped
+			}
+			// In flight: the engine stops the training job and ends the job.
+			j.TerminateReason = reason
+			j.UpdatedAt = r.nowMs()
+		}
+		stored, err := h.cfg.Store.UpdateJob(ctx, j, nil)
+		if errors.Is(err, store.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		h.changed(ctx, stored, prev)
+		return empty{}, nil
+	}
+	return nil, errBusy
+}
+
+func (h *Handler) updateServiceJob(ctx context.Context, r *request) (any, error) {
+	var in updateServiceJobRequest
+	if err := r.decode(&in); err != nil {
+		return nil, err
+	}
+	if _, err := required("jobId", in.JobID); err != nil {
+		return nil, err
+	}
+	if in.SchedulingPriority == nil {
+		return nil, model.Invalid("schedulingPriority", "is required")
+	}
+	if err := model.ValidateSchedulingPriority("schedulingPriority", *in.SchedulingPriority); err != nil {
+		return nil, err
+	}
+	for range retries {
+		j, err := h.job(ctx, "jobId", in.JobID)
+		if err != nil {
+			return nil, err
+		}
+		if j.Status.Terminal() {
+			return nil, model.Invalidf("jobId", "job %s is %s; only jobs that have not finished can be updated", j.JobID, j.Status)
+		}
+		ref := jobRef{JobArn: j.JobArn, JobID: j.JobID, JobName: j.JobName}
+		if j.SchedulingPriority == *in.SchedulingPriority {
+			return ref, nil
+		}
+		j.SchedulingPriority = *in.SchedulingPriority
+		j.UpdatedAt = r.nowMs()
+		stored, err := h.cfg.Store.UpdateJob(ctx, j, nil)
+		if errors.Is(err, store.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		h.changed(ctx, stored, stored.Status)
+		return ref, nil
+	}
+	return nil, errBusy
+}
