@@ -1,0 +1,20 @@
+// Command sagequeue is the sagequeue command-line client: submit, list and
+// inspect SageMaker training jobs, and manage the queues, service
+// environments and scheduling policies that admit them. See docs/cli.md.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/sagequeue/sagequeue/internal/cli"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := cli.Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}

@@ -1,0 +1,295 @@
+// Package cli is the sagequeue command-line client. Main runs one command
+// in-process (cmd/sagequeue only calls it and exits with its code), so tests
+// drive the CLI exactly as a user would.
+//
+// Every command talks to a sagequeue server (or to AWS Batch itself) through
+// the real AWS SDK Batch client. Subcommands live in their own files and add
+// themselves to the root command with register from an init function:
+//
+//	func init() { register(groupJobs, newLogsCmd) }
+//	func newLogsCmd(a *App) *cobra.Command { ... }
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/batch"
+	"github.com/spf13/cobra"
+)
+
+func init() {
+	// Persistent pre-runs of every level run, so a subcommand with its own
+	// hook keeps the root's checks of the global flags.
+	cobra.EnableTraverseRunHooks = true
+}
+
+// Exit codes. Scripts may rely on them; they are listed in the help of every
+// command (see exitCodesHelp) and in docs/cli.md.
+const (
+	ExitOK          = 0 // success
+	ExitRefused     = 1 // the service refused the request (ClientException, HTTP 4xx)
+	ExitUsage       = 2 // bad flags or arguments, detected before any request
+	ExitNotFound    = 3 // the job or resource named on the command line does not exist
+	ExitUnavailable = 4 // the service failed (HTTP 5xx) or could not be reached
+)
+
+const exitCodesHelp = `
+Exit codes:
+  0  success
+  1  the service refused the request (ClientException, HTTP 4xx)
+  2  usage error: bad flags or arguments, detected before any request
+  3  not found: the job or resource named on the command line does not exist
+  4  the service failed (HTTP 5xx) or could not be reached (connection refused, timeout)
+`
+
+// DefaultEndpoint is where `sagequeue serve` listens by default.
+const DefaultEndpoint = "http://127.0.0.1:8642"
+
+// EndpointAWS is the --endpoint value that means the real AWS Batch endpoint
+// of the region.
+const EndpointAWS = "aws"
+
+// Command groups of the root help.
+const (
+	groupJobs   = "jobs"
+	groupConfig = "config"
+	groupServer = "server"
+)
+
+// A constructor builds one top-level command for an App.
+type constructor struct {
+	group string
+	fn    func(*App) *cobra.Command
+}
+
+var constructors []constructor
+
+// register adds a top-level command to every root command built after it.
+// group is one of groupJobs, groupConfig or groupServer. Call it from init.
+func register(group string, fn func(*App) *cobra.Command) {
+	constructors = append(constructors, constructor{group, fn})
+}
+
+// App is the state of one CLI invocation: its streams, its global flags and
+// the Batch client built from them on first use.
+type App struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+
+	// Global flags.
+	Endpoint string
+	Region   string
+	Profile  string
+	Output   string
+
+	// Getenv reads the environment (os.Getenv unless a test replaces it).
+	Getenv func(string) string
+	// Now is the clock (relative times in flags, table times).
+	Now func() time.Time
+	// Location is the time zone of table times.
+	Location *time.Location
+
+	client *batch.Client
+}
+
+// Main runs the sagequeue command line args (without the program name) and
+// returns the process exit code. Errors are printed on stderr as one line,
+// "sagequeue: <message>".
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	a := &App{
+		Stdin:    stdin,
+		Stdout:   stdout,
+		Stderr:   stderr,
+		Getenv:   os.Getenv,
+		Now:      time.Now,
+		Location: time.Local,
+	}
+	return a.Run(ctx, args)
+}
+
+// Run executes args with the App's streams and settings.
+func (a *App) Run(ctx context.Context, args []string) int {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	root := a.rootCmd()
+	root.SetArgs(args)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	if cmd == nil {
+		cmd = root
+	}
+	code, msg := a.classify(cmd, err)
+	if msg != "" {
+		a.errorLine(msg)
+	}
+	return code
+}
+
+// errorLine prints one error line on stderr.
+func (a *App) errorLine(msg string) {
+	fmt.Fprintf(a.Stderr, "sagequeue: %s\n", oneLine(msg))
+}
+
+func (a *App) rootCmd() *cobra.Command {
+	endpoint := DefaultEndpoint
+	if e := a.Getenv("SAGEQUEUE_ENDPOINT"); e != "" {
+		endpoint = e
+	}
+	root := &cobra.Command{
+		Use:   "sagequeue",
+		Short: "A job queue for Amazon SageMaker training jobs, speaking the AWS Batch service-job API",
+		Long: `sagequeue submits SageMaker training jobs to queues, lists and inspects them,
+and manages the queues, service environments and scheduling policies that
+admit them. It talks to a sagequeue server (sagequeue serve, or the cloud
+deployment) or to AWS Batch itself (--endpoint aws) through the AWS SDK.`,
+		SilenceErrors:     true,
+		SilenceUsage:      true,
+		DisableAutoGenTag: true,
+		CompletionOptions: cobra.CompletionOptions{HiddenDefaultCmd: true},
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			return a.checkGlobals()
+		},
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&a.Endpoint, "endpoint", endpoint,
+		`sagequeue server URL, or "aws" for the AWS Batch endpoint of the region (env SAGEQUEUE_ENDPOINT)`)
+	pf.StringVar(&a.Region, "region", "",
+		`AWS region (default: from the AWS config and environment, else "local" for a sagequeue server, us-east-1 for aws)`)
+	pf.StringVar(&a.Profile, "profile", "", "AWS shared config profile to take credentials and region from")
+	pf.StringVarP(&a.Output, "output", "o", "table", "output format: table or json")
+
+	used := map[string]bool{}
+	for _, c := range constructors {
+		used[c.group] = true
+	}
+	for _, g := range []*cobra.Group{
+		{ID: groupJobs, Title: "Jobs:"},
+		{ID: groupConfig, Title: "Queues, service environments and scheduling policies:"},
+		{ID: groupServer, Title: "Server:"},
+	} {
+		if used[g.ID] {
+			root.AddGroup(g)
+		}
+	}
+	for _, c := range constructors {
+		cmd := c.fn(a)
+		cmd.GroupID = c.group
+		root.AddCommand(cmd)
+	}
+	root.SetIn(a.Stdin)
+	root.SetOut(a.Stdout)
+	root.SetErr(a.Stderr)
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return usageError(cmd, err)
+	})
+	root.SetUsageTemplate(root.UsageTemplate() + exitCodesHelp)
+	return root
+}
+
+// checkGlobals validates the global flags before any command runs.
+func (a *App) checkGlobals() error {
+	switch a.Output {
+	case "table", "json":
+	default:
+		return usagef("--output must be table or json, got %q", a.Output)
+	}
+	if a.Endpoint != EndpointAWS {
+		if err := checkEndpointURL(a.Endpoint); err != nil {
+			return usagef("--endpoint: %v", err)
+		}
+	}
+	return nil
+}
+
+// json reports whether --output json was asked for.
+func (a *App) json() bool { return a.Output == "json" }
+
+// exitError carries an exit code chosen by the command itself.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// usagef is a usage error: exit code 2.
+func usagef(format string, args ...any) error {
+	return &exitError{code: ExitUsage, err: fmt.Errorf(format, args...)}
+}
+
+// notFoundf is a not-found error: exit code 3.
+func notFoundf(format string, args ...any) error {
+	return &exitError{code: ExitNotFound, err: fmt.Errorf(format, args...)}
+}
+
+// refusedf is a refused request detected by the CLI: exit code 1.
+func refusedf(format string, args ...any) error {
+	return &exitError{code: ExitRefused, err: fmt.Errorf(format, args...)}
+}
+
+// silentExit ends a command with a code after it has printed its own errors.
+type silentExit struct{ code int }
+
+func (e *silentExit) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+// usageError turns an error of flag or argument parsing into a usage error
+// that points at the command's help.
+func usageError(cmd *cobra.Command, err error) error {
+	return &exitError{code: ExitUsage, err: fmt.Errorf("%s (see '%s --help')", firstLine(err.Error()), cmd.CommandPath())}
+}
+
+// annotationNotFound marks commands whose target (a job id, a resource name)
+// is named on the command line: a ClientException saying "not found" is exit
+// code 3 for them. For other commands (a queue that names a missing
+// environment, say) it stays a refused request.
+const annotationNotFound = "sagequeue/not-found-target"
+
+func markNotFoundTarget(cmd *cobra.Command) *cobra.Command {
+	if cmd.Annotations == nil {
+		cmd.Annotations = map[string]string{}
+	}
+	cmd.Annotations[annotationNotFound] = "true"
+	return cmd
+}
+
+// classify maps an error to an exit code and the message to print.
+func (a *App) classify(cmd *cobra.Command, err error) (int, string) {
+	var se *silentExit
+	if errors.As(err, &se) {
+		return se.code, ""
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code, ee.err.Error()
+	}
+	if code, msg, ok := a.classifyAPI(cmd, err); ok {
+		return code, msg
+	}
+	// Anything else comes from cobra: unknown command, missing required flag,
+	// wrong number of arguments.
+	return ExitUsage, usageError(cmd, err).Error()
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = strings.TrimSpace(s[:i])
+	}
+	return s
+}
+
+// oneLine collapses whitespace runs, newlines included, to single spaces.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}

@@ -1,0 +1,180 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
+	"github.com/aws/aws-sdk-go-v2/service/batch"
+	"github.com/aws/smithy-go"
+	"github.com/spf13/cobra"
+)
+
+// localRegion is the region of a sagequeue server when nothing else names one.
+const localRegion = "local"
+
+// awsFallbackRegion is the region used with --endpoint aws when the AWS
+// config and environment name none.
+const awsFallbackRegion = "us-east-1"
+
+// Dummy credentials for a sagequeue server when none are configured: a local
+// server does not check signatures, and the SDK will not send a request
+// without credentials.
+const (
+	dummyAccessKey = "sagequeue"
+	dummySecretKey = "sagequeue"
+)
+
+func checkEndpointURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a URL: %v", s, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf(`%q must be an http:// or https:// URL, or "aws"`, s)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("%q has no host", s)
+	}
+	return nil
+}
+
+// Batch returns the Batch client for the global flags, building it on first use.
+func (a *App) Batch(ctx context.Context) (*batch.Client, error) {
+	if a.client != nil {
+		return a.client, nil
+	}
+	isAWS := a.Endpoint == EndpointAWS
+	var opts []func(*config.LoadOptions) error
+	if a.Profile != "" {
+		opts = append(opts, config.WithSharedConfigProfile(a.Profile))
+	}
+	if a.Region != "" {
+		opts = append(opts, config.WithRegion(a.Region))
+	}
+	if !isAWS {
+		// No instance metadata lookups for a sagequeue server: off EC2 they
+		// only add seconds of timeouts before the dummy credentials.
+		opts = append(opts, func(o *config.LoadOptions) error {
+			o.EC2IMDSClientEnableState = imds.ClientDisabled
+			return nil
+		})
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, usagef("AWS configuration: %v", err)
+	}
+	if cfg.Region == "" {
+		cfg.Region = localRegion
+		if isAWS {
+			cfg.Region = awsFallbackRegion
+		}
+	}
+	if !isAWS && !hasCredentials(ctx, cfg) {
+		cfg.Credentials = credentials.NewStaticCredentialsProvider(dummyAccessKey, dummySecretKey, "")
+	}
+	a.client = batch.NewFromConfig(cfg, func(o *batch.Options) {
+		if !isAWS {
+			o.BaseEndpoint = aws.String(a.Endpoint)
+		}
+	})
+	return a.client, nil
+}
+
+// hasCredentials reports whether the AWS credential chain yields credentials.
+func hasCredentials(ctx context.Context, cfg aws.Config) bool {
+	if cfg.Credentials == nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	c, err := cfg.Credentials.Retrieve(ctx)
+	return err == nil && c.HasKeys()
+}
+
+// classifyAPI maps an error returned by the SDK to an exit code and a message.
+// ok is false for errors that did not come from an operation.
+func (a *App) classifyAPI(cmd *cobra.Command, err error) (code int, msg string, ok bool) {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		msg = apiErr.ErrorMessage()
+		if msg == "" {
+			msg = apiErr.ErrorCode()
+		}
+		status := 0
+		var re *awshttp.ResponseError
+		if errors.As(err, &re) {
+			status = re.HTTPStatusCode()
+		}
+		switch {
+		case apiErr.ErrorCode() == "ServerException" || status >= 500:
+			if status >= 500 && msg == apiErr.ErrorCode() {
+				msg = fmt.Sprintf("%s (HTTP %d)", msg, status)
+			}
+			return ExitUnavailable, msg, true
+		case isNotFound(apiErr) && cmd != nil && cmd.Annotations[annotationNotFound] != "":
+			return ExitNotFound, msg, true
+		}
+		if status != 0 && status != 400 && msg == apiErr.ErrorCode() {
+			msg = fmt.Sprintf("%s (HTTP %d)", msg, status)
+		}
+		return ExitRefused, msg, true
+	}
+	var opErr *smithy.OperationError
+	if errors.As(err, &opErr) {
+		return ExitUnavailable, a.transportMessage(err), true
+	}
+	var ce *smithy.CanceledError
+	if errors.As(err, &ce) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return ExitUnavailable, a.transportMessage(err), true
+	}
+	return 0, "", false
+}
+
+// isNotFound reports whether a Batch error says that the thing asked for does
+// not exist.
+func isNotFound(apiErr smithy.APIError) bool {
+	if apiErr.ErrorCode() != "ClientException" {
+		return false
+	}
+	return strings.Contains(strings.ToLower(apiErr.ErrorMessage()), "not found")
+}
+
+// transportMessage says why an operation got no answer from the service.
+func (a *App) transportMessage(err error) string {
+	where := a.Endpoint
+	if where == EndpointAWS {
+		where = "AWS Batch"
+	}
+	var netErr *net.OpError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Sprintf("no answer from %s: timed out", where)
+	case errors.Is(err, context.Canceled):
+		return "interrupted"
+	case errors.As(err, &netErr):
+		hint := ""
+		if a.Endpoint != EndpointAWS {
+			hint = " (is sagequeue serve running there? --endpoint or SAGEQUEUE_ENDPOINT name the server)"
+		}
+		var dnsErr *net.DNSError
+		if errors.As(err, &dnsErr) {
+			return fmt.Sprintf("cannot reach %s: %v%s", where, dnsErr, hint)
+		}
+		return fmt.Sprintf("cannot reach %s: %v%s", where, netErr.Err, hint)
+	}
+	var opErr *smithy.OperationError
+	if errors.As(err, &opErr) && opErr.Err != nil {
+		return fmt.Sprintf("%s: %v", opErr.OperationName, opErr.Err)
+	}
+	return err.Error()
+}

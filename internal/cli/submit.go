@@ -1,0 +1,215 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"os"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/batch"
+	"github.com/aws/aws-sdk-go-v2/service/batch/types"
+	"github.com/spf13/cobra"
+)
+
+func init() { register(groupJobs, newSubmitCmd) }
+
+type submitOptions struct {
+	queue, name string
+	payload     string // file name, "-" for stdin
+
+	image           string
+	instanceType    string
+	instanceCount   int64
+	maxRuntime      durationFlag
+	roleArn         string
+	hyperParameters kvFlag
+	environment     kvFlag
+	outputPath      string
+	trainingPlanArn string
+
+	share       string
+	priority    int32
+	attempts    int32
+	rules       []types.ServiceJobEvaluateOnExit
+	timeout     durationFlag
+	tags        kvFlag
+	clientToken string
+}
+
+func newSubmitCmd(a *App) *cobra.Command {
+	o := &submitOptions{}
+	cmd := &cobra.Command{
+		Use:   "submit -q QUEUE -n NAME [flags] [-- ENTRYPOINT [ARGS...]]",
+		Short: "Submit a SageMaker training job to a queue",
+		Long: `Submit a SageMaker training job to a queue (SubmitServiceJob).
+
+The job's payload is a SageMaker CreateTrainingJob request in JSON: either a
+file (--payload FILE, - for stdin), or one built from the flags. Flags given
+together with --payload override the file's members. The entry point goes
+after --: its first word becomes AlgorithmSpecification.ContainerEntrypoint,
+the rest ContainerArguments.
+
+--retry-on and --exit-on add evaluateOnExit rules to the retry strategy in
+the order given, across both flags: after a failed attempt, the first rule
+whose pattern matches the attempt's statusReason decides (a trailing * matches
+a prefix); with no match the job is retried while attempts remain.
+
+Prints the job id (or, with --output json, jobArn, jobId and jobName).`,
+		Example: `  sagequeue submit -q research -n hello -- python train.py --epochs 3
+  sagequeue submit -q research -n bert --image 123456789012.dkr.ecr.us-east-1.amazonaws.com/bert:latest \
+      --instance-type ml.p4d.24xlarge --instance-count 2 --max-runtime 12h \
+      --role-arn arn:aws:iam::123456789012:role/SageMakerTraining --output-path s3://my-bucket/out \
+      --hyperparameter epochs=3 --attempts 3 --retry-on 'CapacityError*' --exit-on '*'
+  sagequeue submit -q research -n from-file --payload job.json --share team-a --priority 10`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.runSubmit(cmd, o, args)
+		},
+	}
+	f := cmd.Flags()
+	f.SortFlags = false
+	f.StringVarP(&o.queue, "queue", "q", "", "job queue name or ARN (required)")
+	f.StringVarP(&o.name, "name", "n", "", "job name (required)")
+	f.StringVar(&o.payload, "payload", "", "SageMaker CreateTrainingJob request in JSON: a file, or - for stdin")
+	f.StringVar(&o.image, "image", "", "training image (AlgorithmSpecification.TrainingImage)")
+	f.StringVar(&o.instanceType, "instance-type", defaultInstanceType, "instance type (ResourceConfig.InstanceType)")
+	f.Int64Var(&o.instanceCount, "instance-count", 1, "number of instances (ResourceConfig.InstanceCount)")
+	f.Var(&o.maxRuntime, "max-runtime", "longest run of the training job, e.g. 12h (StoppingCondition.MaxRuntimeInSeconds; default 1d)")
+	f.StringVar(&o.roleArn, "role-arn", "", "IAM role SageMaker runs the training job with (RoleArn)")
+	f.Var(&o.hyperParameters, "hyperparameter", "hyperparameter KEY=VALUE (repeatable)")
+	f.Var(&o.environment, "env", "environment variable KEY=VALUE of the container (repeatable)")
+	f.StringVar(&o.outputPath, "output-path", "", "S3 URL for the model artifacts (OutputDataConfig.S3OutputPath)")
+	f.StringVar(&o.trainingPlanArn, "training-plan-arn", "", "SageMaker training plan to run in (ResourceConfig.TrainingPlanArn)")
+	f.StringVar(&o.share, "share", "", "share identifier (fair-share queues)")
+	f.Int32Var(&o.priority, "priority", 0, "scheduling priority within the share, 0-9999, higher first (fair-share queues)")
+	f.Int32Var(&o.attempts, "attempts", 0, "attempts of the retry strategy, 1-10")
+	retryOn, exitOn := newExitRuleFlags(&o.rules)
+	f.Var(retryOn, "retry-on", "retry when the status reason matches GLOB (repeatable; rules apply in the order given)")
+	f.Var(exitOn, "exit-on", "give up when the status reason matches GLOB (repeatable; rules apply in the order given)")
+	f.Var(&o.timeout, "timeout", "stop an attempt that runs longer than this, e.g. 2h (timeoutConfig.attemptDurationSeconds)")
+	f.Var(&o.tags, "tag", "tag KEY=VALUE of the job (repeatable)")
+	f.StringVar(&o.clientToken, "client-token", "", "idempotency token: a repeated submit with the same token returns the same job")
+	_ = cmd.MarkFlagRequired("queue")
+	_ = cmd.MarkFlagRequired("name")
+	return cmd
+}
+
+// submitInput turns the flags into a SubmitServiceJob request.
+func (a *App) submitInput(cmd *cobra.Command, o *submitOptions, args []string) (*batch.SubmitServiceJobInput, error) {
+	var entry []string
+	if len(args) > 0 {
+		if dash := cmd.ArgsLenAtDash(); dash != 0 {
+			return nil, usagef("unexpected argument %q: the entry point goes after -- (sagequeue submit -q QUEUE -n NAME -- python train.py)", args[0])
+		}
+		entry = args
+	}
+	changed := cmd.Flags().Changed
+	spec := payloadSpec{
+		Image:           o.image,
+		RoleArn:         o.roleArn,
+		HyperParameters: &o.hyperParameters,
+		Environment:     &o.environment,
+		OutputPath:      o.outputPath,
+		TrainingPlanArn: o.trainingPlanArn,
+		Entrypoint:      entry,
+	}
+	if o.payload == "" || changed("instance-type") {
+		spec.InstanceType = o.instanceType
+		if spec.InstanceType == "" {
+			return nil, usagef("--instance-type must not be empty")
+		}
+	}
+	if changed("instance-count") {
+		if o.instanceCount < 1 {
+			return nil, usagef("--instance-count must be at least 1, got %d", o.instanceCount)
+		}
+		spec.InstanceCount = o.instanceCount
+	}
+	if o.maxRuntime.set {
+		spec.MaxRuntimeSecs = o.maxRuntime.Seconds()
+	}
+	if o.payload != "" {
+		data, err := a.readInput(o.payload)
+		if err != nil {
+			return nil, err
+		}
+		spec.File = data
+	}
+	payload, err := buildPayload(spec)
+	if err != nil {
+		return nil, err
+	}
+
+	in := &batch.SubmitServiceJobInput{
+		JobName:               aws.String(o.name),
+		JobQueue:              aws.String(o.queue),
+		ServiceJobType:        types.ServiceJobTypeSagemakerTraining,
+		ServiceRequestPayload: aws.String(payload),
+	}
+	if o.share != "" {
+		in.ShareIdentifier = aws.String(o.share)
+	}
+	if changed("priority") {
+		in.SchedulingPriority = aws.Int32(o.priority)
+	}
+	if changed("attempts") || len(o.rules) > 0 {
+		if !changed("attempts") {
+			return nil, usagef("--retry-on and --exit-on need --attempts N (the most placements of the job, 1-10)")
+		}
+		in.RetryStrategy = &types.ServiceJobRetryStrategy{Attempts: aws.Int32(o.attempts), EvaluateOnExit: o.rules}
+	}
+	if o.timeout.set {
+		secs := o.timeout.Seconds()
+		if secs > math.MaxInt32 {
+			return nil, usagef("--timeout %s is too long", o.timeout.D)
+		}
+		in.TimeoutConfig = &types.ServiceJobTimeout{AttemptDurationSeconds: aws.Int32(int32(secs))}
+	}
+	if len(o.tags.Map) > 0 {
+		in.Tags = o.tags.Map
+	}
+	if o.clientToken != "" {
+		in.ClientToken = aws.String(o.clientToken)
+	}
+	return in, nil
+}
+
+func (a *App) runSubmit(cmd *cobra.Command, o *submitOptions, args []string) error {
+	in, err := a.submitInput(cmd, o, args)
+	if err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	client, err := a.Batch(ctx)
+	if err != nil {
+		return err
+	}
+	out, err := client.SubmitServiceJob(ctx, in)
+	if err != nil {
+		return err
+	}
+	if a.json() {
+		return a.printJSON(out)
+	}
+	_, err = fmt.Fprintln(a.Stdout, aws.ToString(out.JobId))
+	return err
+}
+
+// readInput reads a file named on the command line, - being stdin.
+func (a *App) readInput(name string) ([]byte, error) {
+	if name == "-" {
+		if a.Stdin == nil {
+			return nil, usagef("--payload -: no standard input")
+		}
+		data, err := io.ReadAll(a.Stdin)
+		if err != nil {
+			return nil, usagef("reading standard input: %v", err)
+		}
+		return data, nil
+	}
+	data, err := os.ReadFile(name)
+	if err != nil {
+		return nil, usagef("--payload: %v", err)
+	}
+	return data, nil
+}
