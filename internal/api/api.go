@@ -59,7 +59,9 @@ type Config struct {
 	// Identity returns the caller's identity for auditing (the IAM principal
 	// behind API Gateway); nil records none.
 	Identity func(r *http.Request) string
-	Logger   *slog.Logger
+	// Logs reads training job logs for getservicejoblogs; nil has none.
+	Logs   LogReader
+	Logger *slog.Logger
 }
 
 // Handler serves the Batch API.
@@ -103,6 +105,8 @@ func New(cfg Config) *Handler {
 		"describeschedulingpolicies":  h.describeSchedulingPolicies,
 		"listschedulingpolicies":      h.listSchedulingPolicies,
 		"deleteschedulingpolicy":      h.deleteSchedulingPolicy,
+		// sagequeue extensions
+		"getservicejoblogs": h.getServiceJobLogs,
 	}
 	return h
 }

@@ -18,7 +18,7 @@ var fuzzOps = []string{
 	"getjobqueuesnapshot", "createserviceenvironment", "updateserviceenvironment", "describeserviceenvironments",
 	"deleteserviceenvironment", "createjobqueue", "updatejobqueue", "describejobqueues", "deletejobqueue",
 	"createschedulingpolicy", "updateschedulingpolicy", "describeschedulingpolicies", "listschedulingpolicies",
-	"deleteschedulingpolicy",
+	"deleteschedulingpolicy", "getservicejoblogs",
 }
 
 // FuzzRequests throws arbitrary bodies at every operation of a handler whose
@@ -46,6 +46,7 @@ func FuzzRequests(f *testing.F) {
 		"describeschedulingpolicies":  `{"arns":["fp"]}`,
 		"listschedulingpolicies":      `{"maxResults":1}`,
 		"deleteschedulingpolicy":      `{"arn":"fp"}`,
+		"getservicejoblogs":           `{"jobId":"x","attempt":1,"startFromHead":true,"limit":5,"nextToken":"abc"}`,
 	}
 	for i, op := range fuzzOps {
 		f.Add(uint8(i), []byte(seeds[op]))
