@@ -1,0 +1,129 @@
+package setup_test
+
+import (
+	"context"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/batch"
+
+	"github.com/sagequeue/sagequeue/internal/api"
+	"github.com/sagequeue/sagequeue/internal/model"
+	"github.com/sagequeue/sagequeue/internal/setup"
+	"github.com/sagequeue/sagequeue/internal/store"
+	"github.com/sagequeue/sagequeue/internal/store/bolt"
+)
+
+const config = `
+# one environment of 20 instances, split between a FIFO queue and a fair-share queue
+environments:
+  - name: plan-20
+    maxCapacity: 20
+    trainingPlanArn: arn:aws:sagemaker:us-east-1:123456789012:training-plan/p20
+policies:
+  - name: teams
+    shareDecaySeconds: 3600
+    computeReservation: 10
+    shares:
+      - {shareIdentifier: research, weightFactor: 1}
+      - {shareIdentifier: prod*, weightFactor: 0.25}
+queues:
+  - name: urgent
+    priority: 100
+    environments: [plan-20]
+    timeLimits:
+      - {reason: "MISCONFIGURATION:SERVICE_ENVIRONMENT_MAX_RESOURCE", maxTimeSeconds: 600}
+  - name: shared
+    priority: 10
+    environments: [plan-20]
+    policy: teams
+`
+
+func start(t *testing.T) (*batch.Client, store.Store) {
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	srv := httptest.NewServer(api.New(api.Config{Store: st}))
+	t.Cleanup(srv.Close)
+	return batch.New(batch.Options{BaseEndpoint: aws.String(srv.URL), Region: "local", Credentials: credentials.NewStaticCredentialsProvider("a", "b", "")}), st
+}
+
+func load(t *testing.T, text string) *setup.Config {
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(path, []byte(text), 0o644)
+	c, err := setup.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestApplyCreatesThenUpdates(t *testing.T) {
+	ctx := context.Background()
+	client, st := start(t)
+	if err := setup.Apply(ctx, client, load(t, config)); err != nil {
+		t.Fatal(err)
+	}
+	env, err := st.GetEnvironment(ctx, "plan-20")
+	if err != nil || env.MaxInstances() != 20 || env.TrainingPlanArn == "" {
+		t.Fatalf("environment %+v %v", env, err)
+	}
+	p, _ := st.GetPolicy(ctx, "teams")
+	if p.FairsharePolicy.ComputeReservation != 10 || p.FairsharePolicy.Weight("prod-eu") != 0.25 {
+		t.Fatalf("policy %+v", p.FairsharePolicy)
+	}
+	urgent, _ := st.GetQueue(ctx, "urgent")
+	shared, _ := st.GetQueue(ctx, "shared")
+	if urgent.Priority != 100 || urgent.FairShare() || len(urgent.JobStateTimeLimitActions) != 1 || urgent.JobStateTimeLimitActions[0].Action != model.TimeLimitActionCancel {
+		t.Fatalf("urgent %+v", urgent)
+	}
+	if !shared.FairShare() || shared.ServiceEnvironmentOrder[0].ServiceEnvironment != env.Arn {
+		t.Fatalf("shared %+v", shared)
+	}
+
+	// Applying again changes nothing; a changed file updates in place.
+	if err := setup.Apply(ctx, client, load(t, config)); err != nil {
+		t.Fatalf("second apply: %v", err)
+	}
+	changed := strings.Replace(strings.Replace(config, "maxCapacity: 20", "maxCapacity: 24", 1), "priority: 100", "priority: 50", 1)
+	if err := setup.Apply(ctx, client, load(t, changed)); err != nil {
+		t.Fatal(err)
+	}
+	env, _ = st.GetEnvironment(ctx, "plan-20")
+	urgent, _ = st.GetQueue(ctx, "urgent")
+	if env.MaxInstances() != 24 || urgent.Priority != 50 {
+		t.Fatalf("after update: capacity %d priority %d", env.MaxInstances(), urgent.Priority)
+	}
+}
+
+func TestApplyRefusals(t *testing.T) {
+	ctx := context.Background()
+	client, _ := start(t)
+	if err := setup.Apply(ctx, client, load(t, config)); err != nil {
+		t.Fatal(err)
+	}
+	fifoToFair := strings.Replace(config, "    timeLimits:", "    policy: teams\n    timeLimits:", 1)
+	if err := setup.Apply(ctx, client, load(t, fifoToFair)); err == nil || !strings.Contains(err.Error(), "queue urgent: a queue can't change between FIFO and fair share") {
+		t.Fatalf("FIFO to fair share: %v", err)
+	}
+	bad := "environments:\n  - name: e\n    maxCapacity: 0\n"
+	if err := setup.Apply(ctx, client, load(t, bad)); err == nil || !strings.Contains(err.Error(), "environment e:") || !strings.Contains(err.Error(), "maxCapacity") {
+		t.Fatalf("zero capacity: %v", err)
+	}
+	missing := "queues:\n  - name: q\n    priority: 1\n    environments: [plan-20]\n    policy: nope\n"
+	if err := setup.Apply(ctx, client, load(t, missing)); err == nil || !strings.Contains(err.Error(), "scheduling policy nope is not defined") {
+		t.Fatalf("unknown policy: %v", err)
+	}
+	path := filepath.Join(t.TempDir(), "typo.yaml")
+	os.WriteFile(path, []byte("enviroments: []\n"), 0o644)
+	if _, err := setup.Load(path); err == nil || !strings.Contains(err.Error(), "enviroments") {
+		t.Fatalf("typo: %v", err)
+	}
+}
