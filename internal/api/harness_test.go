@@ -18,11 +18,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/batch"
 	"github.com/aws/aws-sdk-go-v2/service/batch/types"
-	"github.com/aws/smithy-go/middleware"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/sagequeue/sagequeue/internal/api"
 	"github.com/sagequeue/sagequeue/internal/model"
+	"github.com/sagequeue/sagequeue/internal/setup"
 	"github.com/sagequeue/sagequeue/internal/store"
 	"github.com/sagequeue/sagequeue/internal/store/bolt"
 )
@@ -198,32 +197,4 @@ func (h *harness) jobCount() int {
 	return len(page.Jobs)
 }
 
-// withMember adds a member that the SDK does not know (a sagequeue extension)
-// to an operation's JSON body.
-func withMember(name string, value any) func(*batch.Options) {
-	return func(o *batch.Options) {
-		o.APIOptions = append(o.APIOptions, func(stack *middleware.Stack) error {
-			return stack.Build.Add(middleware.BuildMiddlewareFunc("addMember", func(ctx context.Context, in middleware.BuildInput, next middleware.BuildHandler) (middleware.BuildOutput, middleware.Metadata, error) {
-				req := in.Request.(*smithyhttp.Request)
-				body, err := io.ReadAll(req.GetStream())
-				if err != nil {
-					return middleware.BuildOutput{}, middleware.Metadata{}, err
-				}
-				m := map[string]any{}
-				if len(body) > 0 {
-					if err := json.Unmarshal(body, &m); err != nil {
-						return middleware.BuildOutput{}, middleware.Metadata{}, err
-					}
-				}
-				m[name] = value
-				body, _ = json.Marshal(m)
-				req.ContentLength = int64(len(body))
-				if req, err = req.SetStream(bytes.NewReader(body)); err != nil {
-					return middleware.BuildOutput{}, middleware.Metadata{}, err
-				}
-				in.Request = req
-				return next.HandleBuild(ctx, in)
-			}), middleware.After)
-		})
-	}
-}
+var withMember = setup.WithMember

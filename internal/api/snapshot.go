@@ -106,19 +106,7 @@ func policyName(arn string) string {
 
 // activeJobs lists the jobs of a queue that hold capacity.
 func (h *Handler) activeJobs(ctx context.Context, queue string) ([]*model.ServiceJob, error) {
-	var out []*model.ServiceJob
-	q := store.JobQuery{Queue: queue, Statuses: []model.JobStatus{model.StatusScheduled, model.StatusStarting, model.StatusRunning}, Limit: 1000}
-	for {
-		page, err := h.cfg.Store.ListJobs(ctx, q)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, page.Jobs...)
-		if page.Next == "" {
-			return out, nil
-		}
-		q.Cursor = page.Next
-	}
+	return store.ListAll(ctx, h.cfg.Store, store.JobQuery{Queue: queue, Statuses: []model.JobStatus{model.StatusScheduled, model.StatusStarting, model.StatusRunning}})
 }
 
 // byInstanceType sums the instances of jobs per instance type, the capacity

@@ -177,3 +177,21 @@ func DispatchKey(j *model.ServiceJob) string {
 	}
 	return fmt.Sprintf("%04d#%013d#%s", prio, j.CreatedAt, j.JobID)
 }
+
+// ListAll reads every page of a query; for queries whose results are small
+// by nature (the jobs holding capacity, the jobs just submitted).
+func ListAll(ctx context.Context, s JobStore, q JobQuery) ([]*model.ServiceJob, error) {
+	q.Limit = 1000
+	var out []*model.ServiceJob
+	for {
+		page, err := s.ListJobs(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page.Jobs...)
+		if page.Next == "" {
+			return out, nil
+		}
+		q.Cursor = page.Next
+	}
+}
