@@ -68,7 +68,14 @@ type ServiceJob struct {
 	// re-placements, for job state time limit actions.
 	BlockedCode  string `json:"blockedCode,omitempty"`
 	BlockedSince int64  `json:"blockedSince,omitempty"`
-	UpdatedAt    int64  `json:"updatedAt"`
+	// StopReason is why sagequeue asked SageMaker to stop the current attempt
+	// (a terminate request or the attempt timeout), and StopRequestedAt when.
+	StopReason      string `json:"stopReason,omitempty"`
+	StopRequestedAt int64  `json:"stopRequestedAt,omitempty"`
+	// CheckedAt is when SageMaker's state of the current attempt was last
+	// heard (an event or a describe); reconcile asks again when it is old.
+	CheckedAt int64 `json:"checkedAt,omitempty"`
+	UpdatedAt int64 `json:"updatedAt"`
 	// Version increases by one on every stored change; conditional writes
 	// compare it.
 	Version int64 `json:"version"`
