@@ -1,0 +1,573 @@
+package localsm
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/sagemaker/types"
+
+	"github.com/sagequeue/sagequeue/internal/events"
+)
+
+const (
+	logFile     = "output.log"
+	currentHost = "algo-1"
+	// pipeDrain is how long the output pipes may stay open after the
+	// process group is gone: only a process that left the group can hold
+	// them, and we stop reading rather than wait for it.
+	pipeDrain = 2 * time.Second
+	// maxLogLine splits longer lines, so that one runaway line (a progress
+	// bar without newlines) cannot take unbounded memory.
+	maxLogLine = 64 << 10
+	noteHeader = "sagequeue local endpoint: "
+)
+
+const noEntrypoint = "ClientError: AlgorithmSpecification.ContainerEntrypoint is required to run a training job on the local endpoint (the image is not pulled)"
+
+// run takes a job from Pending to its end. It is the only goroutine that
+// touches the job's process.
+func (s *Server) run(j *job) {
+	defer s.wg.Done()
+	failure := s.execute(j)
+	s.mu.Lock()
+	s.endLocked(j, failure)
+	s.mu.Unlock()
+	s.commit(j)
+}
+
+// execute prepares the job directory and runs the process to its end. It
+// returns the FailureReason, "" when the job succeeded or was stopped (the
+// stop request then decides the outcome).
+func (s *Server) execute(j *job) string {
+	if !s.advance(j, secondaryDownloading, "Preparing the job directory") {
+		return ""
+	}
+	lg, err := openLog(j.dir)
+	if err != nil {
+		return "InternalServerError: cannot open the training job's log: " + err.Error()
+	}
+	defer lg.close()
+	paths, err := prepareDir(j, lg)
+	if err != nil {
+		lg.note("cannot prepare the job directory: %v", err)
+		return "ClientError: cannot prepare the job directory: " + err.Error()
+	}
+	spec := j.req.in.AlgorithmSpecification
+	if spec == nil || len(spec.ContainerEntrypoint) == 0 {
+		lg.note("%s", noEntrypoint)
+		return noEntrypoint
+	}
+	argv := append(append([]string(nil), spec.ContainerEntrypoint...), spec.ContainerArguments...)
+
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return "InternalServerError: " + err.Error()
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		return "InternalServerError: " + err.Error()
+	}
+	defer outR.Close()
+	defer errR.Close()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = s.environment(j, paths)
+	cmd.Stdout = outW
+	cmd.Stderr = errW
+	// Its own process group, so that a stop reaches every process the job
+	// started, and only those.
+	setProcessGroup(cmd)
+
+	if s.beforeStart != nil {
+		s.beforeStart(j.rec.Name)
+	}
+	select {
+	case <-j.stopCh:
+		outW.Close()
+		errW.Close()
+		return ""
+	default:
+	}
+	err = cmd.Start()
+	outW.Close()
+	errW.Close()
+	if err != nil {
+		lg.note("cannot start %s: %v", argv[0], err)
+		return fmt.Sprintf("ClientError: cannot start %s: %v", argv[0], startError(err))
+	}
+	pid := cmd.Process.Pid
+	startTime, _ := processStartTime(pid)
+
+	var readers sync.WaitGroup
+	readers.Go(func() { lg.copy(outR, false) })
+	readers.Go(func() { lg.copy(errR, true) })
+
+	s.mu.Lock()
+	j.rec.Pid, j.rec.PidStartTime = pid, startTime
+	j.rec.TrainingStartTime = s.now()
+	if j.rec.Status == events.TrainingInProgress {
+		s.setLocked(j, events.TrainingInProgress, secondaryTraining, "Training image download completed. Training in progress.")
+	}
+	s.mu.Unlock()
+	s.commit(j)
+
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+
+	var maxRuntime, grace <-chan time.Time
+	if sc := j.req.in.StoppingCondition; sc != nil && sc.MaxRuntimeInSeconds != nil {
+		t := time.NewTimer(time.Duration(*sc.MaxRuntimeInSeconds) * time.Second)
+		defer t.Stop()
+		maxRuntime = t.C
+	}
+	stop := j.stopCh
+	var waitErr error
+wait:
+	for {
+		select {
+		case waitErr = <-exited:
+			break wait
+		case <-maxRuntime:
+			maxRuntime = nil
+			s.mu.Lock()
+			s.requestStopLocked(j, stopMaxRuntime)
+			s.mu.Unlock()
+			s.commit(j)
+		case <-stop:
+			stop = nil
+			lg.note("stop requested: sending SIGTERM to process group %d", pid)
+			if err := signalGroup(pid, false); err != nil {
+				lg.note("cannot signal process group %d: %v", pid, err)
+			}
+			t := time.NewTimer(s.cfg.StopGrace)
+			defer t.Stop()
+			grace = t.C
+		case <-grace:
+			grace = nil
+			lg.note("process %d still running %s after SIGTERM: sending SIGKILL to process group %d", pid, s.cfg.StopGrace, pid)
+			signalGroup(pid, true)
+		}
+	}
+	// The entry point is done; like a container, the job ends with it, so
+	// whatever it left running in its group goes too. (The leader is
+	// reaped by now, but the kernel does not hand out a pid while a
+	// process group of that id has members, so the group is still ours.)
+	signalGroup(pid, true)
+
+	drained := make(chan struct{})
+	go func() {
+		readers.Wait()
+		close(drained)
+	}()
+	select {
+	case <-drained:
+	case <-time.After(pipeDrain):
+		lg.note("a process outside the job's process group still holds its output; no longer reading it")
+		outR.Close()
+		errR.Close()
+		<-drained
+	}
+
+	desc := exitDescription(cmd.ProcessState, waitErr)
+	if desc == "" {
+		return ""
+	}
+	detail := failureFile(paths.output)
+	if detail == "" {
+		detail = lg.lastStderr()
+	}
+	if detail == "" {
+		return "AlgorithmError: " + desc
+	}
+	return "AlgorithmError: " + desc + ": " + detail
+}
+
+// startError drops what exec repeats of the command line, so that the
+// reason reads "cannot start /x: no such file or directory".
+func startError(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	var ee *exec.Error
+	if errors.As(err, &ee) {
+		return ee.Err
+	}
+	return err
+}
+
+// failureFile is what the algorithm wrote to output/failure, SageMaker's
+// channel for a failure description.
+func failureFile(outputDir string) string {
+	f, err := os.Open(filepath.Join(outputDir, "failure"))
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	b, _ := io.ReadAll(io.LimitReader(f, maxFailureReason))
+	return strings.TrimSpace(string(b))
+}
+
+// jobPaths are the /opt/ml stand-ins of one job.
+type jobPaths struct {
+	input, config, data, model, output, outputData string
+	channels                                       map[string]string
+	resourceConfig, inputDataConfig                map[string]any
+}
+
+// prepareDir lays out the job directory as SageMaker lays out /opt/ml.
+func prepareDir(j *job, lg *jobLog) (*jobPaths, error) {
+	in := j.req.in
+	p := &jobPaths{
+		input:      filepath.Join(j.dir, "input"),
+		config:     filepath.Join(j.dir, "input", "config"),
+		data:       filepath.Join(j.dir, "input", "data"),
+		model:      filepath.Join(j.dir, "model"),
+		output:     filepath.Join(j.dir, "output"),
+		outputData: filepath.Join(j.dir, "output", "data"),
+		channels:   map[string]string{},
+	}
+	for _, d := range []string{p.config, p.data, p.model, p.outputData} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
+		}
+	}
+
+	instanceType := "local"
+	var groups []map[string]any
+	if rc := in.ResourceConfig; rc != nil {
+		if rc.InstanceType != "" {
+			instanceType = string(rc.InstanceType)
+		}
+		for _, g := range rc.InstanceGroups {
+			groups = append(groups, map[string]any{
+				"instance_group_name": deref(g.InstanceGroupName),
+				"instance_type":       string(g.InstanceType),
+				"hosts":               []string{},
+			})
+		}
+	}
+	groupName := "homogeneousCluster"
+	if len(groups) > 0 {
+		// The one local host plays the first group's first instance.
+		groupName = groups[0]["instance_group_name"].(string)
+		instanceType = groups[0]["instance_type"].(string)
+		groups[0]["hosts"] = []string{currentHost}
+	} else {
+		groups = []map[string]any{{"instance_group_name": groupName, "instance_type": instanceType, "hosts": []string{currentHost}}}
+	}
+	p.resourceConfig = map[string]any{
+		"current_host":           currentHost,
+		"current_instance_type":  instanceType,
+		"current_group_name":     groupName,
+		"hosts":                  []string{currentHost},
+		"instance_groups":        groups,
+		"network_interface_name": "eth0",
+	}
+
+	mode := types.TrainingInputModeFile
+	if spec := in.AlgorithmSpecification; spec != nil && spec.TrainingInputMode != "" {
+		mode = spec.TrainingInputMode
+	}
+	p.inputDataConfig = map[string]any{}
+	for _, ch := range in.InputDataConfig {
+		name := deref(ch.ChannelName)
+		c := map[string]any{
+			"TrainingInputMode":  string(orDefault(ch.InputMode, mode)),
+			"S3DistributionType": "FullyReplicated",
+			"RecordWrapperType":  string(orDefault(ch.RecordWrapperType, "None")),
+		}
+		if ch.ContentType != nil {
+			c["ContentType"] = *ch.ContentType
+		}
+		if ch.CompressionType != "" {
+			c["CompressionType"] = string(ch.CompressionType)
+		}
+		if ds := ch.DataSource; ds != nil && ds.S3DataSource != nil && ds.S3DataSource.S3DataDistributionType != "" {
+			c["S3DistributionType"] = string(ds.S3DataSource.S3DataDistributionType)
+		}
+		p.inputDataConfig[name] = c
+		dir := filepath.Join(p.data, name)
+		p.channels[name] = dir
+		if err := linkChannel(dir, ch, lg); err != nil {
+			return nil, fmt.Errorf("channel %s: %w", name, err)
+		}
+	}
+
+	hps := in.HyperParameters
+	if hps == nil {
+		hps = map[string]string{}
+	}
+	for file, v := range map[string]any{
+		"hyperparameters.json": hps,
+		"resourceconfig.json":  p.resourceConfig,
+		"inputdataconfig.json": p.inputDataConfig,
+	} {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(filepath.Join(p.config, file), b, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+func orDefault[T ~string](v, def T) T {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+// linkChannel makes a channel's data directory. Data that is here already
+// (a file:// S3Uri, or a FileSystemDataSource directory that exists on this
+// machine) is linked in; S3 is not downloaded, and the log says so.
+func linkChannel(dir string, ch types.Channel, lg *jobLog) error {
+	var local, remote string
+	if ds := ch.DataSource; ds != nil {
+		switch {
+		case ds.S3DataSource != nil && ds.S3DataSource.S3Uri != nil:
+			uri := *ds.S3DataSource.S3Uri
+			if u, err := url.Parse(uri); err == nil && u.Scheme == "file" {
+				local = u.Path
+			} else {
+				remote = uri
+			}
+		case ds.FileSystemDataSource != nil && ds.FileSystemDataSource.DirectoryPath != nil:
+			path := *ds.FileSystemDataSource.DirectoryPath
+			if _, err := os.Stat(path); err == nil {
+				local = path
+			} else {
+				remote = path
+			}
+		}
+	}
+	if local == "" {
+		if remote != "" {
+			lg.note("channel %s: %s is not downloaded by the local endpoint; %s is empty", deref(ch.ChannelName), remote, dir)
+		}
+		return os.MkdirAll(dir, 0o755)
+	}
+	fi, err := os.Stat(local)
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() {
+		return os.Symlink(local, dir)
+	}
+	// A single file: SageMaker would download it into the channel.
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return os.Symlink(local, filepath.Join(dir, filepath.Base(local)))
+}
+
+// environment is what the process sees: the server's environment, then the
+// payload's Environment, then what the SageMaker platform and training
+// toolkit set, which win, since they describe this job's directories.
+func (s *Server) environment(j *job, p *jobPaths) []string {
+	in := j.req.in
+	env := os.Environ()
+	keys := sortedKeys(in.Environment)
+	for _, k := range keys {
+		env = append(env, k+"="+in.Environment[k])
+	}
+
+	hps := map[string]any{}
+	for k, v := range in.HyperParameters {
+		// The toolkit decodes values that are JSON ("10", "true",
+		// "[1,2]") and keeps the rest as strings.
+		var decoded any
+		if err := json.Unmarshal([]byte(v), &decoded); err == nil {
+			hps[k] = decoded
+		} else {
+			hps[k] = v
+		}
+	}
+	channels := sortedKeys(p.channels)
+	numCPUs := runtime.NumCPU()
+	numGPUs := countGPUs()
+	trainingEnv := map[string]any{
+		"additional_framework_parameters": map[string]any{},
+		"channel_input_dirs":              p.channels,
+		"current_host":                    currentHost,
+		"current_instance_group":          p.resourceConfig["current_group_name"],
+		"current_instance_type":           p.resourceConfig["current_instance_type"],
+		"hosts":                           []string{currentHost},
+		"hyperparameters":                 hps,
+		"input_config_dir":                p.config,
+		"input_data_config":               p.inputDataConfig,
+		"input_dir":                       p.input,
+		"is_master":                       true,
+		"job_name":                        j.rec.Name,
+		"log_level":                       20,
+		"master_hostname":                 currentHost,
+		"model_dir":                       p.model,
+		"network_interface_name":          "eth0",
+		"num_cpus":                        numCPUs,
+		"num_gpus":                        numGPUs,
+		"output_data_dir":                 p.outputData,
+		"output_dir":                      p.output,
+		"resource_config":                 p.resourceConfig,
+	}
+	set := func(k string, v any) {
+		var s string
+		switch v := v.(type) {
+		case string:
+			s = v
+		default:
+			b, _ := json.Marshal(v)
+			s = string(b)
+		}
+		env = append(env, envName(k)+"="+s)
+	}
+	set("SM_MODEL_DIR", p.model)
+	set("SM_OUTPUT_DIR", p.output)
+	set("SM_OUTPUT_DATA_DIR", p.outputData)
+	set("SM_INPUT_DIR", p.input)
+	set("SM_INPUT_CONFIG_DIR", p.config)
+	set("SM_INPUT_DATA_CONFIG", p.inputDataConfig)
+	set("SM_RESOURCE_CONFIG", p.resourceConfig)
+	set("SM_CHANNELS", channels)
+	for _, c := range channels {
+		set("SM_CHANNEL_"+strings.ToUpper(c), p.channels[c])
+	}
+	set("SM_HPS", hps)
+	for _, k := range sortedKeys(in.HyperParameters) {
+		set("SM_HP_"+strings.ToUpper(k), in.HyperParameters[k])
+	}
+	set("SM_CURRENT_HOST", currentHost)
+	set("SM_CURRENT_INSTANCE_TYPE", p.resourceConfig["current_instance_type"])
+	set("SM_CURRENT_INSTANCE_GROUP", p.resourceConfig["current_group_name"])
+	set("SM_HOSTS", []string{currentHost})
+	set("SM_MASTER_ADDR", currentHost)
+	set("SM_NETWORK_INTERFACE_NAME", "eth0")
+	set("SM_NUM_CPUS", strconv.Itoa(numCPUs))
+	set("SM_NUM_GPUS", strconv.Itoa(numGPUs))
+	set("SM_LOG_LEVEL", "20")
+	set("SM_FRAMEWORK_PARAMS", map[string]any{})
+	set("SM_TRAINING_ENV", trainingEnv)
+	set("TRAINING_JOB_NAME", j.rec.Name)
+	// TRAINING_JOB_ARN also marks the job's processes, so that a restarted
+	// server can recognise a group whose leader has gone.
+	set("TRAINING_JOB_ARN", j.rec.Arn)
+	return env
+}
+
+// envName keeps a name usable in an environment entry. SageMaker's toolkit
+// only upper-cases; an "=" or NUL would break the entry.
+func envName(k string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '=' || r == 0 {
+			return '_'
+		}
+		return r
+	}, k)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// countGPUs counts NVIDIA devices, which is what SM_NUM_GPUS tells a
+// training script about this machine.
+func countGPUs() int {
+	matches, _ := filepath.Glob("/dev/nvidia[0-9]*")
+	return len(matches)
+}
+
+func fileURL(path string) string {
+	return (&url.URL{Scheme: "file", Path: path}).String()
+}
+
+// jobLog is a job's output.log: stdout, stderr and the endpoint's own notes,
+// one whole line per write so that the streams interleave by line.
+type jobLog struct {
+	mu   sync.Mutex
+	f    *os.File
+	last string // last non-empty stderr line
+}
+
+func openLog(dir string) (*jobLog, error) {
+	f, err := os.OpenFile(filepath.Join(dir, logFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	return &jobLog{f: f}, nil
+}
+
+func (l *jobLog) close() { l.f.Close() }
+
+func (l *jobLog) write(line []byte, stderr bool) {
+	buf := make([]byte, 0, len(line)+1)
+	buf = append(buf, line...)
+	buf = append(buf, '\n')
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.f.Write(buf)
+	if stderr {
+		// A progress bar redraws with \r; what shows last is what counts.
+		if i := bytes.LastIndexByte(line, '\r'); i >= 0 {
+			line = line[i+1:]
+		}
+		if t := strings.TrimSpace(string(line)); t != "" {
+			l.last = t
+		}
+	}
+}
+
+func (l *jobLog) note(format string, args ...any) {
+	l.write([]byte(noteHeader+fmt.Sprintf(format, args...)), false)
+}
+
+func (l *jobLog) lastStderr() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.last
+}
+
+// copy writes what r delivers to the log line by line until r ends.
+func (l *jobLog) copy(r io.Reader, stderr bool) {
+	br := bufio.NewReaderSize(r, maxLogLine)
+	for {
+		line, err := br.ReadSlice('\n')
+		if len(line) > 0 {
+			l.write(bytes.TrimSuffix(line, []byte("\n")), stderr)
+		}
+		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
+			return
+		}
+	}
+}
+
+// appendLog adds a note to a job's log when no jobLog is open (at restart).
+func appendLog(dir, msg string) {
+	f, err := os.OpenFile(filepath.Join(dir, logFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	f.WriteString(noteHeader + msg + "\n")
+}
