@@ -1,0 +1,278 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/sagemaker"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/sagemaker/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/sagequeue/sagequeue/internal/events"
+	"github.com/sagequeue/sagequeue/internal/model"
+	"github.com/sagequeue/sagequeue/internal/store"
+)
+
+// Tags sagequeue puts on every training job it launches.
+const (
+	TagJobID   = "sagequeue:jobId"
+	TagQueue   = "sagequeue:jobQueue"
+	TagAttempt = "sagequeue:attempt"
+)
+
+// launchAll calls CreateTrainingJob for admitted jobs, a few at a time.
+func (e *Engine) launchAll(ctx context.Context, w *world, admitted []*model.ServiceJob, res *PassResult) {
+	var mu sync.Mutex
+	sem := make(chan struct{}, e.cfg.LaunchConcurrency)
+	var wg sync.WaitGroup
+	for _, j := range admitted {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			out := e.launch(ctx, w.envs[j.ServiceEnvironment], j)
+			mu.Lock()
+			defer mu.Unlock()
+			switch out {
+			case launched:
+				res.Launched++
+			case requeued:
+				res.Requeued++
+			case failed:
+				res.Failed++
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+type launchOutcome int
+
+const (
+	launched launchOutcome = iota
+	requeued               // capacity failure, or a failed attempt that will be retried
+	failed                 // the job ended
+	unknown                // the call's fate is unknown; reconcile will find out
+)
+
+// launch sends the current attempt of a SCHEDULED job to SageMaker and records
+// the outcome.
+func (e *Engine) launch(ctx context.Context, env *model.ServiceEnvironment, j *model.ServiceJob) launchOutcome {
+	a := j.LatestAttempt()
+	in, err := e.trainingJobInput(j, a.TrainingJobName, env)
+	var arn string
+	if err == nil {
+		var out *sagemaker.CreateTrainingJobOutput
+		out, err = e.cfg.SageMaker.CreateTrainingJob(ctx, in)
+		if err == nil {
+			arn = aws.ToString(out.TrainingJobArn)
+		}
+	}
+	var ae smithy.APIError
+	switch {
+	case err == nil:
+	case errors.As(err, &ae) && ae.ErrorCode() == "ResourceInUse":
+		// A launch retried after a crash: the job is there already.
+		d, derr := e.cfg.SageMaker.DescribeTrainingJob(ctx, &sagemaker.DescribeTrainingJobInput{TrainingJobName: &a.TrainingJobName})
+		if derr != nil {
+			e.cfg.Logger.Warn("describing a training job that already exists", "trainingJob", a.TrainingJobName, "err", derr)
+			return unknown
+		}
+		arn = aws.ToString(d.TrainingJobArn)
+		err = nil
+	case isCapacityError(err):
+		return e.endLaunch(ctx, j, events.TrainingJob{
+			TrainingJobName: a.TrainingJobName, TrainingJobStatus: events.TrainingFailed,
+			FailureReason: "CapacityError: " + errorText(err),
+		})
+	case isClientError(err):
+		return e.endLaunch(ctx, j, events.TrainingJob{
+			TrainingJobName: a.TrainingJobName, TrainingJobStatus: events.TrainingFailed,
+			FailureReason: "CreateTrainingJob failed: " + errorText(err),
+		})
+	default:
+		// A timeout or a server error: the job may or may not exist. Reconcile
+		// describes it soon and launches it again if it does not.
+		e.cfg.Logger.Warn("launching a training job", "trainingJob", a.TrainingJobName, "err", err)
+		e.markUnchecked(ctx, j.JobID, len(j.Attempts))
+		return unknown
+	}
+	e.recordLaunch(ctx, j.JobID, len(j.Attempts), arn)
+	return launched
+}
+
+// endLaunch ends an attempt whose launch was refused, as if SageMaker had
+// reported tj for it.
+func (e *Engine) endLaunch(ctx context.Context, j *model.ServiceJob, tj events.TrainingJob) launchOutcome {
+	out, err := e.applyTrainingJob(ctx, tj)
+	if err != nil {
+		e.cfg.Logger.Warn("recording a refused launch", "job", j.JobID, "err", err)
+		return unknown
+	}
+	if out.To == model.StatusFailed {
+		return failed
+	}
+	return requeued
+}
+
+// recordLaunch stores the ARN of the attempt's training job, unless the job
+// has moved to another attempt meanwhile.
+func (e *Engine) recordLaunch(ctx context.Context, jobID string, attempt int, arn string) {
+	e.updateAttempt(ctx, jobID, attempt, func(j *model.ServiceJob, a *model.Attempt) bool {
+		if a.TrainingJobArn == arn {
+			return false
+		}
+		a.TrainingJobArn = arn
+		return true
+	})
+}
+
+// markUnchecked makes reconcile look at a job at the next pass.
+func (e *Engine) markUnchecked(ctx context.Context, jobID string, attempt int) {
+	e.updateAttempt(ctx, jobID, attempt, func(j *model.ServiceJob, _ *model.Attempt) bool {
+		j.CheckedAt = 1
+		return true
+	})
+}
+
+// updateAttempt changes the current attempt of a job that still holds
+// capacity, retrying on conflicts.
+func (e *Engine) updateAttempt(ctx context.Context, jobID string, attempt int, change func(j *model.ServiceJob, a *model.Attempt) bool) {
+	for range 8 {
+		j, err := e.cfg.Store.GetJob(ctx, jobID)
+		if err != nil || len(j.Attempts) != attempt || !j.Status.HoldsCapacity() {
+			return
+		}
+		if !change(j, j.LatestAttempt()) {
+			return
+		}
+		j.UpdatedAt = e.nowMs()
+		if _, err = e.cfg.Store.UpdateJob(ctx, j, nil); !errors.Is(err, store.ErrConflict) {
+			if err != nil {
+				e.cfg.Logger.Warn("updating a job's attempt", "job", jobID, "err", err)
+			}
+			return
+		}
+	}
+}
+
+// trainingJobInput is the job's payload as a CreateTrainingJob request with
+// the attempt's name, sagequeue's tags, and the environment's training plan
+// when the payload names none.
+func (e *Engine) trainingJobInput(j *model.ServiceJob, name string, env *model.ServiceEnvironment) (*sagemaker.CreateTrainingJobInput, error) {
+	var in sagemaker.CreateTrainingJobInput
+	if err := json.Unmarshal([]byte(j.ServiceRequestPayload), &in); err != nil {
+		return nil, &smithy.GenericAPIError{Code: "ValidationException", Message: "serviceRequestPayload is not a CreateTrainingJob request: " + err.Error(), Fault: smithy.FaultClient}
+	}
+	in.TrainingJobName = aws.String(name)
+	tags := in.Tags[:0]
+	for _, t := range in.Tags {
+		if !strings.HasPrefix(aws.ToString(t.Key), "sagequeue:") {
+			tags = append(tags, t)
+		}
+	}
+	_, queueName, _ := model.ParseARN(j.JobQueue)
+	in.Tags = append(tags,
+		smtypes.Tag{Key: aws.String(TagJobID), Value: aws.String(j.JobID)},
+		smtypes.Tag{Key: aws.String(TagQueue), Value: aws.String(queueName)},
+		smtypes.Tag{Key: aws.String(TagAttempt), Value: aws.String(strconv.Itoa(len(j.Attempts)))},
+	)
+	if e.cfg.LocalDefaults {
+		fillLocalDefaults(&in, j)
+	}
+	if env != nil && env.TrainingPlanArn != "" {
+		if in.ResourceConfig == nil {
+			in.ResourceConfig = &smtypes.ResourceConfig{InstanceCount: aws.Int32(int32(j.Instances))}
+		}
+		if aws.ToString(in.ResourceConfig.TrainingPlanArn) == "" {
+			in.ResourceConfig.TrainingPlanArn = aws.String(env.TrainingPlanArn)
+		}
+	}
+	return &in, nil
+}
+
+// isCapacityError reports errors that mean "no capacity now, try later":
+// throttling and account limits. They do not use an attempt.
+func isCapacityError(err error) bool {
+	var ae smithy.APIError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	switch ae.ErrorCode() {
+	case "ResourceLimitExceeded", "ThrottlingException", "Throttling", "ThrottledException",
+		"TooManyRequestsException", "RequestLimitExceeded", "ProvisionedThroughputExceededException":
+		return true
+	}
+	return strings.HasPrefix(ae.ErrorCode(), "CapacityError")
+}
+
+// isClientError reports a refusal that a retry of the same request will not
+// change (a bad payload, a missing role): a client fault, or an API error
+// answered with a 4xx status (the SDK does not model every error code).
+func isClientError(err error) bool {
+	var invalid smithy.InvalidParamsError
+	if errors.As(err, &invalid) {
+		return true // refused by the SDK before it was sent
+	}
+	var ae smithy.APIError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	if ae.ErrorFault() == smithy.FaultClient {
+		return true
+	}
+	var re *awshttp.ResponseError
+	return errors.As(err, &re) && re.HTTPStatusCode() >= 400 && re.HTTPStatusCode() < 500
+}
+
+func errorText(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return fmt.Sprintf("%s: %s", ae.ErrorCode(), ae.ErrorMessage())
+	}
+	return err.Error()
+}
+
+// Placeholders for members SageMaker requires but the local endpoint has no
+// use for.
+const (
+	LocalRoleArn    = "arn:aws:iam::000000000000:role/sagequeue-local"
+	LocalOutputPath = "s3://sagequeue-local/output"
+)
+
+// fillLocalDefaults completes a minimal payload for the local endpoint: a job
+// that names only its entry point still runs on a workstation.
+func fillLocalDefaults(in *sagemaker.CreateTrainingJobInput, j *model.ServiceJob) {
+	if in.RoleArn == nil {
+		in.RoleArn = aws.String(LocalRoleArn)
+	}
+	if in.OutputDataConfig == nil {
+		in.OutputDataConfig = &smtypes.OutputDataConfig{}
+	}
+	if in.OutputDataConfig.S3OutputPath == nil {
+		in.OutputDataConfig.S3OutputPath = aws.String(LocalOutputPath)
+	}
+	if in.AlgorithmSpecification == nil {
+		in.AlgorithmSpecification = &smtypes.AlgorithmSpecification{}
+	}
+	if in.AlgorithmSpecification.TrainingInputMode == "" {
+		in.AlgorithmSpecification.TrainingInputMode = smtypes.TrainingInputModeFile
+	}
+	if in.ResourceConfig == nil {
+		in.ResourceConfig = &smtypes.ResourceConfig{InstanceType: smtypes.TrainingInstanceTypeMlM5Xlarge, InstanceCount: aws.Int32(int32(j.Instances))}
+	}
+	if in.ResourceConfig.VolumeSizeInGB == nil {
+		in.ResourceConfig.VolumeSizeInGB = aws.Int32(30)
+	}
+	if in.StoppingCondition == nil {
+		in.StoppingCondition = &smtypes.StoppingCondition{MaxRuntimeInSeconds: aws.Int32(86400)}
+	}
+}
