@@ -3,9 +3,17 @@ GO        ?= go
 PKGS      := ./...
 FUZZTIME  ?= 10s
 
-.PHONY: all test unit fuzz bench lint fmt build clean
+DATA      ?= .sagequeue
+CONFIG    ?= examples/local.yaml
+
+.PHONY: all run test unit fuzz bench lint fmt build clean
 
 all: lint test
+
+## run: build and start sagequeue serve with the example configuration
+run:
+	$(GO) build -o bin/sagequeue ./cmd/sagequeue
+	./bin/sagequeue serve --config $(CONFIG) --data-dir $(DATA)
 
 ## test: every test, as CI runs it (unit, property, simulation, bounded fuzzing)
 test: unit fuzz

@@ -1,0 +1,183 @@
+// Package server is `sagequeue serve`: the Batch API, the engine, the local
+// SageMaker endpoint and the embedded store in one process. It wires the
+// same packages the Lambda functions use — only the store (bbolt instead of
+// DynamoDB), the SageMaker endpoint (local processes instead of SageMaker)
+// and the event bus (in-process instead of EventBridge) differ.
+//
+// One listener serves both APIs: requests with an X-Amz-Target header of
+// SageMaker go to the local SageMaker endpoint (so `aws sagemaker
+// --endpoint-url` works against it), the rest to the Batch API. The engine
+// reaches the local endpoint through the same listener with the real
+// SageMaker SDK client.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/batch"
+	"github.com/aws/aws-sdk-go-v2/service/sagemaker"
+
+	"github.com/sagequeue/sagequeue/internal/api"
+	"github.com/sagequeue/sagequeue/internal/engine"
+	"github.com/sagequeue/sagequeue/internal/events"
+	"github.com/sagequeue/sagequeue/internal/joblogs"
+	"github.com/sagequeue/sagequeue/internal/localsm"
+	"github.com/sagequeue/sagequeue/internal/model"
+	"github.com/sagequeue/sagequeue/internal/setup"
+	"github.com/sagequeue/sagequeue/internal/store/bolt"
+)
+
+// Options configure a server.
+type Options struct {
+	// Listen is the address of the API (127.0.0.1:8642).
+	Listen string
+	// DataDir holds the store (sagequeue.db) and the training jobs (jobs/).
+	DataDir string
+	// ConfigFile, if set, is applied at start (see package setup).
+	ConfigFile string
+	// Tick is the period of passes when nothing happens (1s).
+	Tick time.Duration
+	// StopGrace is how long a stopped job gets between SIGTERM and SIGKILL.
+	StopGrace time.Duration
+	// InstanceLimit caps the instances the local endpoint runs at once
+	// (0: no cap beyond the environments' capacity).
+	InstanceLimit int64
+	Logger        *slog.Logger
+	// Ready, if set, is called with the listening address once the server
+	// serves and the configuration is applied.
+	Ready func(addr string)
+	// Bus, if set, also receives every job state change event.
+	Bus *events.LocalBus
+}
+
+// Run serves until ctx ends, then shuts down in order: stop taking requests,
+// stop scheduling, stop the running training jobs (they go back to the queue
+// at the next start without using an attempt), close the store.
+func Run(ctx context.Context, o Options) error {
+	if o.Listen == "" {
+		o.Listen = "127.0.0.1:8642"
+	}
+	if o.DataDir == "" {
+		return errors.New("a data directory is required")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Bus == nil {
+		o.Bus = &events.LocalBus{}
+	}
+	var cfg *setup.Config
+	if o.ConfigFile != "" {
+		c, err := setup.Load(o.ConfigFile)
+		if err != nil {
+			return err
+		}
+		cfg = c
+	}
+	if err := os.MkdirAll(o.DataDir, 0o755); err != nil {
+		return err
+	}
+	st, err := bolt.Open(filepath.Join(o.DataDir, "sagequeue.db"))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	ln, err := net.Listen("tcp", o.Listen)
+	if err != nil {
+		return err
+	}
+	base := "http://" + ln.Addr().String()
+	creds := credentials.NewStaticCredentialsProvider("sagequeue-local", "sagequeue-local", "")
+
+	sm := sagemaker.New(sagemaker.Options{BaseEndpoint: aws.String(base), Region: model.LocalAccount.Region, Credentials: creds})
+	host, _ := os.Hostname()
+	eng, err := engine.New(engine.Config{
+		Store: st, SageMaker: sm, Bus: o.Bus, Holder: fmt.Sprintf("%s/%d", host, os.Getpid()),
+		ReconcileAfter: 30 * time.Second, LocalDefaults: true, Logger: o.Logger,
+	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	runner := engine.NewRunner(eng, o.Tick)
+	local, err := localsm.New(localsm.Config{
+		Dir: filepath.Join(o.DataDir, "jobs"), Region: model.LocalAccount.Region, Account: model.LocalAccount.ID,
+		Emit: runner.Deliver, StopGrace: o.StopGrace, InstanceLimit: o.InstanceLimit, Logger: o.Logger,
+	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	batchAPI := api.New(api.Config{
+		Store: st, Account: model.LocalAccount, Hooks: runner, Logger: o.Logger,
+		Logs: joblogs.Files{Path: local.LogPath},
+	})
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.HasPrefix(r.Header.Get("X-Amz-Target"), "SageMaker.") {
+				local.ServeHTTP(w, r)
+				return
+			}
+			batchAPI.ServeHTTP(w, r)
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	if cfg != nil {
+		client := batch.New(batch.Options{BaseEndpoint: aws.String(base), Region: model.LocalAccount.Region, Credentials: creds})
+		if err := setup.Apply(ctx, client, cfg); err != nil {
+			shutdown(o.Logger, srv, nil, local)
+			return fmt.Errorf("applying %s: %w", o.ConfigFile, err)
+		}
+	}
+
+	runCtx, stopRunner := context.WithCancel(context.WithoutCancel(ctx))
+	ran := make(chan error, 1)
+	go func() { ran <- runner.Run(runCtx) }()
+	o.Logger.Info("sagequeue serving", "addr", ln.Addr().String(), "data", o.DataDir)
+	if o.Ready != nil {
+		o.Ready(ln.Addr().String())
+	}
+
+	select {
+	case <-ctx.Done():
+	case err := <-served:
+		stopRunner()
+		<-ran
+		shutdown(o.Logger, nil, nil, local)
+		return err
+	}
+	o.Logger.Info("sagequeue shutting down")
+	shutdown(o.Logger, srv, func() { stopRunner(); <-ran }, local)
+	return nil
+}
+
+func shutdown(log *slog.Logger, srv *http.Server, stopRunner func(), local *localsm.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if srv != nil {
+		if err := srv.Shutdown(ctx); err != nil {
+			log.Warn("stopping the HTTP server", "err", err)
+		}
+	}
+	if stopRunner != nil {
+		stopRunner()
+	}
+	if err := local.Shutdown(ctx); err != nil {
+		log.Warn("stopping the training jobs", "err", err)
+	}
+}
