@@ -66,6 +66,15 @@ const (
 // launch sends the current attempt of a SCHEDULED job to SageMaker and records
 // the outcome.
 func (e *Engine) launch(ctx context.Context, env *model.ServiceEnvironment, j *model.ServiceJob) launchOutcome {
+	if j.ServiceRequestPayload == "" {
+		// Listed and updated jobs may come without their payload.
+		full, err := e.cfg.Store.GetJob(ctx, j.JobID)
+		if err != nil {
+			e.cfg.Logger.Warn("reading a job to launch it", "job", j.JobID, "err", err)
+			return unknown
+		}
+		j.ServiceRequestPayload = full.ServiceRequestPayload
+	}
 	a := j.LatestAttempt()
 	in, err := e.trainingJobInput(j, a.TrainingJobName, env)
 	var arn string

@@ -67,15 +67,21 @@ type JobStore interface {
 	// returns the stored job (Version+1). A missing job is ErrNotFound; a
 	// changed one ErrConflict. With a non-nil fence the write also requires
 	// that the lease still has fence.Token, else ErrLeaseLost. JobID,
-	// JobQueue, ShareIdentifier, CreatedAt and ClientToken never change.
+	// JobQueue, ShareIdentifier, CreatedAt, ClientToken,
+	// ServiceRequestPayload and RequestDigest never change: whatever job
+	// says, the stored values stay. The returned job may lack the payload.
 	UpdateJob(ctx context.Context, job *model.ServiceJob, fence *Lease) (*model.ServiceJob, error)
 	// ListJobs returns jobs matching q, newest first (createdAt, then jobId,
-	// descending), a page at a time.
+	// descending), a page at a time. Listed jobs may lack
+	// ServiceRequestPayload (a backend may keep it apart, since it is the
+	// bulk of a job and never changes); GetJob always has it. A page may be
+	// shorter than Limit, even empty, and still have a Next.
 	ListJobs(ctx context.Context, q JobQuery) (JobPage, error)
 	// Lines returns the lines of a queue that hold RUNNABLE jobs, by share.
 	Lines(ctx context.Context, queue string) ([]Line, error)
 	// Heads returns up to limit RUNNABLE jobs of one line in dispatch order,
-	// and whether the line holds more. Dispatch order is createdAt then jobId
+	// and whether the line holds more. Like ListJobs, heads may lack their
+	// payload. Dispatch order is createdAt then jobId
 	// for jobs without a share (FIFO queues); schedulingPriority descending,
 	// then createdAt, then jobId for jobs with one (fair-share queues).
 	Heads(ctx context.Context, queue, share string, limit int) (jobs []*model.ServiceJob, more bool, err error)

@@ -92,8 +92,8 @@ func (s *Store) GetJob(ctx context.Context, jobID string) (*model.ServiceJob, er
 // UpdateJob writes job if the stored Version still equals job.Version and,
 // with a fence, the lease still has fence.Token (see store.JobStore). The
 // fields that never change (JobID, JobQueue, ShareIdentifier, CreatedAt,
-// ClientToken) keep their stored values whatever job says, so the indexes
-// always agree with the record.
+// ClientToken, ServiceRequestPayload, RequestDigest) keep their stored values
+// whatever job says, so the indexes always agree with the record.
 func (s *Store) UpdateJob(ctx context.Context, job *model.ServiceJob, fence *store.Lease) (*model.ServiceJob, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -141,6 +141,7 @@ func checkUpdate(tx *bolt.Tx, in *model.ServiceJob, fence *store.Lease) (old, ne
 	}
 	n := *in
 	n.JobQueue, n.ShareIdentifier, n.CreatedAt, n.ClientToken = old.JobQueue, old.ShareIdentifier, old.CreatedAt, old.ClientToken
+	n.ServiceRequestPayload, n.RequestDigest = old.ServiceRequestPayload, old.RequestDigest
 	n.Version = old.Version + 1
 	data, err = json.Marshal(&n)
 	if err != nil {

@@ -251,6 +251,17 @@ func testUpdateJobVersion(t *testing.T, s store.Store) {
 	if read.StatusReason != "waiting" || read.Version != 2 {
 		t.Fatalf("a refused update changed the job: %+v", read)
 	}
+	// The payload never changes, even when an update leaves it out (backends
+	// may hand out jobs without it).
+	bare, _ := s.GetJob(ctx, "j1")
+	bare.ServiceRequestPayload, bare.RequestDigest = "", ""
+	bare.StatusReason = "payload left out"
+	if _, err := s.UpdateJob(ctx, bare, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.GetJob(ctx, "j1"); got.ServiceRequestPayload != `{"ResourceConfig":{"InstanceCount":1}}` || got.StatusReason != "payload left out" {
+		t.Fatalf("an update without the payload changed it: %q", got.ServiceRequestPayload)
+	}
 	missing := newJob("nope", queue, t0)
 	missing.Version = 1
 	if _, err := s.UpdateJob(ctx, missing, nil); !errors.Is(err, store.ErrNotFound) {
