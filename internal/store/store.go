@@ -72,7 +72,10 @@ type JobStore interface {
 	// says, the stored values stay. The returned job may lack the payload.
 	UpdateJob(ctx context.Context, job *model.ServiceJob, fence *Lease) (*model.ServiceJob, error)
 	// ListJobs returns jobs matching q, newest first (createdAt, then jobId,
-	// descending), a page at a time. Listed jobs may lack
+	// descending), a page at a time. A query for jobs holding capacity
+	// (Statuses within SCHEDULED, STARTING, RUNNING) reads its own writes:
+	// the scheduler counts capacity with it, and a stale count could
+	// over-admit. Other lists may lag writes briefly, as Batch's do. Listed jobs may lack
 	// ServiceRequestPayload (a backend may keep it apart, since it is the
 	// bulk of a job and never changes); GetJob always has it. A page may be
 	// shorter than Limit, even empty, and still have a Next.

@@ -32,6 +32,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ConcurrentUpdateOneWins", testConcurrentUpdate},
 		{"UpdateJobFence", testUpdateJobFence},
 		{"ListByQueueAndStatus", testListByQueueAndStatus},
+		{"ActiveJobsReadTheirWrites", testActiveReadsWrites},
 		{"ListPagination", testListPagination},
 		{"ListFilters", testListFilters},
 		{"ListBadCursor", testListBadCursor},
@@ -378,6 +379,37 @@ func testListByQueueAndStatus(t *testing.T, s store.Store) {
 				t.Fatalf("a short list has a next cursor %q", page.Next)
 			}
 		})
+	}
+}
+
+// testActiveReadsWrites checks the consistency the scheduler relies on: a
+// job that starts or stops holding capacity is seen doing so at once.
+func testActiveReadsWrites(t *testing.T, s store.Store) {
+	active := []model.JobStatus{model.StatusScheduled, model.StatusStarting, model.StatusRunning}
+	holding := func(q string) []string {
+		t.Helper()
+		page, err := s.ListJobs(ctx, store.JobQuery{Queue: q, Statuses: active})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ids(page.Jobs)
+	}
+	for i := range 20 {
+		id := fmt.Sprintf("a%02d", i)
+		put(t, s, newJob(id, queue, t0+int64(i)))
+		moveTo(t, s, id, model.StatusRunnable, nil)
+		moveTo(t, s, id, model.StatusScheduled, nil)
+		if got := holding(""); len(got) == 0 || got[0] != id {
+			t.Fatalf("job %s not seen holding capacity right after it was scheduled: %v", id, got)
+		}
+		if got := holding(queue); len(got) == 0 || got[0] != id {
+			t.Fatalf("job %s not seen in its queue right after it was scheduled: %v", id, got)
+		}
+		moveTo(t, s, id, model.StatusRunning, nil)
+		moveTo(t, s, id, model.StatusSucceeded, nil)
+		if got := holding(""); len(got) != 0 {
+			t.Fatalf("job %s still seen holding capacity after it ended: %v", id, got)
+		}
 	}
 }
 
