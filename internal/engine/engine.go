@@ -62,6 +62,11 @@ type Config struct {
 	NamePrefix string
 	// LaunchConcurrency bounds concurrent CreateTrainingJob calls (8).
 	LaunchConcurrency int
+	// CapacityBackoff is how long a job that failed for lack of capacity
+	// waits before it is placed again (1s), doubled with each consecutive
+	// failure up to MaxCapacityBackoff (5m).
+	CapacityBackoff    time.Duration
+	MaxCapacityBackoff time.Duration
 	// LocalDefaults fills the members SageMaker requires but a local run has
 	// no use for (RoleArn, OutputDataConfig, ...) when a payload lacks them.
 	LocalDefaults bool
@@ -105,6 +110,12 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.LaunchConcurrency <= 0 {
 		cfg.LaunchConcurrency = 8
+	}
+	if cfg.CapacityBackoff <= 0 {
+		cfg.CapacityBackoff = time.Second
+	}
+	if cfg.MaxCapacityBackoff < cfg.CapacityBackoff {
+		cfg.MaxCapacityBackoff = max(5*time.Minute, cfg.CapacityBackoff)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

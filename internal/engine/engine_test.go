@@ -197,6 +197,14 @@ func TestCapacityFailureDoesNotUseAttempt(t *testing.T) {
 	if j.BlockedCode != model.ReasonCapacity || j.BlockedSince == 0 {
 		t.Fatalf("the capacity clock did not start: %+v", j)
 	}
+	// It backs off: a pass right away does not launch it again.
+	if j.CapacityFailures != 1 || j.NotBefore < time.Now().UnixMilli()+500 {
+		t.Fatalf("no backoff after a capacity failure: failures %d notBefore %d", j.CapacityFailures, j.NotBefore)
+	}
+	r.pass()
+	if again := r.job(refused); again.Launches != 1 || again.Status != model.StatusRunnable {
+		t.Fatalf("relaunched during its backoff: %s, %d launches", again.Status, again.Launches)
+	}
 	r.drive(15*time.Second, func() bool { return r.status(first)() && r.status(second)() })
 	j = r.job(refused)
 	if j.Status != model.StatusSucceeded || j.Placements != 1 || len(j.Attempts) < 2 {
@@ -289,6 +297,7 @@ func TestLaunchLostOrDoubledIsRecovered(t *testing.T) {
 			t.Fatal(err)
 		}
 		j.ServiceEnvironment = model.LocalAccount.ARN(model.KindServiceEnvironment, "env")
+		j.Launches = 1
 		j.Attempts = []model.Attempt{{TrainingJobName: r.engine.TrainingJobName(id, 1), ServiceEnvironment: j.ServiceEnvironment}}
 		if _, err := r.store.UpdateJob(ctx, j, nil); err != nil {
 			t.Fatal(err)

@@ -111,10 +111,10 @@ func (e *Engine) launch(ctx context.Context, env *model.ServiceEnvironment, j *m
 		// A timeout or a server error: the job may or may not exist. Reconcile
 		// describes it soon and launches it again if it does not.
 		e.cfg.Logger.Warn("launching a training job", "trainingJob", a.TrainingJobName, "err", err)
-		e.markUnchecked(ctx, j.JobID, len(j.Attempts))
+		e.markUnchecked(ctx, j.JobID, a.TrainingJobName)
 		return unknown
 	}
-	e.recordLaunch(ctx, j.JobID, len(j.Attempts), arn)
+	e.recordLaunch(ctx, j.JobID, a.TrainingJobName, arn)
 	return launched
 }
 
@@ -134,8 +134,8 @@ func (e *Engine) endLaunch(ctx context.Context, j *model.ServiceJob, tj events.T
 
 // recordLaunch stores the ARN of the attempt's training job, unless the job
 // has moved to another attempt meanwhile.
-func (e *Engine) recordLaunch(ctx context.Context, jobID string, attempt int, arn string) {
-	e.updateAttempt(ctx, jobID, attempt, func(j *model.ServiceJob, a *model.Attempt) bool {
+func (e *Engine) recordLaunch(ctx context.Context, jobID, trainingJob, arn string) {
+	e.updateAttempt(ctx, jobID, trainingJob, func(j *model.ServiceJob, a *model.Attempt) bool {
 		if a.TrainingJobArn == arn {
 			return false
 		}
@@ -145,19 +145,19 @@ func (e *Engine) recordLaunch(ctx context.Context, jobID string, attempt int, ar
 }
 
 // markUnchecked makes reconcile look at a job at the next pass.
-func (e *Engine) markUnchecked(ctx context.Context, jobID string, attempt int) {
-	e.updateAttempt(ctx, jobID, attempt, func(j *model.ServiceJob, _ *model.Attempt) bool {
+func (e *Engine) markUnchecked(ctx context.Context, jobID, trainingJob string) {
+	e.updateAttempt(ctx, jobID, trainingJob, func(j *model.ServiceJob, _ *model.Attempt) bool {
 		j.CheckedAt = 1
 		return true
 	})
 }
 
-// updateAttempt changes the current attempt of a job that still holds
-// capacity, retrying on conflicts.
-func (e *Engine) updateAttempt(ctx context.Context, jobID string, attempt int, change func(j *model.ServiceJob, a *model.Attempt) bool) {
+// updateAttempt changes the current attempt (the one whose training job is
+// trainingJob) of a job that still holds capacity, retrying on conflicts.
+func (e *Engine) updateAttempt(ctx context.Context, jobID, trainingJob string, change func(j *model.ServiceJob, a *model.Attempt) bool) {
 	for range 8 {
 		j, err := e.cfg.Store.GetJob(ctx, jobID)
-		if err != nil || len(j.Attempts) != attempt || !j.Status.HoldsCapacity() {
+		if err != nil || !current(j, trainingJob) {
 			return
 		}
 		if !change(j, j.LatestAttempt()) {
@@ -192,7 +192,7 @@ func (e *Engine) trainingJobInput(j *model.ServiceJob, name string, env *model.S
 	in.Tags = append(tags,
 		smtypes.Tag{Key: aws.String(TagJobID), Value: aws.String(j.JobID)},
 		smtypes.Tag{Key: aws.String(TagQueue), Value: aws.String(queueName)},
-		smtypes.Tag{Key: aws.String(TagAttempt), Value: aws.String(strconv.Itoa(len(j.Attempts)))},
+		smtypes.Tag{Key: aws.String(TagAttempt), Value: aws.String(strconv.Itoa(int(j.Launches)))},
 	)
 	if e.cfg.LocalDefaults {
 		fillLocalDefaults(&in, j)

@@ -2,13 +2,16 @@ package engine
 
 import (
 	"errors"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/aws/smithy-go"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/sagequeue/sagequeue/internal/model"
+	"github.com/sagequeue/sagequeue/internal/store"
 )
 
 func TestTrainingJobInput(t *testing.T) {
@@ -18,7 +21,7 @@ func TestTrainingJobInput(t *testing.T) {
 	job := func(payload string) *model.ServiceJob {
 		return &model.ServiceJob{
 			JobID: "id-1", JobQueue: "arn:aws:batch:us-east-1:123456789012:job-queue/research",
-			ServiceRequestPayload: payload, Instances: 2, Attempts: []model.Attempt{{}, {}},
+			ServiceRequestPayload: payload, Instances: 2, Attempts: []model.Attempt{{}, {}}, Launches: 2,
 		}
 	}
 	tests := map[string]struct {
@@ -85,3 +88,27 @@ func TestIsNotFound(t *testing.T) {
 		}
 	}
 }
+
+func TestCapacityBackoffAndAttemptCap(t *testing.T) {
+	e, err := New(Config{Store: nopStore{}, SageMaker: nopSageMaker{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n, want := range map[int32]time.Duration{1: time.Second, 2: 2 * time.Second, 3: 4 * time.Second, 9: 256 * time.Second, 10: 5 * time.Minute, 60: 5 * time.Minute} {
+		if got := e.capacityBackoff(n); got != want {
+			t.Errorf("backoff after %d failures: %v, want %v", n, got, want)
+		}
+	}
+	var attempts []model.Attempt
+	attempts = append(attempts, model.Attempt{TrainingJobName: "ran", StatusReason: "Received status from SageMaker: AlgorithmError: x"})
+	for i := range 25 {
+		attempts = append(attempts, model.Attempt{TrainingJobName: fmt.Sprint(i), StatusReason: model.ReasonCapacity + " - x"})
+		attempts = dropOldCapacityFailures(attempts)
+	}
+	if len(attempts) != 1+keptCapacityFailures || attempts[0].TrainingJobName != "ran" || attempts[len(attempts)-1].TrainingJobName != "24" {
+		t.Fatalf("%d attempts kept: first %q last %q", len(attempts), attempts[0].TrainingJobName, attempts[len(attempts)-1].TrainingJobName)
+	}
+}
+
+type nopStore struct{ store.Store }
+type nopSageMaker struct{ SageMaker }

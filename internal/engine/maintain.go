@@ -99,7 +99,7 @@ func (e *Engine) stop(ctx context.Context, j *model.ServiceJob, reason string) (
 // setStop records that the current attempt is being stopped for reason.
 func (e *Engine) setStop(ctx context.Context, j *model.ServiceJob, reason string) {
 	now := e.nowMs()
-	e.updateAttempt(ctx, j.JobID, len(j.Attempts), func(cur *model.ServiceJob, _ *model.Attempt) bool {
+	e.updateAttempt(ctx, j.JobID, j.LatestAttempt().TrainingJobName, func(cur *model.ServiceJob, _ *model.Attempt) bool {
 		if cur.StopRequestedAt != 0 {
 			return false
 		}
@@ -130,7 +130,7 @@ func (e *Engine) reconcile(ctx context.Context, w *world, j *model.ServiceJob) (
 	if !out.Changed {
 		// Heard from, nothing new: don't ask again until it is overdue.
 		now := e.nowMs()
-		e.updateAttempt(ctx, j.JobID, len(j.Attempts), func(cur *model.ServiceJob, _ *model.Attempt) bool {
+		e.updateAttempt(ctx, j.JobID, j.LatestAttempt().TrainingJobName, func(cur *model.ServiceJob, _ *model.Attempt) bool {
 			cur.CheckedAt = now
 			return true
 		})

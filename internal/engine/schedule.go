@@ -313,8 +313,9 @@ func (e *Engine) apply(ctx context.Context, lease *store.Lease, w *world, jobs m
 			}
 			j.ServiceEnvironment = a.Environment
 			j.CheckedAt = now
+			j.Launches++
 			j.Attempts = append(j.Attempts, model.Attempt{
-				TrainingJobName: e.TrainingJobName(j.JobID, len(j.Attempts)+1), ServiceEnvironment: a.Environment,
+				TrainingJobName: e.TrainingJobName(j.JobID, int(j.Launches)), ServiceEnvironment: a.Environment,
 			})
 			return nil
 		}, &res.Admitted})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/sagequeue/sagequeue/internal/events"
 	"github.com/sagequeue/sagequeue/internal/model"
@@ -37,7 +38,7 @@ func (e *Engine) ApplyTrainingJobEvent(ctx context.Context, ev events.TrainingJo
 const maxRetries = 8
 
 func (e *Engine) applyTrainingJob(ctx context.Context, tj events.TrainingJob) (Outcome, error) {
-	jobID, n, ok := e.ParseTrainingJobName(tj.TrainingJobName)
+	jobID, _, ok := e.ParseTrainingJobName(tj.TrainingJobName)
 	if !ok {
 		return Outcome{}, nil // not one of ours
 	}
@@ -49,7 +50,7 @@ func (e *Engine) applyTrainingJob(ctx context.Context, tj events.TrainingJob) (O
 		if err != nil {
 			return Outcome{}, err
 		}
-		if len(j.Attempts) != n || !j.Status.HoldsCapacity() {
+		if !current(j, tj.TrainingJobName) {
 			return Outcome{JobID: jobID, From: j.Status, To: j.Status}, nil // an older attempt, or already settled
 		}
 		from, heldSince := j.Status, j.ScheduledAt
@@ -136,10 +137,14 @@ func (e *Engine) advance(j *model.ServiceJob, tj events.TrainingJob, now int64) 
 			j.IsTerminated = true
 			_ = j.Transition(model.StatusFailed, now, j.TerminateReason)
 		case j.StopReason == "" && strings.HasPrefix(tj.FailureReason, "CapacityError"):
-			// No capacity: back to the queue without using an attempt.
+			// No capacity: back to the queue without using an attempt, and
+			// not again before a backoff that doubles with each failure.
 			reason = model.ReasonCapacity + " - Unable to provision requested compute resources (" + tj.FailureReason + ")"
 			e.endAttempt(j, a, tj, now, reason)
 			_ = j.Transition(model.StatusRunnable, now, reason)
+			j.CapacityFailures++
+			j.NotBefore = now + e.capacityBackoff(j.CapacityFailures).Milliseconds()
+			j.Attempts = dropOldCapacityFailures(j.Attempts)
 		case j.ShouldRetry(reason):
 			e.endAttempt(j, a, tj, now, reason)
 			j.Placements++
@@ -154,6 +159,41 @@ func (e *Engine) advance(j *model.ServiceJob, tj events.TrainingJob, now int64) 
 	}
 	j.StopReason, j.StopRequestedAt = "", 0
 	return true, true
+}
+
+// current reports whether trainingJob is the attempt a job is running now.
+func current(j *model.ServiceJob, trainingJob string) bool {
+	a := j.LatestAttempt()
+	return a != nil && a.TrainingJobName == trainingJob && j.Status.HoldsCapacity()
+}
+
+// capacityBackoff is how long a job waits after its n-th consecutive
+// capacity failure: CapacityBackoff doubled each time, at most
+// MaxCapacityBackoff.
+func (e *Engine) capacityBackoff(n int32) time.Duration {
+	d := e.cfg.CapacityBackoff
+	for i := int32(1); i < n && d < e.cfg.MaxCapacityBackoff; i++ {
+		d *= 2
+	}
+	return min(d, e.cfg.MaxCapacityBackoff)
+}
+
+// keptCapacityFailures bounds a run of consecutive capacity failures kept in
+// a job's attempts: a shortage that lasts a day must not grow the record
+// without end (the training job names stay unique through Launches).
+const keptCapacityFailures = 10
+
+func dropOldCapacityFailures(attempts []model.Attempt) []model.Attempt {
+	run := 0
+	for i := len(attempts) - 1; i >= 0 && strings.HasPrefix(attempts[i].StatusReason, model.ReasonCapacity); i-- {
+		run++
+	}
+	if run <= keptCapacityFailures {
+		return attempts
+	}
+	drop := run - keptCapacityFailures
+	start := len(attempts) - run
+	return append(attempts[:start:start], attempts[start+drop:]...)
 }
 
 // attemptReason is the statusReason of an attempt that did not complete.

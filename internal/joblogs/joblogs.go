@@ -48,7 +48,8 @@ var ErrBadToken = errors.New("invalid log token")
 
 // Files reads plain-text log files, one per training job.
 type Files struct {
-	// Path returns the log file of a training job.
+	// Path returns the log file of a training job, or an error wrapping
+	// ErrNoLogs for a training job it does not know (yet).
 	Path func(trainingJobName string) (string, error)
 }
 
@@ -60,7 +61,7 @@ const maxLine = 64 * 1024
 func (f Files) Read(_ context.Context, trainingJobName string, q Query) (Page, error) {
 	path, err := f.Path(trainingJobName)
 	if err != nil {
-		return Page{}, err
+		return Page{}, err // ErrNoLogs when the job is unknown so far
 	}
 	fh, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {

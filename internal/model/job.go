@@ -61,6 +61,15 @@ type ServiceJob struct {
 	// Placements counts placements into RUNNABLE that used an attempt of the
 	// retry strategy (capacity failures and restarts do not).
 	Placements int32 `json:"placements"`
+	// Launches counts training jobs created for the job; attempt n's
+	// training job name is derived from it, so names never repeat even when
+	// old capacity-failure attempts are dropped from Attempts.
+	Launches int32 `json:"launches,omitempty"`
+	// CapacityFailures counts consecutive launches that failed for lack of
+	// capacity; NotBefore (epoch ms) holds the job back until its backoff
+	// has passed, so a shortage is not hammered every pass.
+	CapacityFailures int32 `json:"capacityFailures,omitempty"`
+	NotBefore        int64 `json:"notBefore,omitempty"`
 	// RunnableAt is when the job last entered RUNNABLE.
 	RunnableAt int64 `json:"runnableAt,omitempty"`
 	// BlockedCode and BlockedSince track how long the job has been held back for
@@ -164,6 +173,7 @@ func (j *ServiceJob) Transition(to JobStatus, now int64, reason string) error {
 	if to == StatusStarting || to == StatusRunning || to.Terminal() {
 		// The job got capacity (or is done): whatever held it back is over.
 		j.BlockedCode, j.BlockedSince = "", 0
+		j.CapacityFailures, j.NotBefore = 0, 0
 	}
 	return nil
 }

@@ -68,6 +68,9 @@ func randomSnapshot(rng *rand.Rand) *sched.Snapshot {
 			JobID: fmt.Sprintf("j%03d", i), Queue: q.Arn, Share: shares[rng.IntN(len(shares))],
 			Priority: int32(rng.IntN(3)), CreatedAt: now - int64(rng.IntN(20))*1000, Instances: int64(1 + rng.IntN(8)),
 		}
+		if rng.IntN(10) == 0 {
+			c.NotBefore = now + int64(rng.IntN(3)-1)*1000 // past, now or future
+		}
 		switch rng.IntN(6) {
 		case 0:
 			c.StatusReason, c.BlockedSince = model.ReasonMisconfigurationText, now-int64(rng.IntN(1200))*1000
@@ -159,6 +162,9 @@ func TestPropertyCapacityNeverExceeded(t *testing.T) {
 				t.Fatalf("%s placed in unknown or disabled environment %s", a.JobID, a.Environment)
 			}
 			c := jobs[a.JobID]
+			if c.NotBefore > now {
+				t.Fatalf("%s admitted during its backoff (until %d, now %d)", a.JobID, c.NotBefore, now)
+			}
 			if a.Instances != c.Instances {
 				t.Fatalf("%s admitted with %d instances, needs %d", a.JobID, a.Instances, c.Instances)
 			}
@@ -286,6 +292,9 @@ func TestPropertyFIFOHeadBlocked(t *testing.T) {
 			for _, c := range lines(s)[sched.ShareKey{Queue: q.Arn}] {
 				if taken[c.JobID] {
 					continue
+				}
+				if c.NotBefore > now {
+					break // held by its backoff, not by capacity
 				}
 				for _, env := range q.Environments() {
 					if f, ok := free[env]; ok && f >= c.Instances {

@@ -54,6 +54,9 @@ type Candidate struct {
 	StatusReason string
 	// BlockedSince is when the code of StatusReason was first set (epoch ms).
 	BlockedSince int64
+	// NotBefore holds the job back until then (epoch ms): a backoff after a
+	// capacity failure. A job not ready yet is a head that does not fit.
+	NotBefore int64
 }
 
 // Decisions is the output of a pass.
@@ -335,6 +338,22 @@ func (p *pass) serve(qs *queueState) {
 		}
 		c := &p.s.Runnable[l.jobs.peek()]
 		n := max(c.Instances, 1)
+		if c.NotBefore > p.now {
+			// Backing off after a capacity failure: like a head that does
+			// not fit, it holds its line, and a FIFO queue, until then.
+			if p.blocked(qs, c, n) {
+				l.jobs.pop()
+				if qs.fair {
+					shares.fix(l.pos)
+				}
+				continue
+			}
+			if !qs.fair {
+				return
+			}
+			shares.remove(l.pos)
+			continue
+		}
 		env, reservationOnly := p.place(qs, l, n)
 		if env != nil {
 			l.jobs.pop()
@@ -484,6 +503,7 @@ func CandidateOf(j *model.ServiceJob) Candidate {
 	return Candidate{
 		JobID: j.JobID, Queue: j.JobQueue, Share: j.ShareIdentifier, Priority: j.SchedulingPriority,
 		CreatedAt: j.CreatedAt, Instances: j.Instances, StatusReason: j.StatusReason, BlockedSince: j.BlockedSince,
+		NotBefore: j.NotBefore,
 	}
 }
 

@@ -532,3 +532,24 @@ func TestDispatchOrder(t *testing.T) {
 		t.Errorf("unknown queue: %v", got)
 	}
 }
+
+func TestBackoffHoldsTheHead(t *testing.T) {
+	fifoQ := sim.Queue("fifo", 10, "", "a")
+	fairQ := sim.Queue("fair", 5, fpol, "a")
+	backing := func(c sched.Candidate, ms int64) sched.Candidate { c.NotBefore = now + ms; return c }
+	d := sched.Plan(&sched.Snapshot{
+		Environments: []model.ServiceEnvironment{sim.Env("a", 10)},
+		Queues:       []model.JobQueue{fifoQ, fairQ},
+		Policies:     []model.SchedulingPolicy{sim.Policy(fpol, 0, 0)},
+		Runnable: []sched.Candidate{
+			backing(job("f1", fifo, "", 0, 90, 1), 5000), job("f2", fifo, "", 0, 80, 1),
+			backing(job("x1", fair, "x", 0, 90, 1), 5000), job("x2", fair, "x", 0, 80, 1), job("y1", fair, "y", 0, 70, 1),
+			backing(job("z1", fair, "z", 0, 60, 1), -1), // its backoff is over
+		},
+	}, now)
+	// The FIFO queue waits behind its backing-off head; in the fair-share
+	// queue only share x waits, the others go on.
+	if got := admitted(d); !reflect.DeepEqual(got, []string{"y1", "z1"}) {
+		t.Fatalf("admitted %v", got)
+	}
+}

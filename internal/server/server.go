@@ -122,7 +122,14 @@ func Run(ctx context.Context, o Options) error {
 	}
 	batchAPI := api.New(api.Config{
 		Store: st, Account: model.LocalAccount, Hooks: runner, Logger: o.Logger,
-		Logs: joblogs.Files{Path: local.LogPath},
+		Logs: joblogs.Files{Path: func(name string) (string, error) {
+			path, err := local.LogPath(name)
+			if errors.Is(err, localsm.ErrNotFound) {
+				// Not launched yet (or launching): no log so far.
+				return "", fmt.Errorf("%s: %w", name, joblogs.ErrNoLogs)
+			}
+			return path, err
+		}},
 	})
 	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
