@@ -445,3 +445,30 @@ func contains(xs []string, x string) bool {
 	}
 	return false
 }
+
+// TestFIFOOrderSurvivesAQuotaShortage: the environment admits 3 but the
+// endpoint's quota runs 1. The jobs must still start in submission order:
+// behind a job refused for capacity, the rest of the queue is put back in
+// line unlaunched, and the refused head keeps its place through its backoff.
+func TestFIFOOrderSurvivesAQuotaShortage(t *testing.T) {
+	r := newRig(t, rigOptions{instanceLimit: 1})
+	r.configure(3)
+	var ids []string
+	for range 4 {
+		ids = append(ids, r.submit("fifo", "", "sleep 0.2", nil))
+	}
+	res := r.pass()
+	if res.Admitted != 3 || res.Launched != 1 {
+		t.Fatalf("first pass %+v", res)
+	}
+	if j := r.job(ids[2]); j.Status != model.StatusRunnable || len(j.Attempts) != 0 || j.StatusReason != "" || j.NotBefore != 0 {
+		t.Fatalf("the job behind the refused one: %s attempts %d reason %q notBefore %d", j.Status, len(j.Attempts), j.StatusReason, j.NotBefore)
+	}
+	r.drive(30*time.Second, func() bool { return r.status(ids[3])() })
+	for i := 1; i < len(ids); i++ {
+		prev, cur := r.job(ids[i-1]), r.job(ids[i])
+		if cur.Status != model.StatusSucceeded || cur.StartedAt < prev.StartedAt {
+			t.Fatalf("job %d started at %d, before job %d at %d (status %s)", i, cur.StartedAt, i-1, prev.StartedAt, cur.Status)
+		}
+	}
+}

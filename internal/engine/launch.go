@@ -28,37 +28,95 @@ const (
 )
 
 // launchAll calls CreateTrainingJob for admitted jobs, a few at a time.
+//
+// The jobs of a FIFO queue launch one after another in queue order: when
+// SageMaker refuses one for capacity, the ones behind it are put back in line
+// unlaunched, so a quota shortage cannot let a later job overtake an earlier
+// one. Fair-share queues, and different queues, launch concurrently.
 func (e *Engine) launchAll(ctx context.Context, w *world, admitted []*model.ServiceJob, res *PassResult) {
+	var groups [][]*model.ServiceJob
+	fifo := map[string]int{}
+	for _, j := range admitted {
+		if q := w.queues[j.JobQueue]; q != nil && !q.FairShare() {
+			if i, ok := fifo[j.JobQueue]; ok {
+				groups[i] = append(groups[i], j)
+				continue
+			}
+			fifo[j.JobQueue] = len(groups)
+		}
+		groups = append(groups, []*model.ServiceJob{j})
+	}
 	var mu sync.Mutex
+	count := func(out launchOutcome) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch out {
+		case launched:
+			res.Launched++
+		case requeued, refused, deferred:
+			res.Requeued++
+		case failed:
+			res.Failed++
+		}
+	}
 	sem := make(chan struct{}, e.cfg.LaunchConcurrency)
 	var wg sync.WaitGroup
-	for _, j := range admitted {
+	for _, group := range groups {
 		wg.Add(1)
-		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
-			defer func() { <-sem }()
-			out := e.launch(ctx, w.envs[j.ServiceEnvironment], j)
-			mu.Lock()
-			defer mu.Unlock()
-			switch out {
-			case launched:
-				res.Launched++
-			case requeued:
-				res.Requeued++
-			case failed:
-				res.Failed++
+			short := false // SageMaker refused a job of this group for capacity
+			for _, j := range group {
+				if short {
+					count(e.putBack(ctx, j))
+					continue
+				}
+				sem <- struct{}{}
+				out := e.launch(ctx, w.envs[j.ServiceEnvironment], j)
+				<-sem
+				short = out == refused
+				count(out)
 			}
 		}()
 	}
 	wg.Wait()
 }
 
+// putBack returns an admitted job that was never launched to RUNNABLE, as
+// if it had not been admitted: no attempt used, no backoff.
+func (e *Engine) putBack(ctx context.Context, j *model.ServiceJob) launchOutcome {
+	name := j.LatestAttempt().TrainingJobName
+	for range maxRetries {
+		cur, err := e.cfg.Store.GetJob(ctx, j.JobID)
+		if err != nil || !current(cur, name) || cur.LatestAttempt().TrainingJobArn != "" {
+			return unknown
+		}
+		now := e.nowMs()
+		if err := cur.Transition(model.StatusRunnable, now, ""); err != nil {
+			return unknown
+		}
+		cur.Attempts = cur.Attempts[:len(cur.Attempts)-1]
+		stored, err := e.cfg.Store.UpdateJob(ctx, cur, nil)
+		if errors.Is(err, store.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			e.cfg.Logger.Warn("putting back a job that was not launched", "job", j.JobID, "err", err)
+			return unknown
+		}
+		e.publish(ctx, stored)
+		return deferred
+	}
+	return unknown
+}
+
 type launchOutcome int
 
 const (
 	launched launchOutcome = iota
-	requeued               // capacity failure, or a failed attempt that will be retried
+	refused                // no capacity: back to RUNNABLE after a backoff
+	requeued               // a failed attempt that will be retried
+	deferred               // put back unlaunched behind a refused job
 	failed                 // the job ended
 	unknown                // the call's fate is unknown; reconcile will find out
 )
@@ -98,14 +156,17 @@ func (e *Engine) launch(ctx context.Context, env *model.ServiceEnvironment, j *m
 		arn = aws.ToString(d.TrainingJobArn)
 		err = nil
 	case isCapacityError(err):
-		return e.endLaunch(ctx, j, events.TrainingJob{
+		if e.endLaunch(ctx, j, events.TrainingJob{
 			TrainingJobName: a.TrainingJobName, TrainingJobStatus: events.TrainingFailed,
 			FailureReason: "CapacityError: " + errorText(err),
-		})
+		}) == unknown {
+			return unknown
+		}
+		return refused
 	case isClientError(err):
 		return e.endLaunch(ctx, j, events.TrainingJob{
 			TrainingJobName: a.TrainingJobName, TrainingJobStatus: events.TrainingFailed,
-			FailureReason: "CreateTrainingJob failed: " + errorText(err),
+			FailureReason: launchFailed + errorText(err),
 		})
 	default:
 		// A timeout or a server error: the job may or may not exist. Reconcile
@@ -242,13 +303,26 @@ func isClientError(err error) bool {
 	return errors.As(err, &re) && re.HTTPStatusCode() >= 400 && re.HTTPStatusCode() < 500
 }
 
+// launchFailed starts the reason of an attempt whose CreateTrainingJob was
+// refused: SageMaker never ran it, so it is not "received from SageMaker".
+const launchFailed = "CreateTrainingJob failed: "
+
+// errorText renders an SDK error on one line, as a statusReason must read.
 func errorText(err error) string {
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
-		return fmt.Sprintf("%s: %s", ae.ErrorCode(), ae.ErrorMessage())
+		return oneLine(fmt.Sprintf("%s: %s", ae.ErrorCode(), ae.ErrorMessage()))
 	}
-	return err.Error()
+	var invalid smithy.InvalidParamsError
+	if errors.As(err, &invalid) {
+		// "1 validation error(s) found.\n- missing required field, X.\n"
+		msg := strings.TrimPrefix(oneLine(invalid.Error()), "1 validation error(s) found. ")
+		return "ValidationException: " + strings.TrimPrefix(msg, "- ")
+	}
+	return oneLine(err.Error())
 }
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 // Placeholders for members SageMaker requires but the local endpoint has no
 // use for.

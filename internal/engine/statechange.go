@@ -205,6 +205,9 @@ func (e *Engine) attemptReason(j *model.ServiceJob, tj events.TrainingJob) strin
 		return j.StopReason
 	}
 	what := tj.FailureReason
+	if strings.HasPrefix(what, launchFailed) {
+		return what
+	}
 	if what == "" {
 		what = tj.SecondaryStatus
 	}

@@ -102,9 +102,17 @@ func Run(ctx context.Context, o Options) error {
 	creds := credentials.NewStaticCredentialsProvider("sagequeue-local", "sagequeue-local", "")
 
 	sm := sagemaker.New(sagemaker.Options{BaseEndpoint: aws.String(base), Region: model.LocalAccount.Region, Credentials: creds})
-	host, _ := os.Hostname()
+	// The data directory is locked (store and jobs), so this process is its
+	// only scheduler: a holder named after the directory lets a server
+	// restarted after a kill -9 take its lease over at once instead of
+	// waiting for the dead one's to expire.
+	dataDir, err := filepath.Abs(o.DataDir)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	eng, err := engine.New(engine.Config{
-		Store: st, SageMaker: sm, Bus: o.Bus, Holder: fmt.Sprintf("%s/%d", host, os.Getpid()),
+		Store: st, SageMaker: sm, Bus: o.Bus, Holder: "sagequeue serve " + dataDir,
 		ReconcileAfter: 30 * time.Second, LocalDefaults: true, Logger: o.Logger,
 	})
 	if err != nil {
