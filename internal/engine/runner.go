@@ -105,14 +105,14 @@ func (r *Runner) applyEvents(ctx context.Context) {
 	}
 }
 
-// JobChanged implements api.Hooks: the API stored or changed a job.
+// JobChanged implements api.Hooks: the API stored or changed a job. Every
+// such change can alter what a pass would do (a new job, a terminated head,
+// a new priority, a stop to request), and a pass is cheap, so it asks for one.
 func (r *Runner) JobChanged(ctx context.Context, j *model.ServiceJob, previous model.JobStatus) {
 	if j.Status != previous {
 		r.e.publish(ctx, j)
 	}
-	if j.Status == model.StatusSubmitted || j.TerminateReason != "" || j.Status == model.StatusRunnable {
-		r.Trigger()
-	}
+	r.Trigger()
 }
 
 // ConfigChanged implements api.Hooks: capacity or order may have changed.
