@@ -1,0 +1,474 @@
+package dynamo
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"hash/fnv"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/sagequeue/sagequeue/internal/model"
+	"github.com/sagequeue/sagequeue/internal/store"
+)
+
+// Page sizes of ListJobs.
+const (
+	defaultLimit = 100
+	maxLimit     = 1000
+)
+
+// defaultScanBudget bounds the items one ListJobs page evaluates. A selective
+// filter (a rare name in a long queue) could otherwise read the whole queue
+// in one call; a page that runs out of budget ends early, possibly short or
+// empty, with a Next cursor after the last item evaluated.
+const defaultScanBudget = 10_000
+
+// ListJobs returns jobs matching q, newest first, a page at a time (see
+// store.JobStore). It merges, newest first by order key, one stream per
+// partition it must read:
+//
+//   - the wanted statuses that a collection keeps (SCHEDULED, STARTING and
+//     RUNNING in ACTIVE; SUBMITTED in SUBMITTED): the collection's
+//     partition, with ConsistentRead, so that the jobs holding capacity and
+//     the jobs waiting to be promoted read their own writes;
+//   - each other wanted status: its partition of byQueueStatus (with a
+//     queue) or byStatus (without);
+//   - a queue and no status: byQueue alone, which holds every job.
+//
+// CreatedAfter, CreatedBefore and the cursor bound the sort key; name and
+// share are a FilterExpression on the attributes every source carries. The
+// index entries are keys only: a page's jobs are then read from their META
+// items with BatchGetItem, and an entry whose job has since changed status
+// (the indexes lag writes) is left out.
+func (s *Store) ListJobs(ctx context.Context, q store.JobQuery) (store.JobPage, error) {
+	p := planQuery(q)
+	hi := ""
+	if q.CreatedBefore != 0 {
+		hi = fmt.Sprintf("%013d", max(q.CreatedBefore, 0))
+	}
+	if q.Cursor != "" {
+		pos, err := p.decodeCursor(q.Cursor)
+		if err != nil {
+			return store.JobPage{}, err
+		}
+		if hi == "" || pos < hi {
+			hi = pos
+		}
+	}
+	lo := ""
+	if q.CreatedAfter != 0 {
+		lo = fmt.Sprintf("%013d", min(max(q.CreatedAfter+1, 0), maxMillis+1))
+	}
+	page := store.JobPage{Jobs: []*model.ServiceJob{}}
+	if len(p.sources) == 0 || (hi != "" && lo != "" && lo >= hi) {
+		return page, nil
+	}
+	limit := clampLimit(q.Limit)
+	m := &merge{s: s, lo: lo, hi: hi, budget: s.scanBudget}
+	for i := range p.sources {
+		m.streams = append(m.streams, &stream{src: &p.sources[i]})
+	}
+	entries, stop, err := m.run(ctx, limit+1)
+	if err != nil {
+		return store.JobPage{}, err
+	}
+	switch {
+	case len(entries) > limit:
+		entries = entries[:limit]
+		page.Next = p.encodeCursor(entries[limit-1].ck)
+	case stop != "":
+		page.Next = p.encodeCursor(stop)
+	}
+	page.Jobs, err = s.resolve(ctx, entries)
+	if err != nil {
+		return store.JobPage{}, err
+	}
+	return page, nil
+}
+
+func clampLimit(n int) int {
+	switch {
+	case n == 0:
+		return defaultLimit
+	case n < 1:
+		return 1
+	case n > maxLimit:
+		return maxLimit
+	}
+	return n
+}
+
+// listPlan is how ListJobs answers one query: the partitions to read.
+type listPlan struct {
+	sources []source
+	shape   uint64 // hash of the query, tagging its cursors
+}
+
+// source is one partition ListJobs reads, and how.
+type source struct {
+	index      string // "" for the table (a collection: ACTIVE, SUBMITTED)
+	pkAttr     string
+	skAttr     string
+	value      string          // the partition key
+	status     model.JobStatus // of a status partition: an entry counts only while its job has it
+	consistent bool
+	direct     bool // the entries are the jobs (collections); else read from META
+	filter     string
+	names      map[string]string
+	values     item
+}
+
+func planQuery(q store.JobQuery) listPlan {
+	statuses := wantedStatuses(q.Statuses)
+	p := listPlan{shape: queryShape(q, statuses)}
+	// The filters every source can apply.
+	var conds []string
+	names, values := map[string]string{}, item{}
+	if q.Share != "" {
+		names["#sh"], values[":sh"] = AttrShare, str(q.Share)
+		conds = append(conds, "#sh = :sh")
+	}
+	if q.Name != "" {
+		names["#nm"], values[":nm"] = AttrName, str(strings.ToLower(q.Name))
+		if q.NamePrefix {
+			conds = append(conds, "begins_with(#nm, :nm)")
+		} else {
+			conds = append(conds, "#nm = :nm")
+		}
+	}
+	index := func(name, pkAttr, value string, st model.JobStatus) source {
+		return source{index: name, pkAttr: pkAttr, skAttr: AttrCK, value: value, status: st,
+			filter: strings.Join(conds, " AND "), names: names, values: values}
+	}
+	if q.Queue != "" && len(q.Statuses) == 0 {
+		p.sources = []source{index(IndexByQueue, AttrQueue, q.Queue, "")}
+		return p
+	}
+	var groups []string // collections, in the order first wanted
+	wanted := map[string][]model.JobStatus{}
+	for _, st := range statuses {
+		c := collection(st)
+		switch {
+		case c != "":
+			if wanted[c] == nil {
+				groups = append(groups, c)
+			}
+			wanted[c] = append(wanted[c], st)
+		case q.Queue != "":
+			p.sources = append(p.sources, index(IndexByQueueStatus, AttrQS, queueStatus(q.Queue, st), st))
+		default:
+			p.sources = append(p.sources, index(IndexByStatus, AttrStatus, string(st), st))
+		}
+	}
+	for _, c := range groups {
+		src := source{pkAttr: AttrPK, skAttr: AttrSK, value: c, consistent: true, direct: true,
+			names: maps.Clone(names), values: maps.Clone(values)}
+		cconds := slices.Clone(conds)
+		if sts := wanted[c]; len(sts) < len(collectionStatuses[c]) {
+			var in []string
+			for i, st := range sts {
+				v := fmt.Sprintf(":s%d", i)
+				src.values[v] = str(string(st))
+				in = append(in, v)
+			}
+			src.names["#js"] = attrJS
+			cconds = append(cconds, "#js IN ("+strings.Join(in, ", ")+")")
+		}
+		if q.Queue != "" {
+			src.names["#jq"], src.values[":q"] = attrJQ, str(q.Queue)
+			cconds = append(cconds, "#jq = :q")
+		}
+		src.filter = strings.Join(cconds, " AND ")
+		p.sources = append(p.sources, src)
+	}
+	return p
+}
+
+// wantedStatuses returns the known statuses of want, sorted and without
+// repeats; every status when want is empty. An unknown status matches no job.
+func wantedStatuses(want []model.JobStatus) []model.JobStatus {
+	if len(want) == 0 {
+		return model.AllStatuses
+	}
+	var out []model.JobStatus
+	for _, st := range want {
+		if st.Valid() && !slices.Contains(out, st) {
+			out = append(out, st)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// queryShape hashes everything in q that selects jobs (not Limit or Cursor),
+// so that a cursor is only accepted by the query that made it.
+func queryShape(q store.JobQuery, statuses []model.JobStatus) uint64 {
+	h := fnv.New64a()
+	field := func(s string) {
+		h.Write(binary.BigEndian.AppendUint64(nil, uint64(len(s))))
+		h.Write([]byte(s))
+	}
+	field(q.Queue)
+	for _, st := range statuses {
+		field(string(st))
+	}
+	field("|")
+	field(q.Share)
+	field(strings.ToLower(q.Name))
+	field(fmt.Sprint(q.NamePrefix, q.CreatedAfter, q.CreatedBefore))
+	return h.Sum64()
+}
+
+// A cursor is base64url of: cursorTag, the query's shape (8 bytes), and the
+// order key of the last job returned (or evaluated): the next page starts
+// below it.
+const cursorTag = "D1"
+
+func (p listPlan) encodeCursor(ck string) string {
+	b := append([]byte(cursorTag), binary.BigEndian.AppendUint64(nil, p.shape)...)
+	return base64.RawURLEncoding.EncodeToString(append(b, ck...))
+}
+
+func (p listPlan) decodeCursor(c string) (string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return "", fmt.Errorf("cursor %q: %w", c, store.ErrBadCursor)
+	}
+	head := len(cursorTag) + 8
+	if len(b) <= head || string(b[:len(cursorTag)]) != cursorTag || !validOrderKey(string(b[head:])) {
+		return "", fmt.Errorf("cursor %q: %w", c, store.ErrBadCursor)
+	}
+	if binary.BigEndian.Uint64(b[len(cursorTag):head]) != p.shape {
+		return "", fmt.Errorf("cursor %q is for another query: %w", c, store.ErrBadCursor)
+	}
+	return string(b[head:]), nil
+}
+
+func validOrderKey(ck string) bool {
+	if len(ck) < 15 || ck[13] != '#' {
+		return false
+	}
+	for _, c := range ck[:13] {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// entry is one list entry a stream read: its order key, the item (the job
+// itself from ACTIVE, its index attributes from an index) and its source.
+type entry struct {
+	ck  string
+	it  item
+	src *source
+}
+
+// stream reads one partition newest first, a Query page at a time.
+type stream struct {
+	src      *source
+	buf      []entry
+	next     item   // ExclusiveStartKey of the next page
+	frontier string // every key at or above it has been evaluated; "" before the first page
+	done     bool
+}
+
+// merge is the k-way merge of the streams of one ListJobs call.
+type merge struct {
+	s       *Store
+	lo, hi  string
+	streams []*stream
+	budget  int // items the remaining Query pages may evaluate
+}
+
+// run returns up to n entries, newest first. When it stops early for lack
+// of budget it returns stop: the order key below which the next page starts
+// (every key at or above it has been evaluated in every stream).
+func (m *merge) run(ctx context.Context, n int) (out []entry, stop string, err error) {
+	for len(out) < n {
+		// The newest buffered entry, and the stream (not done, nothing
+		// buffered) whose unread entries could be newer still.
+		var best, blocked *stream
+		for _, st := range m.streams {
+			switch {
+			case len(st.buf) > 0:
+				if best == nil || st.buf[0].ck > best.buf[0].ck {
+					best = st
+				}
+			case !st.done:
+				if blocked == nil || above(st.frontier, blocked.frontier) {
+					blocked = st
+				}
+			}
+		}
+		if blocked != nil && (best == nil || blocked.frontier == "" || blocked.frontier > best.buf[0].ck) {
+			if m.budget <= 0 && blocked.frontier != "" {
+				return out, blocked.frontier, nil
+			}
+			if err := m.fetch(ctx, blocked, n-len(out)); err != nil {
+				return nil, "", err
+			}
+			continue
+		}
+		if best == nil {
+			return out, "", nil
+		}
+		out = append(out, best.buf[0])
+		best.buf = best.buf[1:]
+	}
+	return out, "", nil
+}
+
+// above reports whether a stream with frontier a may hold newer entries
+// than one with frontier b; "" (nothing read yet) is above everything.
+func above(a, b string) bool {
+	return b != "" && (a == "" || a > b)
+}
+
+// fetch reads the next Query page of a stream, asking for about want
+// entries (more when a filter may drop some).
+func (m *merge) fetch(ctx context.Context, st *stream, want int) error {
+	p := st.src
+	limit := want
+	if p.filter != "" {
+		limit = maxLimit
+	}
+	limit = min(max(limit, 1), maxLimit, max(m.budget, 1))
+	names := map[string]string{"#pk": p.pkAttr}
+	values := item{":pk": str(p.value)}
+	maps.Copy(names, p.names)
+	maps.Copy(values, p.values)
+	cond := "#pk = :pk"
+	switch {
+	case m.lo != "" && m.hi != "":
+		// BETWEEN is inclusive: an entry at hi itself is dropped below.
+		names["#sk"], values[":lo"], values[":hi"] = p.skAttr, str(m.lo), str(m.hi)
+		cond += " AND #sk BETWEEN :lo AND :hi"
+	case m.hi != "":
+		names["#sk"], values[":hi"] = p.skAttr, str(m.hi)
+		cond += " AND #sk < :hi"
+	case m.lo != "":
+		names["#sk"], values[":lo"] = p.skAttr, str(m.lo)
+		cond += " AND #sk >= :lo"
+	}
+	in := &dynamodb.QueryInput{
+		KeyConditionExpression: aws.String(cond), ExpressionAttributeNames: names, ExpressionAttributeValues: values,
+		ScanIndexForward: aws.Bool(false), Limit: aws.Int32(int32(limit)), ExclusiveStartKey: st.next,
+	}
+	if p.index != "" {
+		in.IndexName = aws.String(p.index)
+	}
+	if p.consistent {
+		in.ConsistentRead = aws.Bool(true)
+	}
+	if p.filter != "" {
+		in.FilterExpression = aws.String(p.filter)
+	}
+	out, err := m.s.query(ctx, in)
+	if err != nil {
+		return wrap("list jobs", err)
+	}
+	m.budget -= int(out.ScannedCount)
+	for _, it := range out.Items {
+		ck := getS(it, p.skAttr)
+		if ck == m.hi {
+			continue
+		}
+		st.buf = append(st.buf, entry{ck: ck, it: it, src: p})
+	}
+	st.next = out.LastEvaluatedKey
+	if len(st.next) == 0 {
+		st.done = true
+	} else {
+		st.frontier = getS(st.next, p.skAttr)
+	}
+	return nil
+}
+
+// resolve turns entries into jobs: collection copies directly; index entries
+// through their META items, leaving out a job whose status is no longer the
+// one its entry was found under (and so the second of two entries of one
+// job that a lagging index may hold).
+func (s *Store) resolve(ctx context.Context, entries []entry) ([]*model.ServiceJob, error) {
+	var ids []string
+	for _, e := range entries {
+		if !e.src.direct {
+			ids = append(ids, jobIDOf(e.ck))
+		}
+	}
+	metas, err := s.readMetas(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	jobs := make([]*model.ServiceJob, 0, len(entries))
+	for _, e := range entries {
+		it := e.it
+		if !e.src.direct {
+			if it = metas[jobIDOf(e.ck)]; it == nil {
+				continue // gone (expired) since the index was read
+			}
+		}
+		j, err := decodeJob(it)
+		if err != nil {
+			return nil, err
+		}
+		if e.src.status != "" && j.Status != e.src.status {
+			continue
+		}
+		jobs = append(jobs, j)
+	}
+	return jobs, nil
+}
+
+// readMetas reads the META items of jobs (eventually consistent, as the
+// index that named them) with BatchGetItem, 100 keys a request.
+func (s *Store) readMetas(ctx context.Context, ids []string) (map[string]item, error) {
+	out := make(map[string]item, len(ids))
+	seen := map[string]bool{}
+	var keys []item
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			keys = append(keys, jobKey(id))
+		}
+	}
+	names := map[string]string{"#pk": AttrPK, "#doc": attrDoc, "#v": attrVersion}
+	for len(keys) > 0 {
+		n := min(len(keys), 100)
+		pending := map[string][]item{*s.table: keys[:n]}
+		keys = keys[n:]
+		for delay := 20 * time.Millisecond; len(pending) > 0; delay = min(delay*2, time.Second) {
+			req := map[string]types.KeysAndAttributes{}
+			for t, ks := range pending {
+				req[t] = types.KeysAndAttributes{Keys: ks, ProjectionExpression: aws.String("#pk, #doc, #v"), ExpressionAttributeNames: names}
+			}
+			res, err := s.batchGet(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
+			if err != nil {
+				return nil, wrap("read listed jobs", err)
+			}
+			for _, it := range res.Responses[*s.table] {
+				out[strings.TrimPrefix(getS(it, AttrPK), pkJob)] = it
+			}
+			pending = map[string][]item{}
+			for t, ka := range res.UnprocessedKeys {
+				pending[t] = ka.Keys
+			}
+			if len(pending) > 0 {
+				select {
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				case <-time.After(delay):
+				}
+			}
+		}
+	}
+	return out, nil
+}
