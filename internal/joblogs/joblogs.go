@@ -1,6 +1,6 @@
 // Package joblogs reads the log lines of a training job for the
 // getservicejoblogs operation: from the log file the local SageMaker endpoint
-// writes (Files), and, in the cloud, from CloudWatch Logs.
+// writes (Files), and, in the cloud, from CloudWatch Logs (CloudWatch).
 package joblogs
 
 import (
