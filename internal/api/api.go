@@ -59,6 +59,10 @@ type Config struct {
 	// Identity returns the caller's identity for auditing (the IAM principal
 	// behind API Gateway); nil records none.
 	Identity func(r *http.Request) string
+	// RequestID returns the id of a request (X-Amzn-Requestid, and the id in
+	// server error messages and logs): the one API Gateway gave it, so that
+	// the caller, API Gateway's logs and ours agree. Nil, or "", mints one.
+	RequestID func(r *http.Request) string
 	// Logs reads training job logs for getservicejoblogs; nil has none.
 	Logs   LogReader
 	Logger *slog.Logger
@@ -135,7 +139,13 @@ func (r *request) nowMs() int64 { return r.now.UnixMilli() }
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
-	reqID := uuid.NewString()
+	reqID := ""
+	if h.cfg.RequestID != nil {
+		reqID = h.cfg.RequestID(hr)
+	}
+	if reqID == "" {
+		reqID = uuid.NewString()
+	}
 	w.Header().Set("X-Amzn-Requestid", reqID)
 	op, ok := strings.CutPrefix(hr.URL.Path, "/v1/")
 	handle := h.ops[strings.ToLower(op)]

@@ -65,13 +65,19 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
+	return newHarnessWith(t, nil)
+}
+
+// newHarnessWith is newHarness with the handler's Config changed by adjust.
+func newHarnessWith(t *testing.T, adjust func(*api.Config)) *harness {
+	t.Helper()
 	st, err := bolt.Open(filepath.Join(t.TempDir(), "sagequeue.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
 	h := &harness{t: t, store: st, hooks: &recorder{}, now: time.UnixMilli(1_800_000_000_000)}
-	handler := api.New(api.Config{
+	cfg := api.Config{
 		Store: st, Account: model.LocalAccount, Hooks: h.hooks,
 		Now: func() time.Time {
 			h.mu.Lock()
@@ -79,7 +85,11 @@ func newHarness(t *testing.T) *harness {
 			h.now = h.now.Add(time.Millisecond) // every request a millisecond later
 			return h.now
 		},
-	})
+	}
+	if adjust != nil {
+		adjust(&cfg)
+	}
+	handler := api.New(cfg)
 	h.srv = httptest.NewServer(handler)
 	t.Cleanup(h.srv.Close)
 	h.client = batch.New(batch.Options{

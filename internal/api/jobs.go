@@ -216,7 +216,7 @@ func (h *Handler) describeServiceJob(ctx context.Context, r *request) (any, erro
 }
 
 func jobDetail(j *model.ServiceJob) serviceJobDetail {
-	return serviceJobDetail{JobDetail: events.NewJobDetail(j), ServiceRequestPayload: j.ServiceRequestPayload, Tags: j.Tags}
+	return serviceJobDetail{JobDetail: events.NewJobDetail(j), ServiceRequestPayload: j.ServiceRequestPayload, Tags: j.Tags, SubmittedBy: j.SubmittedBy}
 }
 
 func capacity(j *model.ServiceJob) []capacityUsage {

@@ -1,8 +1,11 @@
 package api_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"reflect"
 	"strconv"
 	"strings"
@@ -12,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/batch"
 	"github.com/aws/aws-sdk-go-v2/service/batch/types"
 
+	"github.com/sagequeue/sagequeue/internal/api"
 	"github.com/sagequeue/sagequeue/internal/model"
 )
 
@@ -429,4 +433,59 @@ func TestGetJobQueueSnapshot(t *testing.T) {
 	}
 	_, err := h.client.GetJobQueueSnapshot(ctx, &batch.GetJobQueueSnapshotInput{JobQueue: aws.String("ghost")})
 	clientError(t, err, "jobQueue: job queue ghost not found")
+}
+
+// TestSubmittedByAndRequestID: the caller's identity is recorded on the job
+// and returned by DescribeServiceJob as the extension member submittedBy;
+// a request id given by the front (API Gateway) is the one answered with.
+func TestSubmittedByAndRequestID(t *testing.T) {
+	h := newHarnessWith(t, func(c *api.Config) {
+		c.Identity = func(r *http.Request) string { return r.Header.Get("X-Test-Caller") }
+		c.RequestID = func(r *http.Request) string { return r.Header.Get("X-Test-Request") }
+	})
+	h.setup(4)
+	body, _ := json.Marshal(map[string]any{
+		"jobName": "audited", "jobQueue": "fifo", "serviceJobType": "SAGEMAKER_TRAINING", "serviceRequestPayload": payload,
+	})
+	req, _ := http.NewRequest(http.MethodPost, h.srv.URL+"/v1/submitservicejob", bytes.NewReader(body))
+	req.Header.Set("X-Test-Caller", "arn:aws:iam::123456789012:user/alice")
+	req.Header.Set("X-Test-Request", "req-from-the-front")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("submit: HTTP %d", resp.StatusCode)
+	}
+	if got := resp.Header.Get("X-Amzn-Requestid"); got != "req-from-the-front" {
+		t.Errorf("X-Amzn-Requestid %q, want the front's id", got)
+	}
+	var ref struct{ JobID string }
+	json.NewDecoder(resp.Body).Decode(&ref)
+
+	status, _, m := h.raw("describeservicejob", []byte(`{"jobId":"`+ref.JobID+`"}`))
+	if status != http.StatusOK || m["submittedBy"] != "arn:aws:iam::123456789012:user/alice" {
+		t.Fatalf("describe: HTTP %d, submittedBy %v", status, m["submittedBy"])
+	}
+	// The SDK client ignores the extension member.
+	d := must[*batch.DescribeServiceJobOutput](t)(h.client.DescribeServiceJob(ctx, &batch.DescribeServiceJobInput{JobId: aws.String(ref.JobID)}))
+	if aws.ToString(d.JobName) != "audited" {
+		t.Errorf("SDK describe: job name %q", aws.ToString(d.JobName))
+	}
+	// Without an identity nothing is recorded, and the member is left out;
+	// without a request id from the front, one is minted.
+	id := h.submit("fifo", "anonymous", "", 0)
+	resp2, err := http.Post(h.srv.URL+"/v1/describeservicejob", "application/json", strings.NewReader(`{"jobId":"`+id+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp2.Body.Close()
+	b, _ := io.ReadAll(resp2.Body)
+	if strings.Contains(string(b), "submittedBy") {
+		t.Errorf("a job without identity has submittedBy: %s", b)
+	}
+	if resp2.Header.Get("X-Amzn-Requestid") == "" {
+		t.Error("no request id minted")
+	}
 }

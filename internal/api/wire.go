@@ -60,6 +60,10 @@ type serviceJobDetail struct {
 	events.JobDetail
 	ServiceRequestPayload string            `json:"serviceRequestPayload"`
 	Tags                  map[string]string `json:"tags,omitempty"`
+	// SubmittedBy is a sagequeue extension member: the identity of the
+	// caller that submitted the job (the IAM principal behind API
+	// Gateway). SDK clients ignore members they do not know.
+	SubmittedBy string `json:"submittedBy,omitempty"`
 }
 
 type keyValuesPair struct {

@@ -62,6 +62,11 @@ type Config struct {
 	NamePrefix string
 	// LaunchConcurrency bounds concurrent CreateTrainingJob calls (8).
 	LaunchConcurrency int
+	// WriteConcurrency bounds the concurrent job writes of a pass (16).
+	// Concurrent writes let bbolt group-commit them; on DynamoDB every fenced
+	// write is a transaction that checks the one lease item, and concurrent
+	// transactions on an item conflict, so the cloud uses 1.
+	WriteConcurrency int
 	// CapacityBackoff is how long a job that failed for lack of capacity
 	// waits before it is placed again (1s), doubled with each consecutive
 	// failure up to MaxCapacityBackoff (5m).
@@ -110,6 +115,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.LaunchConcurrency <= 0 {
 		cfg.LaunchConcurrency = 8
+	}
+	if cfg.WriteConcurrency <= 0 {
+		cfg.WriteConcurrency = 16
 	}
 	if cfg.CapacityBackoff <= 0 {
 		cfg.CapacityBackoff = time.Second

@@ -373,7 +373,7 @@ func (e *Engine) each(ctx context.Context, jobs []*model.ServiceJob, fn func(j *
 }
 
 func (e *Engine) eachIndex(ctx context.Context, n int, fn func(i int) error) error {
-	const workers = 16
+	workers := e.cfg.WriteConcurrency
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex

@@ -1,0 +1,182 @@
+package cloud
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sagequeue/sagequeue/internal/joblogs"
+)
+
+// Function names one of the Lambda functions; each reads only the variables
+// it needs.
+type Function string
+
+// The functions.
+const (
+	FunctionSubmit      Function = "submit"
+	FunctionSchedule    Function = "schedule"
+	FunctionStateChange Function = "statechange"
+)
+
+// The environment variables of the functions; docs/configuration.md says
+// what each means and who reads it.
+const (
+	EnvTable               = "SAGEQUEUE_TABLE"
+	EnvEventBus            = "SAGEQUEUE_EVENT_BUS"
+	EnvRegion              = "AWS_REGION"
+	EnvAccountID           = "SAGEQUEUE_ACCOUNT_ID"
+	EnvNamePrefix          = "SAGEQUEUE_NAME_PREFIX"
+	EnvJobRetention        = "SAGEQUEUE_JOB_RETENTION"
+	EnvLogGroup            = "SAGEQUEUE_LOG_GROUP"
+	EnvLogLevel            = "SAGEQUEUE_LOG_LEVEL"
+	EnvDynamoDBEndpoint    = "SAGEQUEUE_DYNAMODB_ENDPOINT"
+	EnvEventBridgeEndpoint = "SAGEQUEUE_EVENTBRIDGE_ENDPOINT"
+	EnvSageMakerEndpoint   = "SAGEQUEUE_SAGEMAKER_ENDPOINT"
+	EnvLogsEndpoint        = "SAGEQUEUE_LOGS_ENDPOINT"
+	// envLogStream is set by Lambda: the execution environment's log stream,
+	// which names the scheduler in the lease.
+	envLogStream = "AWS_LAMBDA_LOG_STREAM_NAME"
+)
+
+// Defaults.
+const (
+	DefaultEventBus     = "default"
+	DefaultNamePrefix   = "sagequeue"
+	DefaultJobRetention = 90 * 24 * time.Hour
+)
+
+// Config is a function's configuration, read from its environment.
+type Config struct {
+	Function Function
+	Table    string
+	EventBus string
+	Region   string
+	// AccountID goes into the ARNs the API mints (submit only). Empty means
+	// "take it from the function's ARN at the first invocation".
+	AccountID string
+	// NamePrefix starts training job names (schedule, statechange).
+	NamePrefix string
+	// JobRetention is how long a finished job is kept in the table.
+	JobRetention time.Duration
+	// LogGroup holds the training jobs' logs (submit).
+	LogGroup string
+	LogLevel slog.Level
+	// Endpoint overrides (tests, DynamoDB Local); empty uses AWS's.
+	DynamoDBEndpoint    string
+	EventBridgeEndpoint string
+	SageMakerEndpoint   string
+	LogsEndpoint        string
+	// Holder names this execution environment in the scheduler lease.
+	Holder string
+}
+
+var (
+	tablePattern    = regexp.MustCompile(`^[a-zA-Z0-9_.-]{3,255}$`)
+	busPattern      = regexp.MustCompile(`^(arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus/)?[/.\-_A-Za-z0-9]{1,256}$`)
+	regionPattern   = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d+$`)
+	accountPattern  = regexp.MustCompile(`^\d{12}$`)
+	prefixPattern   = regexp.MustCompile(`^[a-zA-Z0-9](-?[a-zA-Z0-9])*$`)
+	logGroupPattern = regexp.MustCompile(`^[.\-_/#A-Za-z0-9]{1,512}$`)
+)
+
+// LoadConfig reads fn's configuration with getenv (os.Getenv). Every
+// problem is reported at once, in one error, so that a cold start that
+// fails says everything that is wrong.
+func LoadConfig(fn Function, getenv func(string) string) (Config, error) {
+	c := Config{
+		Function: fn, Table: getenv(EnvTable), EventBus: orDefault(getenv(EnvEventBus), DefaultEventBus),
+		Region: getenv(EnvRegion), AccountID: getenv(EnvAccountID),
+		NamePrefix: orDefault(getenv(EnvNamePrefix), DefaultNamePrefix), JobRetention: DefaultJobRetention,
+		LogGroup:         orDefault(getenv(EnvLogGroup), joblogs.DefaultLogGroup),
+		DynamoDBEndpoint: getenv(EnvDynamoDBEndpoint), EventBridgeEndpoint: getenv(EnvEventBridgeEndpoint),
+		SageMakerEndpoint: getenv(EnvSageMakerEndpoint), LogsEndpoint: getenv(EnvLogsEndpoint),
+		Holder: getenv(envLogStream),
+	}
+	var errs []string
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
+	switch fn {
+	case FunctionSubmit, FunctionSchedule, FunctionStateChange:
+	default:
+		bad("unknown function %q", fn)
+	}
+	if c.Table == "" {
+		bad("%s is required: the DynamoDB table of sagequeue", EnvTable)
+	} else if !tablePattern.MatchString(c.Table) {
+		bad("%s %q is not a DynamoDB table name (3-255 letters, digits, '_', '-', '.')", EnvTable, c.Table)
+	}
+	if !busPattern.MatchString(c.EventBus) {
+		bad("%s %q is not an event bus name or ARN", EnvEventBus, c.EventBus)
+	}
+	if c.Region == "" {
+		bad("%s is required (Lambda sets it)", EnvRegion)
+	} else if !regionPattern.MatchString(c.Region) {
+		bad("%s %q is not an AWS region", EnvRegion, c.Region)
+	}
+	if c.AccountID != "" && !accountPattern.MatchString(c.AccountID) {
+		bad("%s %q is not a 12-digit AWS account id", EnvAccountID, c.AccountID)
+	}
+	// The engine's rule, checked here so that a bad prefix fails the cold
+	// start of every function that uses it, with the variable's name.
+	if len(c.NamePrefix) > 20 || !prefixPattern.MatchString(c.NamePrefix) {
+		bad("%s %q must be 1-20 letters, digits or hyphens, starting and ending with a letter or digit", EnvNamePrefix, c.NamePrefix)
+	}
+	if v := getenv(EnvJobRetention); v != "" {
+		d, err := parseDays(v)
+		if err != nil || d < time.Hour {
+			bad("%s %q must be a duration of at least 1h, like 2160h or 90d", EnvJobRetention, v)
+		}
+		c.JobRetention = d
+	}
+	if !logGroupPattern.MatchString(c.LogGroup) {
+		bad("%s %q is not a log group name", EnvLogGroup, c.LogGroup)
+	}
+	if v := getenv(EnvLogLevel); v != "" {
+		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
+			bad("%s %q must be DEBUG, INFO, WARN or ERROR", EnvLogLevel, v)
+		}
+	}
+	for _, e := range []struct{ name, v string }{
+		{EnvDynamoDBEndpoint, c.DynamoDBEndpoint}, {EnvEventBridgeEndpoint, c.EventBridgeEndpoint},
+		{EnvSageMakerEndpoint, c.SageMakerEndpoint}, {EnvLogsEndpoint, c.LogsEndpoint},
+	} {
+		if e.v == "" {
+			continue
+		}
+		if u, err := url.Parse(e.v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("%s %q must be an absolute http(s) URL", e.name, e.v)
+		}
+	}
+	if len(errs) > 0 {
+		return Config{}, fmt.Errorf("sagequeue %s: invalid configuration: %s", fn, strings.Join(errs, "; "))
+	}
+	if c.Holder == "" {
+		c.Holder = string(fn)
+	}
+	return c, nil
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+// parseDays is time.ParseDuration that also takes whole days ("90d"), the
+// unit retention is thought of in.
+func parseDays(v string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 {
+			return 0, errors.New("bad number of days")
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(v)
+}
