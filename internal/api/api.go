@@ -63,6 +63,10 @@ type Config struct {
 	// server error messages and logs): the one API Gateway gave it, so that
 	// the caller, API Gateway's logs and ours agree. Nil, or "", mints one.
 	RequestID func(r *http.Request) string
+	// ExecutionRoles, when set, are the only IAM roles a payload may name as
+	// RoleArn: the roles the deployment may pass to SageMaker. A payload
+	// naming another is refused at submission rather than failing at launch.
+	ExecutionRoles []string
 	// Logs reads training job logs for getservicejoblogs; nil has none.
 	Logs   LogReader
 	Logger *slog.Logger

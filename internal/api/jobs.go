@@ -89,6 +89,9 @@ func (h *Handler) submitServiceJob(ctx context.Context, r *request) (any, error)
 	if err := h.checkTrainingPlan(ctx, q, tr); err != nil {
 		return nil, err
 	}
+	if err := h.checkRole(tr); err != nil {
+		return nil, err
+	}
 	if h.cfg.Identity != nil {
 		job.SubmittedBy = h.cfg.Identity(r.http)
 	}
@@ -139,6 +142,21 @@ func (h *Handler) checkTrainingPlan(ctx context.Context, q *model.JobQueue, tr m
 	return model.Invalidf("serviceRequestPayload.ResourceConfig.TrainingPlanArn",
 		"%s is not the training plan of job queue %s's service environments (%s); leave it out and sagequeue sets the environment's plan",
 		tr.TrainingPlanArn, q.Name, strings.Join(plans, ", "))
+}
+
+// checkRole refuses a payload whose execution role this deployment may not
+// pass to SageMaker.
+func (h *Handler) checkRole(tr model.TrainingRequest) error {
+	if len(h.cfg.ExecutionRoles) == 0 || tr.RoleArn == "" {
+		return nil
+	}
+	for _, r := range h.cfg.ExecutionRoles {
+		if r == tr.RoleArn {
+			return nil
+		}
+	}
+	return model.Invalidf("serviceRequestPayload.RoleArn", "%s is not one of the execution roles this deployment may pass to SageMaker (%s)",
+		tr.RoleArn, strings.Join(h.cfg.ExecutionRoles, ", "))
 }
 
 func retryFromWire(in *retryStrategy) (*model.RetryStrategy, error) {

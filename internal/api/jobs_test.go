@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"strconv"
 	"strings"
@@ -487,5 +488,24 @@ func TestSubmittedByAndRequestID(t *testing.T) {
 	}
 	if resp2.Header.Get("X-Amzn-Requestid") == "" {
 		t.Error("no request id minted")
+	}
+}
+
+func TestExecutionRolesAreEnforced(t *testing.T) {
+	h := newHarness(t)
+	h.setup(4)
+	srv := httptest.NewServer(api.New(api.Config{Store: h.store, Account: model.LocalAccount, ExecutionRoles: []string{"arn:aws:iam::123456789012:role/train"}}))
+	defer srv.Close()
+	client := batch.New(batch.Options{BaseEndpoint: aws.String(srv.URL), Region: "local", Credentials: h.client.Options().Credentials})
+	submit := func(role string) error {
+		_, err := client.SubmitServiceJob(ctx, &batch.SubmitServiceJobInput{
+			JobName: aws.String("j"), JobQueue: aws.String("fifo"), ServiceJobType: types.ServiceJobTypeSagemakerTraining,
+			ServiceRequestPayload: aws.String(`{"RoleArn":"` + role + `","ResourceConfig":{"InstanceCount":1}}`),
+		})
+		return err
+	}
+	clientError(t, submit("arn:aws:iam::123456789012:role/admin"), "serviceRequestPayload.RoleArn: arn:aws:iam::123456789012:role/admin is not one of the execution roles this deployment may pass to SageMaker (arn:aws:iam::123456789012:role/train)")
+	if err := submit("arn:aws:iam::123456789012:role/train"); err != nil {
+		t.Fatal(err)
 	}
 }

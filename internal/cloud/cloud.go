@@ -74,6 +74,7 @@ func (d Deps) engine() (*engine.Engine, error) {
 		// Fenced writes are DynamoDB transactions on one lease item: one at
 		// a time, or they conflict (see docs/dynamodb.md).
 		WriteConcurrency: 1,
+		Training:         trainingDefaults(d.Config),
 	})
 }
 
@@ -104,8 +105,16 @@ func (s *Submit) newAPI(acct model.Account) http.Handler {
 	return api.New(api.Config{
 		Store: s.d.Store, Account: acct, Now: s.d.Now, Logs: s.d.Logs, Logger: s.d.Logger,
 		Hooks:    &BusHooks{Bus: s.d.Bus, Logger: s.d.Logger, Now: s.d.Now},
-		Identity: CallerIdentity, RequestID: RequestID,
+		Identity: CallerIdentity, RequestID: RequestID, ExecutionRoles: s.d.Config.ExecutionRoles,
 	})
+}
+
+func trainingDefaults(c Config) engine.TrainingDefaults {
+	d := engine.TrainingDefaults{Subnets: c.TrainingSubnets, SecurityGroupIDs: c.TrainingSecurityGroups, KMSKeyID: c.TrainingKMSKey}
+	if len(c.ExecutionRoles) > 0 {
+		d.RoleArn = c.ExecutionRoles[0]
+	}
+	return d
 }
 
 // account is the Account of ARNs; the partition follows the region unless

@@ -39,6 +39,10 @@ const (
 	EnvEventBridgeEndpoint = "SAGEQUEUE_EVENTBRIDGE_ENDPOINT"
 	EnvSageMakerEndpoint   = "SAGEQUEUE_SAGEMAKER_ENDPOINT"
 	EnvLogsEndpoint        = "SAGEQUEUE_LOGS_ENDPOINT"
+	EnvExecutionRoles      = "SAGEQUEUE_EXECUTION_ROLE_ARNS"
+	EnvTrainingSubnets     = "SAGEQUEUE_TRAINING_SUBNETS"
+	EnvTrainingGroups      = "SAGEQUEUE_TRAINING_SECURITY_GROUPS"
+	EnvTrainingKMSKey      = "SAGEQUEUE_TRAINING_KMS_KEY"
 	// envLogStream is set by Lambda: the execution environment's log stream,
 	// which names the scheduler in the lease.
 	envLogStream = "AWS_LAMBDA_LOG_STREAM_NAME"
@@ -74,6 +78,14 @@ type Config struct {
 	LogsEndpoint        string
 	// Holder names this execution environment in the scheduler lease.
 	Holder string
+	// ExecutionRoles are the roles payloads may name (submit refuses others);
+	// the first is the default of payloads without RoleArn (schedule).
+	ExecutionRoles []string
+	// TrainingSubnets, TrainingSecurityGroups and TrainingKMSKey are the
+	// defaults of training jobs whose payloads set no VPC or key (schedule).
+	TrainingSubnets        []string
+	TrainingSecurityGroups []string
+	TrainingKMSKey         string
 }
 
 var (
@@ -83,6 +95,7 @@ var (
 	accountPattern  = regexp.MustCompile(`^\d{12}$`)
 	prefixPattern   = regexp.MustCompile(`^[a-zA-Z0-9](-?[a-zA-Z0-9])*$`)
 	logGroupPattern = regexp.MustCompile(`^[.\-_/#A-Za-z0-9]{1,512}$`)
+	roleArnPattern  = regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:role/\S+$`)
 )
 
 // LoadConfig reads fn's configuration with getenv (os.Getenv). Every
@@ -152,6 +165,27 @@ func LoadConfig(fn Function, getenv func(string) string) (Config, error) {
 			bad("%s %q must be an absolute http(s) URL", e.name, e.v)
 		}
 	}
+	c.ExecutionRoles = list(getenv(EnvExecutionRoles))
+	for _, r := range c.ExecutionRoles {
+		if !roleArnPattern.MatchString(r) {
+			bad("%s: %q is not an IAM role ARN", EnvExecutionRoles, r)
+		}
+	}
+	c.TrainingSubnets, c.TrainingSecurityGroups = list(getenv(EnvTrainingSubnets)), list(getenv(EnvTrainingGroups))
+	for _, s := range c.TrainingSubnets {
+		if !strings.HasPrefix(s, "subnet-") {
+			bad("%s: %q is not a subnet id", EnvTrainingSubnets, s)
+		}
+	}
+	for _, g := range c.TrainingSecurityGroups {
+		if !strings.HasPrefix(g, "sg-") {
+			bad("%s: %q is not a security group id", EnvTrainingGroups, g)
+		}
+	}
+	if (len(c.TrainingSubnets) == 0) != (len(c.TrainingSecurityGroups) == 0) {
+		bad("%s and %s go together: a training VPC needs both subnets and security groups", EnvTrainingSubnets, EnvTrainingGroups)
+	}
+	c.TrainingKMSKey = getenv(EnvTrainingKMSKey)
 	if len(errs) > 0 {
 		return Config{}, fmt.Errorf("sagequeue %s: invalid configuration: %s", fn, strings.Join(errs, "; "))
 	}
@@ -159,6 +193,17 @@ func LoadConfig(fn Function, getenv func(string) string) (Config, error) {
 		c.Holder = string(fn)
 	}
 	return c, nil
+}
+
+// list splits a comma-separated variable, dropping blanks.
+func list(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func orDefault(v, def string) string {

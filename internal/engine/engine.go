@@ -75,7 +75,10 @@ type Config struct {
 	// LocalDefaults fills the members SageMaker requires but a local run has
 	// no use for (RoleArn, OutputDataConfig, ...) when a payload lacks them.
 	LocalDefaults bool
-	Logger        *slog.Logger
+	// Training holds the deployment's defaults for members a payload leaves
+	// out: the execution role, the VPC and the KMS key of training jobs.
+	Training TrainingDefaults
+	Logger   *slog.Logger
 }
 
 // Engine is the scheduler and state-change handler. It is safe for
@@ -85,6 +88,20 @@ type Engine struct {
 
 	mu    sync.Mutex
 	lease *store.Lease // held across passes and renewed when half spent
+}
+
+// TrainingDefaults are what a deployment puts into every training job whose
+// payload does not say otherwise.
+type TrainingDefaults struct {
+	// RoleArn is the execution role for payloads without RoleArn.
+	RoleArn string
+	// Subnets and SecurityGroupIDs make VpcConfig for payloads without one.
+	Subnets          []string
+	SecurityGroupIDs []string
+	// KMSKeyID encrypts the model artifacts (OutputDataConfig.KmsKeyId) and
+	// the instances' volumes (ResourceConfig.VolumeKmsKeyId) when the payload
+	// names no key.
+	KMSKeyID string
 }
 
 // LeaseName is the name of the scheduler lease in the store.

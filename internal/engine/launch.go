@@ -255,6 +255,7 @@ func (e *Engine) trainingJobInput(j *model.ServiceJob, name string, env *model.S
 		smtypes.Tag{Key: aws.String(TagQueue), Value: aws.String(queueName)},
 		smtypes.Tag{Key: aws.String(TagAttempt), Value: aws.String(strconv.Itoa(int(j.Launches)))},
 	)
+	e.cfg.Training.apply(&in)
 	if e.cfg.LocalDefaults {
 		fillLocalDefaults(&in, j)
 	}
@@ -323,6 +324,24 @@ func errorText(err error) string {
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// apply fills the members the payload leaves out.
+func (d TrainingDefaults) apply(in *sagemaker.CreateTrainingJobInput) {
+	if in.RoleArn == nil && d.RoleArn != "" {
+		in.RoleArn = aws.String(d.RoleArn)
+	}
+	if in.VpcConfig == nil && len(d.Subnets) > 0 {
+		in.VpcConfig = &smtypes.VpcConfig{Subnets: d.Subnets, SecurityGroupIds: d.SecurityGroupIDs}
+	}
+	if d.KMSKeyID != "" {
+		if in.OutputDataConfig != nil && in.OutputDataConfig.KmsKeyId == nil {
+			in.OutputDataConfig.KmsKeyId = aws.String(d.KMSKeyID)
+		}
+		if in.ResourceConfig != nil && in.ResourceConfig.VolumeKmsKeyId == nil {
+			in.ResourceConfig.VolumeKmsKeyId = aws.String(d.KMSKeyID)
+		}
+	}
+}
 
 // Placeholders for members SageMaker requires but the local endpoint has no
 // use for.

@@ -112,3 +112,24 @@ func TestCapacityBackoffAndAttemptCap(t *testing.T) {
 
 type nopStore struct{ store.Store }
 type nopSageMaker struct{ SageMaker }
+
+func TestTrainingDefaultsFillOnlyWhatIsMissing(t *testing.T) {
+	d := TrainingDefaults{RoleArn: "arn:aws:iam::1:role/default", Subnets: []string{"subnet-1"}, SecurityGroupIDs: []string{"sg-1"}, KMSKeyID: "alias/k"}
+	e := &Engine{cfg: Config{NamePrefix: "sagequeue", Training: d}}
+	j := &model.ServiceJob{JobID: "id", JobQueue: "arn:aws:batch:r:1:job-queue/q", Instances: 1,
+		ServiceRequestPayload: `{"OutputDataConfig":{"S3OutputPath":"s3://b/o"},"ResourceConfig":{"InstanceCount":1}}`}
+	in, err := e.trainingJobInput(j, "n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aws.ToString(in.RoleArn) != d.RoleArn || in.VpcConfig.Subnets[0] != "subnet-1" || in.VpcConfig.SecurityGroupIds[0] != "sg-1" ||
+		aws.ToString(in.OutputDataConfig.KmsKeyId) != "alias/k" || aws.ToString(in.ResourceConfig.VolumeKmsKeyId) != "alias/k" {
+		t.Fatalf("defaults not applied: %+v", in)
+	}
+	j.ServiceRequestPayload = `{"RoleArn":"arn:aws:iam::1:role/mine","VpcConfig":{"Subnets":["subnet-9"],"SecurityGroupIds":["sg-9"]},"OutputDataConfig":{"S3OutputPath":"s3://b/o","KmsKeyId":"mine"},"ResourceConfig":{"InstanceCount":1,"VolumeKmsKeyId":"mine"}}`
+	in, _ = e.trainingJobInput(j, "n", nil)
+	if aws.ToString(in.RoleArn) != "arn:aws:iam::1:role/mine" || in.VpcConfig.Subnets[0] != "subnet-9" ||
+		aws.ToString(in.OutputDataConfig.KmsKeyId) != "mine" || aws.ToString(in.ResourceConfig.VolumeKmsKeyId) != "mine" {
+		t.Fatalf("a payload's own settings were overridden: %+v", in)
+	}
+}

@@ -25,10 +25,13 @@ type TrainingRequest struct {
 	// MaxRuntimeSeconds is StoppingCondition.MaxRuntimeInSeconds, 0 if unset.
 	MaxRuntimeSeconds int64
 	TrainingPlanArn   string
+	// RoleArn is the IAM role SageMaker runs the job with.
+	RoleArn string
 }
 
 type payloadDoc struct {
 	TrainingJobName *string `json:"TrainingJobName"`
+	RoleArn         *string `json:"RoleArn"`
 	ResourceConfig  *struct {
 		InstanceType    *string `json:"InstanceType"`
 		InstanceCount   *int64  `json:"InstanceCount"`
@@ -69,6 +72,9 @@ func ParsePayload(payload string) (TrainingRequest, error) {
 
 	if doc.TrainingJobName != nil {
 		tr.TrainingJobName = *doc.TrainingJobName
+	}
+	if doc.RoleArn != nil {
+		tr.RoleArn = *doc.RoleArn
 	}
 	tr.InstanceCount = 1
 	if rc := doc.ResourceConfig; rc != nil {
