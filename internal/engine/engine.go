@@ -79,6 +79,9 @@ type Config struct {
 	// out: the execution role, the VPC and the KMS key of training jobs.
 	Training TrainingDefaults
 	Logger   *slog.Logger
+	// Observer, if set, is told about passes, job transitions and SageMaker
+	// calls (metrics); nil observes nothing.
+	Observer Observer
 }
 
 // Engine is the scheduler and state-change handler. It is safe for
@@ -145,6 +148,7 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	cfg.SageMaker = observeSageMaker(cfg.SageMaker, cfg.Observer)
 	return &Engine{cfg: cfg}, nil
 }
 

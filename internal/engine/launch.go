@@ -105,6 +105,7 @@ func (e *Engine) putBack(ctx context.Context, j *model.ServiceJob) launchOutcome
 			return unknown
 		}
 		e.publish(ctx, stored)
+		e.observeTransition(model.StatusScheduled, stored)
 		return deferred
 	}
 	return unknown

@@ -112,6 +112,7 @@ func (r *Runner) JobChanged(ctx context.Context, j *model.ServiceJob, previous m
 	if j.Status != previous {
 		r.e.publish(ctx, j)
 	}
+	r.e.observeTransition(previous, j)
 	r.Trigger()
 }
 

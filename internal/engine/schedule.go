@@ -46,9 +46,9 @@ func (e *Engine) ScheduleAndReconcileAll(ctx context.Context) (PassResult, error
 	return e.schedule(ctx, true)
 }
 
-func (e *Engine) schedule(ctx context.Context, reconcileAll bool) (PassResult, error) {
+func (e *Engine) schedule(ctx context.Context, reconcileAll bool) (res PassResult, err error) {
+	defer func() { e.observePass(res, err) }()
 	start := e.cfg.Now()
-	var res PassResult
 	lease, err := e.acquire(ctx)
 	if errors.Is(err, store.ErrLeaseHeld) {
 		res.Busy = true
@@ -260,6 +260,7 @@ func (e *Engine) promote(ctx context.Context, lease *store.Lease, res *PassResul
 			res.Promoted++
 			mu.Unlock()
 			e.publish(ctx, stored)
+			e.observeTransition(model.StatusSubmitted, stored)
 		}
 		return nil
 	})
@@ -344,6 +345,7 @@ func (e *Engine) apply(ctx context.Context, lease *store.Lease, w *world, jobs m
 		if stored.Status != c.job.Status {
 			e.publish(ctx, stored)
 		}
+		e.observeTransition(c.job.Status, stored)
 		if stored.Status == model.StatusFailed {
 			count(&res.Failed)
 		}

@@ -72,6 +72,7 @@ func (e *Engine) applyTrainingJob(ctx context.Context, tj events.TrainingJob) (O
 		if stored.Status != from {
 			e.publish(ctx, stored)
 		}
+		e.observeTransition(from, stored)
 		return Outcome{JobID: jobID, From: from, To: stored.Status, Changed: true, Released: released}, nil
 	}
 	return Outcome{}, fmt.Errorf("engine: job %s kept changing while applying a state change of %s", jobID, tj.TrainingJobName)

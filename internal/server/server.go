@@ -33,6 +33,7 @@ import (
 	"github.com/sagequeue/sagequeue/internal/events"
 	"github.com/sagequeue/sagequeue/internal/joblogs"
 	"github.com/sagequeue/sagequeue/internal/localsm"
+	"github.com/sagequeue/sagequeue/internal/metrics"
 	"github.com/sagequeue/sagequeue/internal/model"
 	"github.com/sagequeue/sagequeue/internal/setup"
 	"github.com/sagequeue/sagequeue/internal/store/bolt"
@@ -111,9 +112,11 @@ func Run(ctx context.Context, o Options) error {
 		ln.Close()
 		return err
 	}
+	// Prometheus metrics at GET /metrics (docs/metrics.md).
+	metricsServer := metrics.NewServer(st)
 	eng, err := engine.New(engine.Config{
 		Store: st, SageMaker: sm, Bus: o.Bus, Holder: "sagequeue serve " + dataDir,
-		ReconcileAfter: 30 * time.Second, LocalDefaults: true, Logger: o.Logger,
+		ReconcileAfter: 30 * time.Second, LocalDefaults: true, Logger: o.Logger, Observer: metricsServer,
 	})
 	if err != nil {
 		ln.Close()
@@ -139,13 +142,18 @@ func Run(ctx context.Context, o Options) error {
 			return path, err
 		}},
 	})
+	instrumentedAPI := metricsServer.InstrumentAPI(batchAPI)
 	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if strings.HasPrefix(r.Header.Get("X-Amz-Target"), "SageMaker.") {
 				local.ServeHTTP(w, r)
 				return
 			}
-			batchAPI.ServeHTTP(w, r)
+			if r.URL.Path == metrics.Path {
+				metricsServer.ServeHTTP(w, r)
+				return
+			}
+			instrumentedAPI.ServeHTTP(w, r)
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
