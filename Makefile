@@ -6,7 +6,7 @@ FUZZTIME  ?= 10s
 DATA      ?= .sagequeue
 CONFIG    ?= examples/local.yaml
 
-.PHONY: all run test unit fuzz bench lint fmt build build-lambdas clean
+.PHONY: all run test unit fuzz bench lint fmt build build-lambdas synth clean
 
 all: lint test
 
@@ -50,7 +50,7 @@ build:
 	$(GO) build $(PKGS)
 
 ## build-lambdas: dist/<function>/bootstrap for each Lambda function (linux/arm64, provided.al2023), reproducible
-LAMBDAS   := submit schedule statechange
+LAMBDAS   := submit schedule statechange configure
 build-lambdas:
 	@for f in $(LAMBDAS); do \
 		mkdir -p dist/$$f && \
@@ -58,6 +58,13 @@ build-lambdas:
 			-ldflags '-s -w -buildid=' -o dist/$$f/bootstrap ./functions/$$f || exit 1; \
 		echo "dist/$$f/bootstrap"; \
 	done
+
+## synth: cdk.out/, the CloudFormation template of the CDK app (infra/), with the cdk-nag checks; CDK_CONFIG=<file> picks the configuration
+CDK_CONFIG ?=
+synth: build-lambdas
+	CDK_OUTDIR=cdk.out CDK_CONTEXT_JSON='$(if $(CDK_CONFIG),{"config":"$(CDK_CONFIG)"},{})' \
+		JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=$${JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION:-20} $(GO) run ./infra
+	@echo "cdk.out/"
 
 clean:
 	rm -rf bin dist cdk.out

@@ -1,4 +1,4 @@
-// Package cloud is sagequeue's cloud shape: the handlers of the three Lambda
+// Package cloud is sagequeue's cloud shape: the handlers of the four Lambda
 // functions and what they are built from.
 //
 //   - Submit serves the Batch API behind an API Gateway HTTP API (payload
@@ -13,12 +13,22 @@
 //   - StateChange applies a "SageMaker Training Job State Change" to its
 //     service job (engine.ApplyTrainingJobEvent) and asks for a pass when the
 //     job gave capacity back.
+//   - Configure applies a deployment's configuration file (environments,
+//     policies, queues) as a CloudFormation custom resource, through the
+//     API handler in process (configure.go).
+//
+// PermissionsOf lists the AWS actions each function calls, for the
+// deployment's IAM policies.
 //
 // The handlers take their dependencies (store, SageMaker, event bus, log
 // reader) as Deps, so tests run them on DynamoDB Local, the local SageMaker
 // endpoint and a fake of EventBridge; Connect makes the real ones from a
 // Config (LoadConfig reads it from the environment) once per cold start, and
 // the mains in functions/ only wire the two together and call lambda.Start.
+//
+// Every handler also writes sagequeue's metrics (docs/metrics.md) as
+// CloudWatch Embedded Metric Format documents after each invocation
+// (metrics.go).
 package cloud
 
 import (
@@ -26,6 +36,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -56,6 +67,10 @@ type Deps struct {
 	Logger *slog.Logger
 	// Now is the clock (time.Now).
 	Now func() time.Time
+	// Metrics receives the function's metrics as CloudWatch Embedded Metric
+	// Format documents after every invocation (standard output in Lambda;
+	// see metrics.go); nil records none.
+	Metrics io.Writer
 }
 
 func (d *Deps) defaults() {
@@ -67,10 +82,10 @@ func (d *Deps) defaults() {
 	}
 }
 
-func (d Deps) engine() (*engine.Engine, error) {
+func (d Deps) engine(obs engine.Observer) (*engine.Engine, error) {
 	return engine.New(engine.Config{
 		Store: d.Store, SageMaker: d.SageMaker, Bus: d.Bus, Now: d.Now, Holder: d.Config.Holder,
-		NamePrefix: d.Config.NamePrefix, Logger: d.Logger,
+		NamePrefix: d.Config.NamePrefix, Logger: d.Logger, Observer: obs,
 		// Fenced writes are DynamoDB transactions on one lease item: one at
 		// a time, or they conflict (see docs/dynamodb.md).
 		WriteConcurrency: 1,
@@ -83,6 +98,7 @@ func (d Deps) engine() (*engine.Engine, error) {
 // Submit is the handler of functions/submit.
 type Submit struct {
 	d Deps
+	m *functionMetrics
 
 	mu  sync.Mutex
 	api http.Handler // built at the first invocation when the account is not configured
@@ -94,7 +110,7 @@ func NewSubmit(d Deps) (*Submit, error) {
 	if d.Store == nil || d.Bus == nil {
 		return nil, errors.New("cloud: submit needs a store and an event bus")
 	}
-	s := &Submit{d: d}
+	s := &Submit{d: d, m: d.newMetrics()}
 	if d.Config.AccountID != "" {
 		s.api = s.newAPI(account(d.Config.Region, d.Config.AccountID, ""))
 	}
@@ -104,7 +120,7 @@ func NewSubmit(d Deps) (*Submit, error) {
 func (s *Submit) newAPI(acct model.Account) http.Handler {
 	return api.New(api.Config{
 		Store: s.d.Store, Account: acct, Now: s.d.Now, Logs: s.d.Logs, Logger: s.d.Logger,
-		Hooks:    &BusHooks{Bus: s.d.Bus, Logger: s.d.Logger, Now: s.d.Now},
+		Hooks:    &BusHooks{Bus: s.d.Bus, Logger: s.d.Logger, Now: s.d.Now, Observer: s.m.observer()},
 		Identity: CallerIdentity, RequestID: RequestID, ExecutionRoles: s.d.Config.ExecutionRoles,
 	})
 }
@@ -161,7 +177,8 @@ func (s *Submit) Handle(ctx context.Context, ev lambdaevents.APIGatewayV2HTTPReq
 	if err != nil {
 		return lambdaevents.APIGatewayV2HTTPResponse{}, err
 	}
-	return Adapter{Handler: h}.Handle(ctx, ev)
+	defer s.m.flush()
+	return Adapter{Handler: s.m.instrument(h)}.Handle(ctx, ev)
 }
 
 // BusHooks are the api.Hooks of the cloud: what the local Runner does in
@@ -173,6 +190,9 @@ type BusHooks struct {
 	Bus    events.Bus
 	Logger *slog.Logger
 	Now    func() time.Time
+	// Observer, if set, is told of the status changes (metrics), as the
+	// engine's Runner tells it in `sagequeue serve`.
+	Observer engine.Observer
 }
 
 // JobChanged implements api.Hooks.
@@ -180,6 +200,9 @@ func (h *BusHooks) JobChanged(ctx context.Context, j *model.ServiceJob, previous
 	var evs []events.Event
 	if j.Status != previous {
 		evs = append(evs, events.JobStateChange(j, j.UpdatedAt))
+		if h.Observer != nil {
+			h.Observer.JobTransition(previous, j)
+		}
 	}
 	reason := ""
 	switch {
@@ -218,16 +241,19 @@ func (h *BusHooks) publish(ctx context.Context, evs ...events.Event) {
 type Schedule struct {
 	eng *engine.Engine
 	log *slog.Logger
+	st  store.Store
+	m   *functionMetrics
 }
 
 // NewSchedule returns the schedule handler.
 func NewSchedule(d Deps) (*Schedule, error) {
 	d.defaults()
-	eng, err := d.engine()
+	m := d.newMetrics()
+	eng, err := d.engine(m.observer())
 	if err != nil {
 		return nil, err
 	}
-	return &Schedule{eng: eng, log: d.Logger}, nil
+	return &Schedule{eng: eng, log: d.Logger, st: d.Store, m: m}, nil
 }
 
 // envelope is what the functions read of any EventBridge event.
@@ -273,6 +299,10 @@ func (s *Schedule) Handle(ctx context.Context, raw json.RawMessage) error {
 		s.log.Warn("an event that is not an EventBridge event; running a pass anyway", "err", err)
 	}
 	trigger := triggerOf(ev)
+	defer s.m.flush()
+	if trigger == triggerTick {
+		defer s.m.collectState(ctx, s.st) // after the pass, so the gauges show its result
+	}
 	res, err := s.eng.Schedule(ctx)
 	if !res.Busy {
 		release, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -307,6 +337,7 @@ type StateChange struct {
 	bus events.Bus
 	log *slog.Logger
 	now func() time.Time
+	m   *functionMetrics
 }
 
 // NewStateChange returns the statechange handler.
@@ -315,11 +346,12 @@ func NewStateChange(d Deps) (*StateChange, error) {
 	if d.Bus == nil {
 		return nil, errors.New("cloud: statechange needs an event bus")
 	}
-	eng, err := d.engine()
+	m := d.newMetrics()
+	eng, err := d.engine(m.observer())
 	if err != nil {
 		return nil, err
 	}
-	return &StateChange{eng: eng, bus: d.Bus, log: d.Logger, now: d.Now}, nil
+	return &StateChange{eng: eng, bus: d.Bus, log: d.Logger, now: d.Now, m: m}, nil
 }
 
 // Handle applies one SageMaker training job state change. Events that are
@@ -328,6 +360,7 @@ func NewStateChange(d Deps) (*StateChange, error) {
 // failure is returned, so that Lambda retries the event (applying one is
 // idempotent).
 func (s *StateChange) Handle(ctx context.Context, raw json.RawMessage) error {
+	defer s.m.flush()
 	var ev events.TrainingJobStateChange
 	if err := json.Unmarshal(raw, &ev); err != nil {
 		s.log.Error("dropping an event that is not a training job state change", "err", err)

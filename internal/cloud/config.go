@@ -22,6 +22,9 @@ const (
 	FunctionSubmit      Function = "submit"
 	FunctionSchedule    Function = "schedule"
 	FunctionStateChange Function = "statechange"
+	// FunctionConfigure applies the deployment's configuration file
+	// (environments, policies, queues) as a CloudFormation custom resource.
+	FunctionConfigure Function = "configure"
 )
 
 // The environment variables of the functions; docs/configuration.md says
@@ -114,7 +117,7 @@ func LoadConfig(fn Function, getenv func(string) string) (Config, error) {
 	var errs []string
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
 	switch fn {
-	case FunctionSubmit, FunctionSchedule, FunctionStateChange:
+	case FunctionSubmit, FunctionSchedule, FunctionStateChange, FunctionConfigure:
 	default:
 		bad("unknown function %q", fn)
 	}

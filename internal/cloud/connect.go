@@ -55,7 +55,7 @@ func Connect(ctx context.Context, c Config, logger *slog.Logger, extra ...func(*
 	if err != nil {
 		return Deps{}, err
 	}
-	d := Deps{Config: c, Store: st, Bus: bus, Logger: logger}
+	d := Deps{Config: c, Store: st, Bus: bus, Logger: logger, Metrics: os.Stdout}
 	switch c.Function {
 	case FunctionSubmit:
 		logs := cloudwatchlogs.NewFromConfig(awsCfg, func(o *cloudwatchlogs.Options) { endpoint(c.LogsEndpoint, &o.BaseEndpoint) })

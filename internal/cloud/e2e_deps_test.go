@@ -62,7 +62,8 @@ func stackDeps(t *testing.T, fn cloud.Function, ep endpoints, logger *slog.Logge
 		t.Fatal(err)
 	}
 	d, err := cloud.Connect(context.Background(), cfg, logger,
-		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(ddblocal.AccessKeyID, ddblocal.SecretAccessKey, "")))
+		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(ddblocal.AccessKeyID, ddblocal.SecretAccessKey, "")),
+		recordCalls(t, fn))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,13 +31,120 @@ type Config struct {
 
 // Environment is a service environment.
 type Environment struct {
-	Name        string `json:"name"`
-	MaxCapacity int32  `json:"maxCapacity"`
+	Name string `json:"name"`
+	// MaxCapacity is the environment's capacity in instances. It may be left
+	// out when TrainingPlan gives the plan's instance count: the environment
+	// then has the whole plan (see Capacity).
+	MaxCapacity int32 `json:"maxCapacity"`
 	// TrainingPlanArn makes the environment stand for a SageMaker training
 	// plan: payloads without a plan get this one.
-	TrainingPlanArn string            `json:"trainingPlanArn,omitempty"`
-	State           string            `json:"state,omitempty"`
-	Tags            map[string]string `json:"tags,omitempty"`
+	TrainingPlanArn string `json:"trainingPlanArn,omitempty"`
+	// TrainingPlan is the longer form of TrainingPlanArn, which also says
+	// how many instances the plan has. Give one form or the other (or both
+	// naming the same plan).
+	TrainingPlan *TrainingPlan     `json:"trainingPlan,omitempty"`
+	State        string            `json:"state,omitempty"`
+	Tags         map[string]string `json:"tags,omitempty"`
+}
+
+// TrainingPlan is a SageMaker training plan as an environment names it.
+type TrainingPlan struct {
+	Arn string `json:"arn"`
+	// InstanceCount is the plan's instance count: the capacity of an
+	// environment that gives no maxCapacity, and the most that the
+	// environments sharing the plan may hold together.
+	InstanceCount int32 `json:"instanceCount,omitempty"`
+}
+
+// PlanArn is the environment's training plan ARN, from either form; "" when
+// it names none.
+func (e Environment) PlanArn() string {
+	if e.TrainingPlanArn != "" {
+		return e.TrainingPlanArn
+	}
+	if e.TrainingPlan != nil {
+		return e.TrainingPlan.Arn
+	}
+	return ""
+}
+
+// Capacity is the environment's capacity: MaxCapacity, or the training
+// plan's instance count when MaxCapacity is left out.
+func (e Environment) Capacity() int32 {
+	if e.MaxCapacity == 0 && e.TrainingPlan != nil {
+		return e.TrainingPlan.InstanceCount
+	}
+	return e.MaxCapacity
+}
+
+// TrainingPlanArns are the distinct training plans the environments name,
+// in the order they first appear: the plans a deployment must be allowed
+// to use.
+func (c *Config) TrainingPlanArns() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, e := range c.Environments {
+		if arn := e.PlanArn(); arn != "" && !seen[arn] {
+			seen[arn] = true
+			out = append(out, arn)
+		}
+	}
+	return out
+}
+
+// Validate checks what only the file can get wrong: the two forms of a
+// training plan disagreeing, an environment without a capacity, and
+// environments that share a plan holding more instances together than the
+// plan has (their jobs would wait on SageMaker, outside the queue's view).
+// Everything else is checked by the API, as for any request.
+func (c *Config) Validate() error {
+	type plan struct {
+		instances int32
+		by        string // the environment that gave instances
+		total     int32
+		envs      []string
+	}
+	plans := map[string]*plan{}
+	var order []string
+	for _, e := range c.Environments {
+		if tp := e.TrainingPlan; tp != nil {
+			switch {
+			case tp.Arn == "":
+				return fmt.Errorf("environment %s: trainingPlan.arn is required", e.Name)
+			case e.TrainingPlanArn != "" && e.TrainingPlanArn != tp.Arn:
+				return fmt.Errorf("environment %s: trainingPlanArn %s and trainingPlan.arn %s name different plans", e.Name, e.TrainingPlanArn, tp.Arn)
+			case tp.InstanceCount < 0:
+				return fmt.Errorf("environment %s: trainingPlan.instanceCount must be positive, got %d", e.Name, tp.InstanceCount)
+			}
+		}
+		if e.Capacity() <= 0 {
+			return fmt.Errorf("environment %s: maxCapacity is required (or trainingPlan.instanceCount, to give the environment the whole plan)", e.Name)
+		}
+		arn := e.PlanArn()
+		if arn == "" {
+			continue
+		}
+		p := plans[arn]
+		if p == nil {
+			p = &plan{}
+			plans[arn] = p
+			order = append(order, arn)
+		}
+		if tp := e.TrainingPlan; tp != nil && tp.InstanceCount > 0 {
+			if p.instances > 0 && p.instances != tp.InstanceCount {
+				return fmt.Errorf("environments %s and %s give training plan %s different instance counts (%d and %d)", p.by, e.Name, arn, p.instances, tp.InstanceCount)
+			}
+			p.instances, p.by = tp.InstanceCount, e.Name
+		}
+		p.total += e.Capacity()
+		p.envs = append(p.envs, fmt.Sprintf("%s %d", e.Name, e.Capacity()))
+	}
+	for _, arn := range order {
+		if p := plans[arn]; p.instances > 0 && p.total > p.instances {
+			return fmt.Errorf("training plan %s has %d instances, but its environments hold %d together (%s)", arn, p.instances, p.total, strings.Join(p.envs, ", "))
+		}
+	}
+	return nil
 }
 
 // Policy is a fair-share scheduling policy.
@@ -91,6 +198,9 @@ func Load(path string) (*Config, error) {
 // Apply creates or updates everything in c through client, environments
 // first, then policies, then queues. Nothing absent from c is deleted.
 func Apply(ctx context.Context, client *batch.Client, c *Config) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
 	for _, e := range c.Environments {
 		if err := applyEnvironment(ctx, client, e); err != nil {
 			return fmt.Errorf("environment %s: %w", e.Name, err)
@@ -113,26 +223,31 @@ func Apply(ctx context.Context, client *batch.Client, c *Config) error {
 }
 
 func applyEnvironment(ctx context.Context, client *batch.Client, e Environment) error {
-	limits := []types.CapacityLimit{{CapacityUnit: aws.String(model.CapacityUnitInstances), MaxCapacity: aws.Int32(e.MaxCapacity)}}
+	limits := []types.CapacityLimit{{CapacityUnit: aws.String(model.CapacityUnitInstances), MaxCapacity: aws.Int32(e.Capacity())}}
 	state := types.ServiceEnvironmentState(orDefault(e.State, model.StateEnabled))
-	var opts []func(*batch.Options)
-	if e.TrainingPlanArn != "" {
-		opts = append(opts, WithMember("trainingPlanArn", e.TrainingPlanArn))
-	}
+	plan := e.PlanArn()
 	out, err := client.DescribeServiceEnvironments(ctx, &batch.DescribeServiceEnvironmentsInput{ServiceEnvironments: []string{e.Name}})
 	if err != nil {
 		return err
 	}
 	if len(out.ServiceEnvironments) == 0 {
+		var opts []func(*batch.Options)
+		if plan != "" {
+			opts = append(opts, WithMember("trainingPlanArn", plan))
+		}
 		_, err = client.CreateServiceEnvironment(ctx, &batch.CreateServiceEnvironmentInput{
 			ServiceEnvironmentName: aws.String(e.Name), ServiceEnvironmentType: types.ServiceEnvironmentTypeSagemakerTraining,
 			CapacityLimits: limits, State: state, Tags: e.Tags,
 		}, opts...)
 		return err
 	}
+	// The plan is always sent on update, "" included, so that a plan taken
+	// out of the file is taken off the environment too: a deployment's IAM
+	// allows only the plans its file names, and launches on a plan it no
+	// longer allows would fail.
 	_, err = client.UpdateServiceEnvironment(ctx, &batch.UpdateServiceEnvironmentInput{
 		ServiceEnvironment: aws.String(e.Name), CapacityLimits: limits, State: state,
-	}, opts...)
+	}, WithMember("trainingPlanArn", plan))
 	return err
 }
 

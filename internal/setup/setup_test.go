@@ -127,3 +127,73 @@ func TestApplyRefusals(t *testing.T) {
 		t.Fatalf("typo: %v", err)
 	}
 }
+
+// The training plan's longer form: an environment without maxCapacity gets
+// the plan's instance count; environments that split a plan give theirs.
+const planConfig = `
+environments:
+  - name: whole
+    trainingPlan: {arn: "arn:aws:sagemaker:us-east-1:123456789012:training-plan/p8", instanceCount: 8}
+  - name: research
+    maxCapacity: 5
+    trainingPlan: &p20 {arn: "arn:aws:sagemaker:us-east-1:123456789012:training-plan/p20", instanceCount: 20}
+  - name: production
+    maxCapacity: 15
+    trainingPlan: *p20
+  - name: plain
+    maxCapacity: 2
+`
+
+func TestApplyTrainingPlanCapacity(t *testing.T) {
+	ctx := context.Background()
+	client, st := start(t)
+	c := load(t, planConfig)
+	if got := c.TrainingPlanArns(); len(got) != 2 || !strings.HasSuffix(got[0], "/p8") || !strings.HasSuffix(got[1], "/p20") {
+		t.Fatalf("TrainingPlanArns %v", got)
+	}
+	if err := setup.Apply(ctx, client, c); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]struct {
+		capacity int64
+		plan     string
+	}{"whole": {8, "p8"}, "research": {5, "p20"}, "production": {15, "p20"}, "plain": {2, ""}} {
+		e, err := st.GetEnvironment(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan := e.TrainingPlanArn[strings.LastIndex(e.TrainingPlanArn, "/")+1:]
+		if e.MaxInstances() != want.capacity || plan != want.plan {
+			t.Errorf("%s: capacity %d plan %q, want %d %q", name, e.MaxInstances(), e.TrainingPlanArn, want.capacity, want.plan)
+		}
+	}
+
+	// A plan taken out of the file is taken off the environment.
+	if err := setup.Apply(ctx, client, load(t, "environments:\n  - {name: whole, maxCapacity: 8}\n")); err != nil {
+		t.Fatal(err)
+	}
+	if e, _ := st.GetEnvironment(ctx, "whole"); e.TrainingPlanArn != "" || e.MaxInstances() != 8 {
+		t.Fatalf("after removing the plan: %+v", e)
+	}
+}
+
+func TestValidateTrainingPlans(t *testing.T) {
+	const arn = "arn:aws:sagemaker:us-east-1:123456789012:training-plan/p"
+	for _, tc := range []struct{ name, yaml, want string }{
+		{"ok: short form", "environments:\n  - {name: e, maxCapacity: 3, trainingPlanArn: " + arn + "}\n", ""},
+		{"ok: both forms agree", "environments:\n  - {name: e, trainingPlanArn: " + arn + ", trainingPlan: {arn: " + arn + ", instanceCount: 4}}\n", ""},
+		{"no capacity", "environments:\n  - {name: e, trainingPlan: {arn: " + arn + "}}\n", "environment e: maxCapacity is required (or trainingPlan.instanceCount"},
+		{"no arn", "environments:\n  - {name: e, maxCapacity: 1, trainingPlan: {instanceCount: 4}}\n", "environment e: trainingPlan.arn is required"},
+		{"forms disagree", "environments:\n  - {name: e, trainingPlanArn: " + arn + "x, trainingPlan: {arn: " + arn + ", instanceCount: 4}}\n", "name different plans"},
+		{"oversubscribed", "environments:\n  - {name: a, maxCapacity: 5, trainingPlan: {arn: " + arn + ", instanceCount: 20}}\n  - {name: b, maxCapacity: 16, trainingPlanArn: " + arn + "}\n",
+			"training plan " + arn + " has 20 instances, but its environments hold 21 together (a 5, b 16)"},
+		{"counts disagree", "environments:\n  - {name: a, trainingPlan: {arn: " + arn + ", instanceCount: 20}}\n  - {name: b, trainingPlan: {arn: " + arn + ", instanceCount: 10}}\n", "different instance counts (20 and 10)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := load(t, tc.yaml).Validate()
+			if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("got %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
