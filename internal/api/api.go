@@ -10,7 +10,9 @@
 // request stores and changes nothing.
 //
 // The handler is the same in `sagequeue serve` and behind API Gateway; it
-// knows nothing of the engine. It tells the rest of the system about the jobs
+// knows nothing of the engine. GET requests outside /v1/ get the web
+// dashboard (package dashboard), which reads this API from the same origin;
+// requests that other web sites' pages make are refused. It tells the rest of the system about the jobs
 // it stores or changes through Hooks.
 package api
 
@@ -28,6 +30,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/sagequeue/sagequeue/internal/dashboard"
 	"github.com/sagequeue/sagequeue/internal/model"
 	"github.com/sagequeue/sagequeue/internal/store"
 )
@@ -115,6 +118,9 @@ func New(cfg Config) *Handler {
 		"deleteschedulingpolicy":      h.deleteSchedulingPolicy,
 		// sagequeue extensions
 		"getservicejoblogs": h.getServiceJobLogs,
+		"getdashboard":      h.getDashboard,
+		"getutilization":    h.getUtilization,
+		"searchservicejobs": h.searchServiceJobs,
 	}
 	return h
 }
@@ -152,6 +158,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 	}
 	w.Header().Set("X-Amzn-Requestid", reqID)
 	op, ok := strings.CutPrefix(hr.URL.Path, "/v1/")
+	if !ok && (hr.Method == http.MethodGet || hr.Method == http.MethodHead) {
+		// The web dashboard, which reads this API from the same origin.
+		dashboard.ServeHTTP(w, hr)
+		return
+	}
+	if dashboard.CrossSite(hr) {
+		writeError(w, http.StatusForbidden, "AccessDeniedException",
+			"cross-site requests from web browsers are refused: only pages served by this endpoint (its dashboard) may call it")
+		return
+	}
 	handle := h.ops[strings.ToLower(op)]
 	if !ok || handle == nil {
 		writeError(w, http.StatusNotFound, "UnknownOperationException", fmt.Sprintf("unknown operation %s %s", hr.Method, hr.URL.Path))

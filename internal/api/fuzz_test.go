@@ -18,7 +18,7 @@ var fuzzOps = []string{
 	"getjobqueuesnapshot", "createserviceenvironment", "updateserviceenvironment", "describeserviceenvironments",
 	"deleteserviceenvironment", "createjobqueue", "updatejobqueue", "describejobqueues", "deletejobqueue",
 	"createschedulingpolicy", "updateschedulingpolicy", "describeschedulingpolicies", "listschedulingpolicies",
-	"deleteschedulingpolicy", "getservicejoblogs",
+	"deleteschedulingpolicy", "getservicejoblogs", "getdashboard", "getutilization", "searchservicejobs",
 }
 
 // FuzzRequests throws arbitrary bodies at every operation of a handler whose
@@ -47,6 +47,9 @@ func FuzzRequests(f *testing.F) {
 		"listschedulingpolicies":      `{"maxResults":1}`,
 		"deleteschedulingpolicy":      `{"arn":"fp"}`,
 		"getservicejoblogs":           `{"jobId":"x","attempt":1,"startFromHead":true,"limit":5,"nextToken":"abc"}`,
+		"getdashboard":                `{"recentSeconds":3600,"countLimit":10}`,
+		"getutilization":              `{"startTime":1700000000000,"endTime":1700003600000,"periodSeconds":30}`,
+		"searchservicejobs":           `{"jobQueue":"fair","jobStatus":"RUNNABLE","shareIdentifier":"research","jobNamePrefix":"j","maxResults":5,"nextToken":"abc"}`,
 	}
 	for i, op := range fuzzOps {
 		f.Add(uint8(i), []byte(seeds[op]))

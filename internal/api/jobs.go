@@ -237,6 +237,16 @@ func jobDetail(j *model.ServiceJob) serviceJobDetail {
 	return serviceJobDetail{JobDetail: events.NewJobDetail(j), ServiceRequestPayload: j.ServiceRequestPayload, Tags: j.Tags, SubmittedBy: j.SubmittedBy}
 }
 
+// summaryOf is a job in the shape of a ListServiceJobs summary.
+func summaryOf(j *model.ServiceJob) serviceJobSummary {
+	return serviceJobSummary{
+		CapacityUsage: capacity(j), CreatedAt: j.CreatedAt, JobArn: j.JobArn, JobID: j.JobID, JobName: j.JobName,
+		LatestAttempt: events.NewJobDetail(j).LatestAttempt, ScheduledAt: j.ScheduledAt, ServiceJobType: j.ServiceJobType,
+		ShareIdentifier: j.ShareIdentifier, StartedAt: j.StartedAt, Status: string(j.Status),
+		StatusReason: j.StatusReason, StoppedAt: j.StoppedAt,
+	}
+}
+
 func capacity(j *model.ServiceJob) []capacityUsage {
 	var out []capacityUsage
 	for _, c := range j.CapacityUsage() {
@@ -341,12 +351,7 @@ func (h *Handler) listServiceJobs(ctx context.Context, r *request) (any, error) 
 	}
 	out := listServiceJobsResponse{JobSummaryList: make([]serviceJobSummary, 0, len(page.Jobs))}
 	for _, j := range page.Jobs {
-		out.JobSummaryList = append(out.JobSummaryList, serviceJobSummary{
-			CapacityUsage: capacity(j), CreatedAt: j.CreatedAt, JobArn: j.JobArn, JobID: j.JobID, JobName: j.JobName,
-			LatestAttempt: events.NewJobDetail(j).LatestAttempt, ScheduledAt: j.ScheduledAt, ServiceJobType: j.ServiceJobType,
-			ShareIdentifier: j.ShareIdentifier, StartedAt: j.StartedAt, Status: string(j.Status),
-			StatusReason: j.StatusReason, StoppedAt: j.StoppedAt,
-		})
+		out.JobSummaryList = append(out.JobSummaryList, summaryOf(j))
 	}
 	if page.Next != "" {
 		out.NextToken = encodeToken(listToken{Cursor: page.Next, Query: shape})

@@ -37,6 +37,8 @@ const (
 	ExitUsage       = 2 // bad flags or arguments, detected before any request
 	ExitNotFound    = 3 // the job or resource named on the command line does not exist
 	ExitUnavailable = 4 // the service failed (HTTP 5xx) or could not be reached
+	ExitJobFailed   = 5 // a job waited for (--wait, logs --exit-status) ended FAILED
+	ExitWaitEnded   = 6 // the wait ended before the job did (--wait-timeout, Ctrl-C); the job goes on
 )
 
 const exitCodesHelp = `
@@ -46,6 +48,8 @@ Exit codes:
   2  usage error: bad flags or arguments, detected before any request
   3  not found: the job or resource named on the command line does not exist
   4  the service failed (HTTP 5xx) or could not be reached (connection refused, timeout)
+  5  a job waited for (submit --wait, logs --exit-status) ended FAILED
+  6  the wait ended before the job did (--wait-timeout, Ctrl-C); the job goes on
 `
 
 // DefaultEndpoint is where `sagequeue serve` listens by default.
@@ -88,6 +92,10 @@ type App struct {
 	Region   string
 	Profile  string
 	Output   string
+	Color    string // auto, always or never (see color.go)
+
+	// SigningName overrides the SigV4 signing name (see signing.go).
+	SigningName string
 
 	// Getenv reads the environment (os.Getenv unless a test replaces it).
 	Getenv func(string) string
@@ -95,6 +103,9 @@ type App struct {
 	Now func() time.Time
 	// Location is the time zone of table times.
 	Location *time.Location
+	// IsTerminal reports whether a stream is a terminal (see term.go; tests
+	// replace it to see what a terminal would).
+	IsTerminal func(stream any) bool
 
 	client *batch.Client
 }
@@ -166,7 +177,10 @@ deployment) or to AWS Batch itself (--endpoint aws) through the AWS SDK.`,
 	pf.StringVar(&a.Region, "region", "",
 		`AWS region (default: from the AWS config and environment, else "local" for a sagequeue server, us-east-1 for aws)`)
 	pf.StringVar(&a.Profile, "profile", "", "AWS shared config profile to take credentials and region from")
+	pf.StringVar(&a.SigningName, "signing-name", "",
+		`SigV4 signing name: "execute-api" for a deployed sagequeue behind a custom domain (default: execute-api for https://<id>.execute-api.<region>.amazonaws.com, else the Batch client's; env SAGEQUEUE_SIGNING_NAME)`)
 	pf.StringVarP(&a.Output, "output", "o", "table", "output format: table or json")
+	pf.StringVar(&a.Color, "color", "auto", "colors in tables and status lines: auto (on a terminal, unless NO_COLOR is set), always or never")
 
 	used := map[string]bool{}
 	for _, c := range constructors {
@@ -193,6 +207,7 @@ deployment) or to AWS Batch itself (--endpoint aws) through the AWS SDK.`,
 		return usageError(cmd, err)
 	})
 	root.SetUsageTemplate(root.UsageTemplate() + exitCodesHelp)
+	a.addCompletions(root)
 	return root
 }
 
@@ -202,6 +217,11 @@ func (a *App) checkGlobals() error {
 	case "table", "json":
 	default:
 		return usagef("--output must be table or json, got %q", a.Output)
+	}
+	switch a.Color {
+	case "auto", "always", "never":
+	default:
+		return usagef("--color must be auto, always or never, got %q", a.Color)
 	}
 	if a.Endpoint != EndpointAWS {
 		if err := checkEndpointURL(a.Endpoint); err != nil {

@@ -54,6 +54,10 @@ func (a *App) Batch(ctx context.Context) (*batch.Client, error) {
 		return a.client, nil
 	}
 	isAWS := a.Endpoint == EndpointAWS
+	signingName, signingRegion := a.signing() // signing.go
+	// A deployed sagequeue (API Gateway, IAM) checks signatures: it takes
+	// real credentials, as AWS does.
+	signed := isAWS || signingName != ""
 	var opts []func(*config.LoadOptions) error
 	if a.Profile != "" {
 		opts = append(opts, config.WithSharedConfigProfile(a.Profile))
@@ -61,7 +65,7 @@ func (a *App) Batch(ctx context.Context) (*batch.Client, error) {
 	if a.Region != "" {
 		opts = append(opts, config.WithRegion(a.Region))
 	}
-	if !isAWS {
+	if !signed {
 		// No instance metadata lookups for a sagequeue server: off EC2 they
 		// only add seconds of timeouts before the dummy credentials.
 		opts = append(opts, func(o *config.LoadOptions) error {
@@ -74,19 +78,25 @@ func (a *App) Batch(ctx context.Context) (*batch.Client, error) {
 		return nil, usagef("AWS configuration: %v", err)
 	}
 	if cfg.Region == "" {
+		cfg.Region = signingRegion
+	}
+	if err := a.checkSigning(ctx, cfg, signingName); err != nil {
+		return nil, err
+	}
+	if cfg.Region == "" {
 		cfg.Region = localRegion
 		if isAWS {
 			cfg.Region = awsFallbackRegion
 		}
 	}
-	if !isAWS && !hasCredentials(ctx, cfg) {
+	if !signed && !hasCredentials(ctx, cfg) {
 		cfg.Credentials = credentials.NewStaticCredentialsProvider(dummyAccessKey, dummySecretKey, "")
 	}
-	a.client = batch.NewFromConfig(cfg, func(o *batch.Options) {
+	a.client = batch.NewFromConfig(cfg, append([]func(*batch.Options){func(o *batch.Options) {
 		if !isAWS {
 			o.BaseEndpoint = aws.String(a.Endpoint)
 		}
-	})
+	}}, signingOptions(signingName, signingRegion)...)...)
 	return a.client, nil
 }
 

@@ -100,7 +100,7 @@ func (a *App) printJobDetail(j *batch.DescribeServiceJobOutput) error {
 	if aws.ToBool(j.IsTerminated) {
 		status += " (terminated)"
 	}
-	field("Status", status)
+	field("Status", a.colorStatus(a.Stdout, status))
 	field("Reason", dash(aws.ToString(j.StatusReason)))
 	field("Queue", nameFromARN(aws.ToString(j.JobQueue)))
 	field("Share", dash(aws.ToString(j.ShareIdentifier)))

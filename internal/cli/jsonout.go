@@ -138,3 +138,10 @@ func writeJSON(w io.Writer, v any) error {
 func (a *App) printJSON(v any) error {
 	return writeJSON(a.Stdout, toJSON(v))
 }
+
+// writeCompactJSON writes v as one line of JSON (JSON Lines).
+func writeCompactJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}

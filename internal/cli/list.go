@@ -187,12 +187,12 @@ func (a *App) runList(cmd *cobra.Command, o *listOptions) error {
 	if a.json() {
 		return writeJSON(a.Stdout, map[string]any{"jobSummaryList": toJSON(jobs)})
 	}
-	t := newTable(a.Stdout, "JOB ID", "NAME", "STATUS", "SHARE", "INSTANCES", "CREATED", "STARTED", "STOPPED", "REASON")
+	t := newTable(a.Stdout, "JOB ID", "NAME", a.colorCell(a.Stdout, "STATUS"), "SHARE", "INSTANCES", "CREATED", "STARTED", "STOPPED", "REASON")
 	for _, j := range jobs {
 		t.row(
 			aws.ToString(j.JobId),
 			aws.ToString(j.JobName),
-			string(j.Status),
+			a.colorStatus(a.Stdout, string(j.Status)),
 			dash(aws.ToString(j.ShareIdentifier)),
 			summaryInstances(j.CapacityUsage),
 			a.shortTime(j.CreatedAt),

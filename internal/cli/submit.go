@@ -35,6 +35,15 @@ type submitOptions struct {
 	timeout     durationFlag
 	tags        kvFlag
 	clientToken string
+
+	// Bulk submission (bulk.go) and sweeps (sweep.go).
+	fromFile          string
+	count             int
+	sweepMode         string
+	parallel          int
+	clientTokenPrefix string
+
+	wait waitOptions
 }
 
 func newSubmitCmd(a *App) *cobra.Command {
@@ -55,20 +64,40 @@ the order given, across both flags: after a failed attempt, the first rule
 whose pattern matches the attempt's statusReason decides (a trailing * matches
 a prefix); with no match the job is retried while attempts remain.
 
-Prints the job id (or, with --output json, jobArn, jobId and jobName).`,
+Prints the job id (or, with --output json, jobArn, jobId and jobName).
+
+--wait waits until the job ends, with a live status line on stderr, and
+exits with how it ended: 0 SUCCEEDED, 5 FAILED, 6 when --wait-timeout
+passed first. With --output json it prints the job's final
+DescribeServiceJob output.
+
+Several jobs at once: --from-file FILE (JSON Lines, one job a line, each
+line's members override the flags), --count N, or sweeps: a brace list or
+range in a --hyperparameter, --env or --tag value makes one job per value
+(per combination with several), and {i}, {n} and {KEY} in --name, the
+entry point and those values are each job's number, the number of jobs and
+its value of KEY. Jobs are submitted --parallel at a time with a progress
+bar; failures are summed up at the end. --client-token-prefix P gives job i
+the client token P-i, so running the same command again submits only what
+is missing. See docs/cli.md for the file's members.`,
 		Example: `  sagequeue submit -q research -n hello -- python train.py --epochs 3
   sagequeue submit -q research -n bert --image 123456789012.dkr.ecr.us-east-1.amazonaws.com/bert:latest \
       --instance-type ml.p4d.24xlarge --instance-count 2 --max-runtime 12h \
       --role-arn arn:aws:iam::123456789012:role/SageMakerTraining --output-path s3://my-bucket/out \
       --hyperparameter epochs=3 --attempts 3 --retry-on 'CapacityError*' --exit-on '*'
-  sagequeue submit -q research -n from-file --payload job.json --share team-a --priority 10`,
+  sagequeue submit -q research -n from-file --payload job.json --share team-a --priority 10
+  sagequeue submit -q research -n smoke --wait -- python train.py --epochs 1
+  sagequeue submit -q research -n 'lr{lr}-bs{bs}' --hyperparameter 'lr={0.1,0.01,0.001}' \
+      --hyperparameter 'bs={32,64}' --client-token-prefix sweep-0601 -- python train.py
+  sagequeue submit -q research -n seed --count 5 -- python train.py --seed {i}
+  sagequeue submit -q research -n exp --from-file jobs.jsonl --image my-image:latest`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.runSubmit(cmd, o, args)
 		},
 	}
 	f := cmd.Flags()
 	f.SortFlags = false
-	f.StringVarP(&o.queue, "queue", "q", "", "job queue name or ARN (required)")
+	f.StringVarP(&o.queue, "queue", "q", "", "job queue name or ARN (required, unless every line of --from-file names one)")
 	f.StringVarP(&o.name, "name", "n", "", "job name (required)")
 	f.StringVar(&o.payload, "payload", "", "SageMaker CreateTrainingJob request in JSON: a file, or - for stdin")
 	f.StringVar(&o.image, "image", "", "training image (AlgorithmSpecification.TrainingImage)")
@@ -89,21 +118,33 @@ Prints the job id (or, with --output json, jobArn, jobId and jobName).`,
 	f.Var(&o.timeout, "timeout", "stop an attempt that runs longer than this, e.g. 2h (timeoutConfig.attemptDurationSeconds)")
 	f.Var(&o.tags, "tag", "tag KEY=VALUE of the job (repeatable)")
 	f.StringVar(&o.clientToken, "client-token", "", "idempotency token: a repeated submit with the same token returns the same job")
-	_ = cmd.MarkFlagRequired("queue")
-	_ = cmd.MarkFlagRequired("name")
+	o.wait.addFlags(cmd)
+	f.StringVar(&o.fromFile, "from-file", "", "submit one job per line of a JSON Lines file (- for stdin); each line's members override the flags")
+	f.IntVar(&o.count, "count", 0, "submit N jobs (cycling through the sweep's values, if any)")
+	f.StringVar(&o.sweepMode, "sweep", "grid", "how several brace lists combine: grid (every combination) or zip (together, one value of each per job)")
+	f.IntVar(&o.parallel, "parallel", 8, "submissions (and, with --wait, status requests) in flight at once")
+	f.StringVar(&o.clientTokenPrefix, "client-token-prefix", "", "give job i of a bulk submission the client token PREFIX-i: running it again resubmits only what is missing")
 	return cmd
 }
 
-// submitInput turns the flags into a SubmitServiceJob request.
-func (a *App) submitInput(cmd *cobra.Command, o *submitOptions, args []string) (*batch.SubmitServiceJobInput, error) {
-	var entry []string
-	if len(args) > 0 {
-		if dash := cmd.ArgsLenAtDash(); dash != 0 {
-			return nil, usagef("unexpected argument %q: the entry point goes after -- (sagequeue submit -q QUEUE -n NAME -- python train.py)", args[0])
-		}
-		entry = args
+// entryPoint returns the arguments after --.
+func entryPoint(cmd *cobra.Command, args []string) ([]string, error) {
+	if len(args) > 0 && cmd.ArgsLenAtDash() != 0 {
+		return nil, usagef("unexpected argument %q: the entry point goes after -- (sagequeue submit -q QUEUE -n NAME -- python train.py)", args[0])
 	}
-	changed := cmd.Flags().Changed
+	return args, nil
+}
+
+// submitInput turns the options into a SubmitServiceJob request. changed
+// says which flags were given (a bulk job's file line counts as giving
+// them); payloadFile is the content of --payload, read once.
+func (a *App) submitInput(o *submitOptions, changed func(string) bool, entry []string, payloadFile []byte) (*batch.SubmitServiceJobInput, error) {
+	if o.queue == "" {
+		return nil, usagef("--queue is required (sagequeue submit -q QUEUE -n NAME ...)")
+	}
+	if o.name == "" {
+		return nil, usagef("--name is required (sagequeue submit -q QUEUE -n NAME ...)")
+	}
 	spec := payloadSpec{
 		Image:           o.image,
 		RoleArn:         o.roleArn,
@@ -128,13 +169,7 @@ func (a *App) submitInput(cmd *cobra.Command, o *submitOptions, args []string) (
 	if o.maxRuntime.set {
 		spec.MaxRuntimeSecs = o.maxRuntime.Seconds()
 	}
-	if o.payload != "" {
-		data, err := a.readInput(o.payload)
-		if err != nil {
-			return nil, err
-		}
-		spec.File = data
-	}
+	spec.File = payloadFile
 	payload, err := buildPayload(spec)
 	if err != nil {
 		return nil, err
@@ -175,7 +210,26 @@ func (a *App) submitInput(cmd *cobra.Command, o *submitOptions, args []string) (
 }
 
 func (a *App) runSubmit(cmd *cobra.Command, o *submitOptions, args []string) error {
-	in, err := a.submitInput(cmd, o, args)
+	if err := o.wait.check(cmd); err != nil {
+		return err
+	}
+	entry, err := entryPoint(cmd, args)
+	if err != nil {
+		return err
+	}
+	var payloadFile []byte
+	if o.payload != "" {
+		if o.payload == "-" && o.fromFile == "-" {
+			return usagef("--payload - and --from-file - cannot both read standard input")
+		}
+		if payloadFile, err = a.readInput(o.payload); err != nil {
+			return err
+		}
+	}
+	if o.bulk(cmd) {
+		return a.runBulkSubmit(cmd, o, entry, payloadFile)
+	}
+	in, err := a.submitInput(o, cmd.Flags().Changed, entry, payloadFile)
 	if err != nil {
 		return err
 	}
@@ -188,18 +242,41 @@ func (a *App) runSubmit(cmd *cobra.Command, o *submitOptions, args []string) err
 	if err != nil {
 		return err
 	}
-	if a.json() {
-		return a.printJSON(out)
+	if !o.wait.wait {
+		if a.json() {
+			return a.printJSON(out)
+		}
+		_, err = fmt.Fprintln(a.Stdout, aws.ToString(out.JobId))
+		return err
 	}
-	_, err = fmt.Fprintln(a.Stdout, aws.ToString(out.JobId))
-	return err
+	// The id first, so that a script or a person has it while waiting.
+	if !a.json() {
+		fmt.Fprintln(a.Stdout, aws.ToString(out.JobId))
+	}
+	w := a.newWaiter(client, &o.wait, []string{aws.ToString(out.JobId)}, 1)
+	if err := w.run(ctx); err != nil {
+		return err
+	}
+	if a.json() {
+		if err := a.printJSON(w.jobs[aws.ToString(out.JobId)]); err != nil {
+			return err
+		}
+	}
+	if code := a.reportWait(w); code != ExitOK {
+		return &silentExit{code: code}
+	}
+	return nil
 }
 
-// readInput reads a file named on the command line, - being stdin.
-func (a *App) readInput(name string) ([]byte, error) {
+// readInput reads a file named on the command line by flag, - being stdin.
+func (a *App) readInput(name string, flag ...string) ([]byte, error) {
+	which := "--payload"
+	if len(flag) > 0 {
+		which = flag[0]
+	}
 	if name == "-" {
 		if a.Stdin == nil {
-			return nil, usagef("--payload -: no standard input")
+			return nil, usagef("%s -: no standard input", which)
 		}
 		data, err := io.ReadAll(a.Stdin)
 		if err != nil {
@@ -209,7 +286,7 @@ func (a *App) readInput(name string) ([]byte, error) {
 	}
 	data, err := os.ReadFile(name)
 	if err != nil {
-		return nil, usagef("--payload: %v", err)
+		return nil, usagef("%s: %v", which, err)
 	}
 	return data, nil
 }
