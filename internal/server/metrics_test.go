@@ -224,3 +224,21 @@ func TestMetricsOfARunningServer(t *testing.T) {
 		t.Errorf("POST /metrics: %d", resp.StatusCode)
 	}
 }
+
+// TestForeignHostIsRefused: a page on another site that rebinds its name to
+// 127.0.0.1 must not reach a loopback server under that name.
+func TestForeignHostIsRefused(t *testing.T) {
+	url := startServer(t, "environments: [{name: e, maxCapacity: 1}]\n", server.Options{})
+	for host, want := range map[string]int{"evil.example.com": http.StatusForbidden, "localhost": http.StatusOK} {
+		req, _ := http.NewRequest(http.MethodPost, url+"/v1/describejobqueues", strings.NewReader("{}"))
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("Host %s: HTTP %d, want %d", host, resp.StatusCode, want)
+		}
+	}
+}

@@ -143,8 +143,17 @@ func Run(ctx context.Context, o Options) error {
 		}},
 	})
 	instrumentedAPI := metricsServer.InstrumentAPI(batchAPI)
+	loopback := isLoopback(ln.Addr())
 	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if loopback && !loopbackHost(r.Host) {
+				// A web page can make a browser send requests to 127.0.0.1
+				// under a name of its own that resolves there (DNS
+				// rebinding) and read the answers as same-origin: a server
+				// that listens on loopback answers loopback names only.
+				http.Error(w, "sagequeue serve listens on loopback and answers requests for localhost or a loopback address only", http.StatusForbidden)
+				return
+			}
 			if strings.HasPrefix(r.Header.Get("X-Amz-Target"), "SageMaker.") {
 				local.ServeHTTP(w, r)
 				return
@@ -187,6 +196,24 @@ func Run(ctx context.Context, o Options) error {
 	o.Logger.Info("sagequeue shutting down")
 	shutdown(o.Logger, srv, func() { stopRunner(); <-ran }, local)
 	return nil
+}
+
+func isLoopback(a net.Addr) bool {
+	tcp, ok := a.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
+}
+
+// loopbackHost reports whether a Host header names this machine's loopback.
+func loopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func shutdown(log *slog.Logger, srv *http.Server, stopRunner func(), local *localsm.Server) {
