@@ -51,9 +51,10 @@ the first line with --head. --follow keeps printing new lines until the
 attempt has finished and everything is printed; it waits for a job that has
 not started yet. --attempt picks an earlier attempt (1 is the first).
 
---exit-status follows the whole job instead of one attempt (a retried job's
-next attempts too, each announced on stderr) until the job ends, and exits
-with its final status as submit --wait does: 0 SUCCEEDED, 5 FAILED.
+--exit-status follows the whole job instead of one attempt: from its first
+attempt's first line, through each retry (announced on stderr), until the
+job ends, and exits with its final status as submit --wait does: 0
+SUCCEEDED, 5 FAILED.
 
 This is the sagequeue extension operation getservicejoblogs: the local
 endpoint's log file with sagequeue serve, CloudWatch Logs in the cloud.`,
@@ -68,7 +69,7 @@ endpoint's log file with sagequeue serve, CloudWatch Logs in the cloud.`,
 			}
 			if exitStat {
 				if cmd.Flags().Changed("attempt") {
-					return usagef("--exit-status follows the job's attempts from the latest; it cannot be combined with --attempt")
+					return usagef("--exit-status follows all of the job's attempts; it cannot be combined with --attempt")
 				}
 				follow = true
 			}
@@ -80,6 +81,13 @@ endpoint's log file with sagequeue serve, CloudWatch Logs in the cloud.`,
 				var out logsResponse
 				if err := a.callExtension(cmd.Context(), "getservicejoblogs", req, &out); err != nil {
 					return err
+				}
+				if exitStat && req.Attempt == nil && out.Attempt > 1 {
+					// The whole job's log: attempts that ended before we
+					// came are part of it, so start over from the first.
+					first := int32(1)
+					req.Attempt, req.NextToken, req.StartFromHead = &first, "", true
+					continue
 				}
 				if a.json() && !follow {
 					return a.printJSON(out)
