@@ -16,7 +16,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/batch"
 	"github.com/aws/aws-sdk-go-v2/service/batch/types"
-	"github.com/aws/smithy-go/middleware"
 	"sigs.k8s.io/yaml"
 
 	"github.com/sagequeue/sagequeue/internal/model"
@@ -346,14 +345,4 @@ func orDefault(s, d string) string {
 		return d
 	}
 	return s
-}
-
-// WithMember adds a sagequeue extension member, which the SDK does not know,
-// to an operation's JSON body.
-func WithMember(name string, value any) func(*batch.Options) {
-	return func(o *batch.Options) {
-		o.APIOptions = append(o.APIOptions, func(stack *middleware.Stack) error {
-			return stack.Build.Add(addMember(name, value), middleware.After)
-		})
-	}
 }

@@ -23,8 +23,12 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/sagequeue/sagequeue/internal/model"
@@ -203,4 +207,40 @@ func ListAll(ctx context.Context, s JobStore, q JobQuery) ([]*model.ServiceJob, 
 		}
 		q.Cursor = page.Next
 	}
+}
+
+// WantedStatuses returns the known statuses of want, sorted and without
+// repeats; every status when want is empty. An unknown status matches no job.
+func WantedStatuses(want []model.JobStatus) []model.JobStatus {
+	if len(want) == 0 {
+		return model.AllStatuses
+	}
+	var out []model.JobStatus
+	for _, st := range want {
+		if st.Valid() && !slices.Contains(out, st) {
+			out = append(out, st)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// QueryShape hashes everything in q that selects jobs (not Limit or Cursor),
+// with its statuses as WantedStatuses gives them, so that a backend accepts a
+// cursor only for the query that made it.
+func QueryShape(q JobQuery, statuses []model.JobStatus) uint64 {
+	h := fnv.New64a()
+	field := func(s string) {
+		h.Write(binary.BigEndian.AppendUint64(nil, uint64(len(s))))
+		h.Write([]byte(s))
+	}
+	field(q.Queue)
+	for _, st := range statuses {
+		field(string(st))
+	}
+	field("|")
+	field(q.Share)
+	field(strings.ToLower(q.Name))
+	field(fmt.Sprint(q.NamePrefix, q.CreatedAfter, q.CreatedBefore))
+	return h.Sum64()
 }

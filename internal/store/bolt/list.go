@@ -6,8 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
-	"hash/fnv"
-	"slices"
 	"strings"
 
 	bolt "go.etcd.io/bbolt"
@@ -85,8 +83,8 @@ type plan struct {
 }
 
 func planQuery(q store.JobQuery) plan {
-	statuses := wantedStatuses(q.Statuses)
-	p := plan{q: q, shape: queryShape(q, statuses)}
+	statuses := store.WantedStatuses(q.Statuses)
+	p := plan{q: q, shape: store.QueryShape(q, statuses)}
 	var prefixOf func(model.JobStatus) []byte
 	switch {
 	case q.Queue != "" && q.Share != "":
@@ -103,41 +101,6 @@ func planQuery(q store.JobQuery) plan {
 		p.prefixes = append(p.prefixes, prefixOf(st))
 	}
 	return p
-}
-
-// wantedStatuses returns the known statuses of want, sorted and without
-// repeats; every status when want is empty. An unknown status matches no job.
-func wantedStatuses(want []model.JobStatus) []model.JobStatus {
-	if len(want) == 0 {
-		return model.AllStatuses
-	}
-	var out []model.JobStatus
-	for _, st := range want {
-		if st.Valid() && !slices.Contains(out, st) {
-			out = append(out, st)
-		}
-	}
-	slices.Sort(out)
-	return out
-}
-
-// queryShape hashes everything in q that selects jobs (not Limit or Cursor),
-// so that a cursor is only accepted by the query that made it.
-func queryShape(q store.JobQuery, statuses []model.JobStatus) uint64 {
-	h := fnv.New64a()
-	field := func(s string) {
-		h.Write(binary.BigEndian.AppendUint64(nil, uint64(len(s))))
-		h.Write([]byte(s))
-	}
-	field(q.Queue)
-	for _, st := range statuses {
-		field(string(st))
-	}
-	field("|")
-	field(q.Share)
-	field(strings.ToLower(q.Name))
-	field(fmt.Sprint(q.NamePrefix, q.CreatedAfter, q.CreatedBefore))
-	return h.Sum64()
 }
 
 // A cursor is base64url of: cursorTag, the query's shape (8 bytes), and the
