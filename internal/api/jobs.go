@@ -70,6 +70,7 @@ func (h *Handler) submitServiceJob(ctx context.Context, r *request) (any, error)
 		UpdatedAt:             r.nowMs(),
 		Instances:             tr.InstanceCount,
 		InstanceType:          tr.InstanceType,
+		MaxRuntimeSeconds:     tr.MaxRuntimeSeconds,
 	}
 	if in.SchedulingPriority != nil {
 		job.SchedulingPriority = *in.SchedulingPriority

@@ -55,6 +55,9 @@ type ServiceJob struct {
 	Instances int64 `json:"instances"`
 	// InstanceType is the payload's instance type ("a+b" for instance groups).
 	InstanceType string `json:"instanceType,omitempty"`
+	// MaxRuntimeSeconds is the payload's StoppingCondition.MaxRuntimeInSeconds,
+	// 0 when the payload sets none; RuntimeBound applies SageMaker's default.
+	MaxRuntimeSeconds int64 `json:"maxRuntimeSeconds,omitempty"`
 	// ServiceEnvironment is the ARN of the environment the job holds capacity
 	// in while SCHEDULED, STARTING or RUNNING; empty otherwise.
 	ServiceEnvironment string `json:"serviceEnvironment,omitempty"`
@@ -232,4 +235,17 @@ func MatchGlob(pattern, s string) bool {
 		return strings.HasPrefix(s, prefix)
 	}
 	return pattern == s
+}
+
+// DefaultMaxRuntimeSeconds is SageMaker's StoppingCondition.MaxRuntimeInSeconds
+// when a CreateTrainingJob request sets none (one day).
+const DefaultMaxRuntimeSeconds int64 = 86400
+
+// RuntimeBound is the longest the job's training may run, in seconds:
+// SageMaker stops a training job at MaxRuntimeInSeconds, so every job has one.
+func (j *ServiceJob) RuntimeBound() int64 {
+	if j.MaxRuntimeSeconds > 0 {
+		return j.MaxRuntimeSeconds
+	}
+	return DefaultMaxRuntimeSeconds
 }

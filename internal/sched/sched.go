@@ -41,6 +41,13 @@ type Allocation struct {
 	Share       string
 	Environment string
 	Instances   int64
+	// InstanceType is the job's instance type ("" when the payload names none).
+	InstanceType string
+	// Since is when the job began to hold capacity (epoch ms, its scheduledAt).
+	Since int64
+	// RuntimeBound is the longest the job may train, in seconds
+	// (model.ServiceJob.RuntimeBound).
+	RuntimeBound int64
 }
 
 // Candidate is a RUNNABLE job.
@@ -57,6 +64,11 @@ type Candidate struct {
 	// NotBefore holds the job back until then (epoch ms): a backoff after a
 	// capacity failure. A job not ready yet is a head that does not fit.
 	NotBefore int64
+	// InstanceType is the job's instance type ("" when the payload names none).
+	InstanceType string
+	// RuntimeBound is the longest the job may train once started, in seconds
+	// (model.ServiceJob.RuntimeBound).
+	RuntimeBound int64
 }
 
 // Decisions is the output of a pass.
@@ -503,11 +515,14 @@ func CandidateOf(j *model.ServiceJob) Candidate {
 	return Candidate{
 		JobID: j.JobID, Queue: j.JobQueue, Share: j.ShareIdentifier, Priority: j.SchedulingPriority,
 		CreatedAt: j.CreatedAt, Instances: j.Instances, StatusReason: j.StatusReason, BlockedSince: j.BlockedSince,
-		NotBefore: j.NotBefore,
+		NotBefore: j.NotBefore, InstanceType: j.InstanceType, RuntimeBound: j.RuntimeBound(),
 	}
 }
 
 // AllocationOf is the scheduler's view of a job holding capacity.
 func AllocationOf(j *model.ServiceJob) Allocation {
-	return Allocation{JobID: j.JobID, Queue: j.JobQueue, Share: j.ShareIdentifier, Environment: j.ServiceEnvironment, Instances: j.Instances}
+	return Allocation{
+		JobID: j.JobID, Queue: j.JobQueue, Share: j.ShareIdentifier, Environment: j.ServiceEnvironment, Instances: j.Instances,
+		InstanceType: j.InstanceType, Since: j.ScheduledAt, RuntimeBound: j.RuntimeBound(),
+	}
 }
