@@ -6,14 +6,17 @@ FUZZTIME  ?= 10s
 DATA      ?= .sagequeue
 CONFIG    ?= examples/local.yaml
 
-.PHONY: all run test unit fuzz bench lint fmt build build-lambdas synth clean
+.PHONY: all run bin test unit fuzz bench lint fmt build build-lambdas synth clean
 
 all: lint test
 
 ## run: build and start sagequeue serve with the example configuration
-run:
-	$(GO) build -o bin/sagequeue ./cmd/sagequeue
+run: bin
 	./bin/sagequeue serve --config $(CONFIG) --data-dir $(DATA)
+
+## bin: the two binaries, bin/sagequeue (the client) and bin/sagequeue-server (serve, dashboard)
+bin:
+	$(GO) build -o bin/ ./cmd/...
 
 ## test: every test, as CI runs it (unit, property, simulation, bounded fuzzing)
 test: unit fuzz

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -73,7 +74,11 @@ func (a *App) Batch(ctx context.Context) (*batch.Client, error) {
 			return nil
 		})
 	}
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	load := func() (aws.Config, error) { return config.LoadDefaultConfig(ctx, opts...) }
+	if !isAWS && strings.HasPrefix(a.Endpoint, "http://") {
+		load = withoutCABundle(load)
+	}
+	cfg, err := load()
 	if err != nil {
 		return nil, usagef("AWS configuration: %v", err)
 	}
@@ -98,6 +103,28 @@ func (a *App) Batch(ctx context.Context) (*batch.Client, error) {
 		}
 	}}, signingOptions(signingName, signingRegion)...)...)
 	return a.client, nil
+}
+
+// caBundleEnv names a file of CA certificates the SDK adds to its HTTP
+// client's (config.EnvConfig.CustomCABundle).
+const caBundleEnv = "AWS_CA_BUNDLE"
+
+// withoutCABundle makes load ignore AWS_CA_BUNDLE. Plain HTTP has no
+// certificates to check, yet the SDK parses the whole bundle while it loads
+// the configuration: with a system bundle of ~150 certificates that is
+// several milliseconds of CPU, more than a submit to a local server costs.
+// The SDK reads the variable only from the environment, so it is unset while
+// loading and set again after.
+func withoutCABundle(load func() (aws.Config, error)) func() (aws.Config, error) {
+	return func() (aws.Config, error) {
+		v, set := os.LookupEnv(caBundleEnv)
+		if !set {
+			return load()
+		}
+		os.Unsetenv(caBundleEnv)
+		defer os.Setenv(caBundleEnv, v)
+		return load()
+	}
 }
 
 // hasCredentials reports whether the AWS credential chain yields credentials.

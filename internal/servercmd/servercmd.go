@@ -1,4 +1,8 @@
-package cli
+// Package servercmd is what the server binary (cmd/sagequeue-server) adds to
+// the sagequeue CLI: the serve command and the dashboard's files. It is the
+// one place where the CLI meets the server packages, so that the client
+// binary (cmd/sagequeue) links none of them.
+package servercmd
 
 import (
 	"log/slog"
@@ -9,12 +13,18 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sagequeue/sagequeue/internal/cli"
+	"github.com/sagequeue/sagequeue/internal/dashboard"
 	sqserver "github.com/sagequeue/sagequeue/internal/server"
 )
 
-func init() { register(groupServer, newServeCmd) }
+// Parts are the server binary's parts of the CLI.
+func Parts() cli.ServerParts {
+	return cli.ServerParts{Serve: NewServeCmd, Dashboard: dashboard.Files{}}
+}
 
-func newServeCmd(a *App) *cobra.Command {
+// NewServeCmd is `sagequeue serve`.
+func NewServeCmd(a *cli.App) *cobra.Command {
 	var o sqserver.Options
 	var verbose bool
 	cmd := &cobra.Command{
