@@ -6,7 +6,7 @@ FUZZTIME  ?= 10s
 DATA      ?= .sagequeue
 CONFIG    ?= examples/local.yaml
 
-.PHONY: all run bin test unit fuzz bench lint fmt build build-lambdas synth clean
+.PHONY: all run bin bench-compare test unit fuzz bench lint fmt build build-lambdas synth clean
 
 all: lint test
 
@@ -39,6 +39,10 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/sched/
 	$(GO) test -run '^$$' -bench 'Submit$$' ./e2e/
 	$(GO) test -run '^$$' -bench 'SubmitToScheduled' -benchtime 200x ./e2e/
+
+## bench-compare: sagequeue against Slurm on this machine (single-node slurm-wlm, if installed), side by side; not part of test
+bench-compare: bin
+	$(GO) run ./scripts/bench-compare -bin bin $(BENCH_COMPARE_FLAGS)
 
 ## lint: formatting and go vet
 lint:

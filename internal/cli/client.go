@@ -59,6 +59,31 @@ func (a *App) Batch(ctx context.Context) (*batch.Client, error) {
 	// A deployed sagequeue (API Gateway, IAM) checks signatures: it takes
 	// real credentials, as AWS does.
 	signed := isAWS || signingName != ""
+	var cfg aws.Config
+	plainHTTP := !isAWS && strings.HasPrefix(a.Endpoint, "http://")
+	if !signed && a.Profile == "" && a.Region == "" && nothingToLoad(plainHTTP) {
+		// A sagequeue server, and no AWS configuration anywhere: loading
+		// would find nothing, so load nothing (it costs a tenth of a local
+		// submit's CPU).
+		cfg = aws.Config{Region: localRegion, Credentials: credentials.NewStaticCredentialsProvider(dummyAccessKey, dummySecretKey, "")}
+	} else {
+		var err error
+		if cfg, err = a.loadConfig(ctx, signed, signingName, signingRegion); err != nil {
+			return nil, err
+		}
+	}
+	a.client = batch.NewFromConfig(cfg, append([]func(*batch.Options){func(o *batch.Options) {
+		if !isAWS {
+			o.BaseEndpoint = aws.String(a.Endpoint)
+		}
+	}}, signingOptions(signingName, signingRegion)...)...)
+	return a.client, nil
+}
+
+// loadConfig loads the AWS configuration (profile, region, credentials) the
+// way the SDK does, with the defaults of a sagequeue server or AWS.
+func (a *App) loadConfig(ctx context.Context, signed bool, signingName, signingRegion string) (aws.Config, error) {
+	isAWS := a.Endpoint == EndpointAWS
 	var opts []func(*config.LoadOptions) error
 	if a.Profile != "" {
 		opts = append(opts, config.WithSharedConfigProfile(a.Profile))
@@ -80,13 +105,13 @@ func (a *App) Batch(ctx context.Context) (*batch.Client, error) {
 	}
 	cfg, err := load()
 	if err != nil {
-		return nil, usagef("AWS configuration: %v", err)
+		return aws.Config{}, usagef("AWS configuration: %v", err)
 	}
 	if cfg.Region == "" {
 		cfg.Region = signingRegion
 	}
 	if err := a.checkSigning(ctx, cfg, signingName); err != nil {
-		return nil, err
+		return aws.Config{}, err
 	}
 	if cfg.Region == "" {
 		cfg.Region = localRegion
@@ -97,12 +122,24 @@ func (a *App) Batch(ctx context.Context) (*batch.Client, error) {
 	if !signed && !hasCredentials(ctx, cfg) {
 		cfg.Credentials = credentials.NewStaticCredentialsProvider(dummyAccessKey, dummySecretKey, "")
 	}
-	a.client = batch.NewFromConfig(cfg, append([]func(*batch.Options){func(o *batch.Options) {
-		if !isAWS {
-			o.BaseEndpoint = aws.String(a.Endpoint)
+	return cfg, nil
+}
+
+// nothingToLoad reports whether the SDK's configuration loading would find
+// nothing: no AWS_* variable in the environment (but AWS_CA_BUNDLE for plain
+// HTTP, which does not use it) and no shared config or credentials file.
+func nothingToLoad(plainHTTP bool) bool {
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "AWS_") && !(plainHTTP && strings.HasPrefix(kv, caBundleEnv+"=")) {
+			return false
 		}
-	}}, signingOptions(signingName, signingRegion)...)...)
-	return a.client, nil
+	}
+	for _, f := range []string{config.DefaultSharedConfigFilename(), config.DefaultSharedCredentialsFilename()} {
+		if _, err := os.Stat(f); !errors.Is(err, os.ErrNotExist) {
+			return false
+		}
+	}
+	return true
 }
 
 // caBundleEnv names a file of CA certificates the SDK adds to its HTTP

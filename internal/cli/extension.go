@@ -9,14 +9,14 @@ import (
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
-	"github.com/sagequeue/sagequeue/internal/setup"
+	"github.com/sagequeue/sagequeue/internal/batchext"
 )
 
 // Members that sagequeue adds to the Batch API and the SDK does not know.
 const memberTrainingPlanArn = "trainingPlanArn"
 
 // withBodyMembers adds members to the JSON body of a request.
-var withBodyMembers = setup.WithMembers
+var withBodyMembers = batchext.WithMembers
 
 // withRawBody keeps a copy of the response body in *dst, for the members of
 // sagequeue's responses that the SDK does not decode. The middleware sits

@@ -96,7 +96,47 @@ func TestPlainHTTPIgnoresCABundle(t *testing.T) {
 		t.Errorf("AWS_CA_BUNDLE is %q after loading, want %q back", got, bad)
 	}
 	// HTTPS keeps the SDK's behaviour: the bundle is loaded, and a bad one refused.
-	if _, err := (&App{Endpoint: "https://sagequeue.example.com", Region: "eu-west-1", Getenv: noEnv}).Batch(t.Context()); err == nil {
+	if _, err := (&App{Endpoint: "https://sagequeue.example.com", Getenv: noEnv}).Batch(t.Context()); err == nil {
 		t.Error("HTTPS with a bad AWS_CA_BUNDLE: no error, want the SDK's")
+	}
+}
+
+// TestNothingToLoad: with no AWS configuration anywhere, a local server's
+// client is built without loading any, and is what loading would have made:
+// region local, the dummy credentials. Any AWS setting makes it load.
+func TestNothingToLoad(t *testing.T) {
+	t.Setenv("HOME", t.TempDir()) // no ~/.aws
+	for _, kv := range os.Environ() {
+		if k, v, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "AWS_") {
+			os.Unsetenv(k)
+			t.Cleanup(func() { os.Setenv(k, v) })
+		}
+	}
+	if !nothingToLoad(true) {
+		t.Fatal("nothingToLoad is false in an empty environment")
+	}
+	noEnv := func(string) string { return "" }
+	client, err := (&App{Endpoint: "http://127.0.0.1:9", Getenv: noEnv}).Batch(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds, err := client.Options().Credentials.Retrieve(t.Context())
+	if err != nil || client.Options().Region != localRegion || creds.AccessKeyID != dummyAccessKey {
+		t.Errorf("region %q, credentials %q (%v): want %q and the dummy ones", client.Options().Region, creds.AccessKeyID, err, localRegion)
+	}
+
+	t.Setenv("AWS_REGION", "eu-west-2")
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDFROMENV")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+	if nothingToLoad(true) {
+		t.Fatal("nothingToLoad is true with AWS_REGION set")
+	}
+	client, err = (&App{Endpoint: "http://127.0.0.1:9", Getenv: noEnv}).Batch(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds, err = client.Options().Credentials.Retrieve(t.Context())
+	if err != nil || client.Options().Region != "eu-west-2" || creds.AccessKeyID != "AKIDFROMENV" {
+		t.Errorf("region %q, credentials %q (%v): want the environment's", client.Options().Region, creds.AccessKeyID, err)
 	}
 }

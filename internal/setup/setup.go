@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/batch/types"
 	"sigs.k8s.io/yaml"
 
+	"github.com/sagequeue/sagequeue/internal/batchext"
 	"github.com/sagequeue/sagequeue/internal/model"
 )
 
@@ -232,7 +233,7 @@ func applyEnvironment(ctx context.Context, client *batch.Client, e Environment) 
 	if len(out.ServiceEnvironments) == 0 {
 		var opts []func(*batch.Options)
 		if plan != "" {
-			opts = append(opts, WithMember("trainingPlanArn", plan))
+			opts = append(opts, batchext.WithMember("trainingPlanArn", plan))
 		}
 		_, err = client.CreateServiceEnvironment(ctx, &batch.CreateServiceEnvironmentInput{
 			ServiceEnvironmentName: aws.String(e.Name), ServiceEnvironmentType: types.ServiceEnvironmentTypeSagemakerTraining,
@@ -246,7 +247,7 @@ func applyEnvironment(ctx context.Context, client *batch.Client, e Environment) 
 	// longer allows would fail.
 	_, err = client.UpdateServiceEnvironment(ctx, &batch.UpdateServiceEnvironmentInput{
 		ServiceEnvironment: aws.String(e.Name), CapacityLimits: limits, State: state,
-	}, WithMember("trainingPlanArn", plan))
+	}, batchext.WithMember("trainingPlanArn", plan))
 	return err
 }
 

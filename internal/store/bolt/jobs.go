@@ -30,10 +30,10 @@ func (s *Store) PutJob(ctx context.Context, job *model.ServiceJob) (*model.Servi
 	if err != nil {
 		return nil, fmt.Errorf("bolt: encode job %s: %w", next.JobID, err)
 	}
-	// Outcome of the last run of the batched function.
+	// Outcome of the last run of the grouped function.
 	var existing []byte
 	var refused error
-	err = s.db.Batch(func(tx *bolt.Tx) error {
+	err = s.writes.do(func(tx *bolt.Tx) error {
 		existing, refused = checkPut(tx, &next)
 		if refused != nil {
 			return nil // nothing written
@@ -106,7 +106,7 @@ func (s *Store) UpdateJob(ctx context.Context, job *model.ServiceJob, fence *sto
 	}
 	var data []byte
 	var refused error
-	err := s.db.Batch(func(tx *bolt.Tx) error {
+	err := s.writes.do(func(tx *bolt.Tx) error {
 		var old, next *model.ServiceJob
 		old, next, data, refused = checkUpdate(tx, job, fence)
 		if refused != nil {
