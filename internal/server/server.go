@@ -36,7 +36,6 @@ import (
 	"github.com/sagequeue/sagequeue/internal/metrics"
 	"github.com/sagequeue/sagequeue/internal/model"
 	"github.com/sagequeue/sagequeue/internal/setup"
-	"github.com/sagequeue/sagequeue/internal/store/bolt"
 )
 
 // Options configure a server.
@@ -54,7 +53,9 @@ type Options struct {
 	// InstanceLimit caps the instances the local endpoint runs at once
 	// (0: no cap beyond the environments' capacity).
 	InstanceLimit int64
-	Logger        *slog.Logger
+	// JobRetention is how long a finished job is kept (0: for ever).
+	JobRetention time.Duration
+	Logger       *slog.Logger
 	// Ready, if set, is called with the listening address once the server
 	// serves and the configuration is applied.
 	Ready func(addr string)
@@ -89,7 +90,7 @@ func Run(ctx context.Context, o Options) error {
 	if err := os.MkdirAll(o.DataDir, 0o755); err != nil {
 		return err
 	}
-	st, err := bolt.Open(filepath.Join(o.DataDir, "sagequeue.db"))
+	st, err := openStore(o.DataDir, o.Logger)
 	if err != nil {
 		return err
 	}
@@ -180,6 +181,11 @@ func Run(ctx context.Context, o Options) error {
 	runCtx, stopRunner := context.WithCancel(context.WithoutCancel(ctx))
 	ran := make(chan error, 1)
 	go func() { ran <- runner.Run(runCtx) }()
+	retained := make(chan struct{})
+	go func() {
+		defer close(retained)
+		retain(runCtx, st, o.JobRetention, o.Logger)
+	}()
 	o.Logger.Info("sagequeue serving", "addr", ln.Addr().String(), "data", o.DataDir)
 	if o.Ready != nil {
 		o.Ready(ln.Addr().String())
@@ -190,11 +196,12 @@ func Run(ctx context.Context, o Options) error {
 	case err := <-served:
 		stopRunner()
 		<-ran
+		<-retained
 		shutdown(o.Logger, nil, nil, local)
 		return err
 	}
 	o.Logger.Info("sagequeue shutting down")
-	shutdown(o.Logger, srv, func() { stopRunner(); <-ran }, local)
+	shutdown(o.Logger, srv, func() { stopRunner(); <-ran; <-retained }, local)
 	return nil
 }
 

@@ -5,6 +5,7 @@
 package servercmd
 
 import (
+	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/sagequeue/sagequeue/internal/cli"
 	"github.com/sagequeue/sagequeue/internal/dashboard"
+	"github.com/sagequeue/sagequeue/internal/model"
 	sqserver "github.com/sagequeue/sagequeue/internal/server"
 )
 
@@ -40,6 +42,11 @@ start (YAML or JSON; see examples/local.yaml). Stop with Ctrl-C or SIGTERM:
 running training jobs are stopped and go back to their queue at the next
 start without using an attempt. Nothing else is lost, even on a kill -9.
 
+Finished jobs (SUCCEEDED, FAILED) are deleted --job-retention after their
+last change (90 days, as in the cloud), so that the store does not grow for
+ever; a store file that is mostly free space after such deletions is
+compacted at the next start.
+
 Training jobs run in the server's working directory with the server's
 environment plus the payload's Environment and SageMaker's SM_* variables;
 their files (the /opt/ml layout, logs) are under DATA_DIR/jobs/<name>/.`,
@@ -64,6 +71,30 @@ their files (the /opt/ml layout, logs) are under DATA_DIR/jobs/<name>/.`,
 	f.DurationVar(&o.Tick, "tick", time.Second, "period of scheduling passes when nothing happens")
 	f.DurationVar(&o.StopGrace, "stop-grace", 10*time.Second, "time a stopped training job gets between SIGTERM and SIGKILL")
 	f.Int64Var(&o.InstanceLimit, "instance-limit", 0, "most instances the local endpoint runs at once, like an account quota (0: no limit)")
+	o.JobRetention = model.DefaultJobRetention
+	f.Var((*daysFlag)(&o.JobRetention), "job-retention", "how long a finished job is kept after its last change, like 2160h or 90d (0: for ever)")
 	f.BoolVarP(&verbose, "verbose", "v", false, "log debug messages")
 	return cmd
 }
+
+// daysFlag is a duration flag that also takes whole days ("90d").
+type daysFlag time.Duration
+
+func (d *daysFlag) String() string {
+	v := time.Duration(*d)
+	if v > 0 && v%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", v/(24*time.Hour))
+	}
+	return v.String()
+}
+
+func (d *daysFlag) Set(s string) error {
+	v, err := model.ParseDays(s)
+	if err != nil || v < 0 {
+		return fmt.Errorf("%q is not a duration like 2160h or 90d", s)
+	}
+	*d = daysFlag(v)
+	return nil
+}
+
+func (d *daysFlag) Type() string { return "duration" }
