@@ -91,6 +91,7 @@ type ServerOptions struct {
 	Tick          time.Duration // --tick (default 100ms: time limits and ticks act fast)
 	StopGrace     time.Duration // --stop-grace (default 2s)
 	InstanceLimit int           // --instance-limit
+	DataDir       string        // --data-dir: an existing one to serve (default: a new one)
 }
 
 // StartServer writes config (YAML) to a file and starts `sagequeue serve`
@@ -107,6 +108,9 @@ func StartServer(t testing.TB, config string, o ServerOptions) *Server {
 	}
 	root := t.TempDir()
 	s := &Server{t: t, Work: filepath.Join(root, "work"), DataDir: filepath.Join(root, "data"), stderr: &syncBuffer{}}
+	if o.DataDir != "" {
+		s.DataDir = o.DataDir
+	}
 	for _, d := range []string{s.Work, s.DataDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)

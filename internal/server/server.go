@@ -118,6 +118,10 @@ func Run(ctx context.Context, o Options) error {
 	eng, err := engine.New(engine.Config{
 		Store: st, SageMaker: sm, Bus: o.Bus, Holder: "sagequeue serve " + dataDir,
 		ReconcileAfter: 30 * time.Second, LocalDefaults: true, Logger: o.Logger, Observer: metricsServer,
+		// As many concurrent writes as one group commit takes (bolt's
+		// maxGroup): a pass promoting or admitting hundreds of jobs then
+		// commits them in one or two fsyncs instead of one per 16.
+		WriteConcurrency: 256,
 	})
 	if err != nil {
 		ln.Close()

@@ -52,6 +52,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -63,6 +64,14 @@ import (
 // openTimeout bounds how long Open waits for the file lock that another
 // process may hold.
 const openTimeout = time.Second
+
+// initialMmapSize is how much address space the file is mapped with at
+// first. bbolt maps the file once more whenever it outgrows the mapping, and
+// must wait for every read transaction to end to do it, while new ones wait
+// for it: lists and passes then stall behind a growing file. Address space
+// costs nothing until it is touched (resident memory counts only the pages
+// read), so a 64-bit process maps generously; a 32-bit one cannot.
+const initialMmapSize = 16 << 30 * (strconv.IntSize / 64)
 
 // schemaVersion is the key layout this package reads and writes.
 const schemaVersion = 1
@@ -109,7 +118,7 @@ func Open(path string) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("bolt: create data directory: %w", err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: openTimeout})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: openTimeout, InitialMmapSize: initialMmapSize})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("bolt: open %s: the file is locked by another process (is another sagequeue running on this data directory?): %w", path, err)
 	}

@@ -16,8 +16,8 @@ var minCompactSize int64 = 64 << 20 // a variable for tests
 
 const compactTxSize = 64 << 20 // bytes copied per transaction of the rewrite
 
-// CompactFile gives the free pages of the store file at path back to the
-// file system when they make up at least half of it: bbolt reuses the pages
+// CompactFile gives the free space of the store file at path back to the
+// file system when it makes up at least half of it: bbolt reuses the pages
 // of deleted jobs but never shrinks its file, so after a large deletion
 // (retention catching up with a backlog of finished jobs) only a rewrite
 // does. It returns the file's size before and after, the same when it left
@@ -40,9 +40,8 @@ func CompactFile(path string) (before, after int64, err error) {
 		return before, before, fmt.Errorf("bolt: compact %s: %w", path, err)
 	}
 	defer src.Close()
-	ds := src.Stats()
-	if free := int64(ds.FreePageN+ds.PendingPageN) * int64(src.Info().PageSize); free*2 < before {
-		return before, before, nil
+	if inUse, err := inUse(src); err != nil || inUse*2 > before {
+		return before, before, err
 	}
 	tmp := path + ".compact"
 	_ = os.Remove(tmp)
@@ -71,6 +70,19 @@ func CompactFile(path string) (before, after int64, err error) {
 		after = st.Size()
 	}
 	return before, after, nil
+}
+
+// inUse is the bytes of the file that hold data: below the high-water mark
+// of its pages, and not free. bbolt grows its file ahead of its data, so
+// what lies beyond the mark is free too.
+func inUse(db *bolt.DB) (int64, error) {
+	var size int64
+	err := db.View(func(tx *bolt.Tx) error {
+		size = tx.Size()
+		return nil
+	})
+	ds := db.Stats()
+	return size - int64(ds.FreePageN+ds.PendingPageN)*int64(db.Info().PageSize), err
 }
 
 // syncDir makes a rename in dir durable.

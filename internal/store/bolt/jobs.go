@@ -154,7 +154,7 @@ func checkUpdate(tx *bolt.Tx, in *model.ServiceJob, fence *store.Lease) (old, ne
 // new job) and moves every index entry that changed.
 func writeJob(tx *bolt.Tx, old, next *model.ServiceJob, data []byte) error {
 	id := []byte(next.JobID)
-	if err := tx.Bucket(bucketJobs).Put(id, data); err != nil {
+	if err := writable(tx, bucketJobs).Put(id, data); err != nil {
 		return err
 	}
 	if old == nil && next.ClientToken != "" {
@@ -185,7 +185,7 @@ func moveEntries(tx *bolt.Tx, old, next *model.ServiceJob) error {
 	}
 	for _, e := range after {
 		if !hasEntry(before, e) {
-			if err := tx.Bucket(e.bucket).Put(e.key, e.value); err != nil {
+			if err := writable(tx, e.bucket).Put(e.key, e.value); err != nil {
 				return err
 			}
 		}

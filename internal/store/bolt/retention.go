@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -14,7 +13,7 @@ import (
 // Retention: finished jobs (SUCCEEDED, FAILED) are deleted once their last
 // change is older than the retention, as DynamoDB's TTL deletes them in the
 // cloud (docs/dynamodb.md), so that a long-running server's file stops
-// growing: bbolt reuses the pages of deleted records. Compact gives the
+// growing: bbolt reuses the pages of deleted records. CompactFile gives the
 // space back to the file system after a large deletion.
 
 // Per call of DeleteFinished: jobs deleted (one transaction, shared with the
@@ -107,23 +106,4 @@ func deleteJob(tx *bolt.Tx, j *model.ServiceJob) error {
 		}
 	}
 	return tx.Bucket(bucketJobs).Delete([]byte(j.JobID))
-}
-
-// FileStats describes the store's file: its size and how much of it is free
-// pages that bbolt reuses for new data but never gives back to the file
-// system (Compact does).
-type FileStats struct {
-	Size      int64 // bytes
-	FreeBytes int64 // bytes in free and pending pages
-}
-
-// FileStats returns the size of the store's file and its free space.
-func (s *Store) FileStats() (FileStats, error) {
-	st, err := os.Stat(s.db.Path())
-	if err != nil {
-		return FileStats{}, err
-	}
-	ds := s.db.Stats()
-	page := int64(s.db.Info().PageSize)
-	return FileStats{Size: st.Size(), FreeBytes: int64(ds.FreePageN+ds.PendingPageN) * page}, nil
 }
