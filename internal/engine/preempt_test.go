@@ -40,7 +40,10 @@ func (r *rig) configureQuota() {
 			_, err := r.store.CreateQuotaShare(ctx, share("A", model.SharingLendAndBorrow, model.StateDisabled))
 			return err
 		}(),
-		func() error { _, err := r.store.CreateQuotaShare(ctx, share("B", model.SharingLend, model.StateEnabled)); return err }(),
+		func() error {
+			_, err := r.store.CreateQuotaShare(ctx, share("B", model.SharingLend, model.StateEnabled))
+			return err
+		}(),
 	} {
 		if err != nil {
 			r.t.Fatal(err)
