@@ -111,7 +111,7 @@ func newPolicyCreateCmd(a *App) *cobra.Command {
 FIFO order), whose queue holds quota shares. Prints its ARN.`,
 		Example: `  sagequeue policy create fair --decay 3600 --reservation 10 --share team-a=1 --share team-b=0.5 --share 'intern-*=2'
   sagequeue policy create quotas --quota`,
-		Args:    cobra.ExactArgs(1),
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			in := &batch.CreateSchedulingPolicyInput{Name: aws.String(args[0])}
 			if quota {
