@@ -292,6 +292,28 @@ func TestQuotaShareJobs(t *testing.T) {
 	if snap.QueueUtilization.FairshareUtilization != nil {
 		t.Fatalf("a quota management queue has fairshareUtilization")
 	}
+	// The dashboard: A borrows one instance beyond its quota, out of B's
+	// idle quota (the environment's 4 ml.p5.48xlarge all belong to shares).
+	h.set(a2, model.StatusRunning, func(j *model.ServiceJob) {
+		j.ServiceEnvironment, j.Instances = arn(model.KindServiceEnvironment, "qe"), 3
+	})
+	_, _, dash := h.raw("getdashboard", []byte(`{}`))
+	got := map[string]string{}
+	for _, q := range dash["jobQueues"].([]any) {
+		qm := q.(map[string]any)
+		if qm["jobQueueName"] != "qm" {
+			continue
+		}
+		for _, s := range qm["quotaShares"].(map[string]any)["shares"].([]any) {
+			sm := s.(map[string]any)
+			c := sm["capacity"].([]any)[0].(map[string]any)
+			got[sm["quotaShareName"].(string)] = fmt.Sprintf("%v quota %v use %v borrowed %v lent %v waiting %v",
+				c["capacityUnit"], c["quota"], c["instancesInUse"], c["borrowed"], c["lent"], sm["runnable"])
+		}
+	}
+	if got["A"] != "ml.p5.48xlarge quota 2 use 3 borrowed 1 lent 0 waiting 1" || got["B"] != "ml.p5.48xlarge quota 2 use 1 borrowed 0 lent 1 waiting 0" {
+		t.Fatalf("dashboard quota shares %v", got)
+	}
 	// A share with unfinished jobs can't be deleted.
 	_, err := c.DeleteQuotaShare(ctx, &batch.DeleteQuotaShareInput{QuotaShareArn: aws.String(arn(model.KindJobQueue, "qm") + "/quota-share/B")})
 	clientError(t, err, "quota share B still has unfinished jobs")

@@ -82,6 +82,19 @@ func (a *App) printSnapshot(out *batch.GetJobQueueSnapshotOutput) error {
 	}
 	fmt.Fprintf(w, "Utilization (as of %s):\n", a.longTime(u.LastUpdatedAt))
 	fmt.Fprintf(w, "  Total: %s\n", capacityText(u.TotalCapacityUsage))
+	if qs := u.QuotaShareUtilization; qs != nil && len(qs.TopCapacityUtilization) > 0 {
+		t := newTable(w, "  QUOTA SHARE", "USAGE")
+		for _, s := range qs.TopCapacityUtilization {
+			var parts []string
+			for _, c := range s.CapacityUsage {
+				parts = append(parts, number(aws.ToFloat64(c.Quantity))+" "+aws.ToString(c.CapacityUnit))
+			}
+			t.row("  "+aws.ToString(s.QuotaShareName), dash(strings.Join(parts, ", ")))
+		}
+		if err := t.flush(); err != nil {
+			return err
+		}
+	}
 	if fs := u.FairshareUtilization; fs != nil {
 		fmt.Fprintf(w, "  Active shares: %d\n", aws.ToInt64(fs.ActiveShareCount))
 		if len(fs.TopCapacityUtilization) > 0 {

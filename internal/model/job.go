@@ -142,8 +142,13 @@ type CapacityUsage struct {
 }
 
 // CapacityUsage returns the job's capacity in the shape of the Batch API.
+// A job of a quota share counts in its instance type, the unit of its quota.
 func (j *ServiceJob) CapacityUsage() []CapacityUsage {
-	return []CapacityUsage{{CapacityUnit: CapacityUnitInstances, Quantity: float64(j.Instances)}}
+	unit := CapacityUnitInstances
+	if j.QuotaShareName != "" && j.InstanceType != "" {
+		unit = j.InstanceType
+	}
+	return []CapacityUsage{{CapacityUnit: unit, Quantity: float64(j.Instances)}}
 }
 
 // LatestAttempt returns the last launched attempt, or nil.
