@@ -85,11 +85,11 @@ func (a *App) printSnapshot(out *batch.GetJobQueueSnapshotOutput) error {
 	if qs := u.QuotaShareUtilization; qs != nil && len(qs.TopCapacityUtilization) > 0 {
 		t := newTable(w, "  QUOTA SHARE", "USAGE")
 		for _, s := range qs.TopCapacityUtilization {
-			var parts []string
-			for _, c := range s.CapacityUsage {
-				parts = append(parts, number(aws.ToFloat64(c.Quantity))+" "+aws.ToString(c.CapacityUnit))
+			usage := make([]types.QueueSnapshotCapacityUsage, len(s.CapacityUsage))
+			for i, c := range s.CapacityUsage {
+				usage[i] = types.QueueSnapshotCapacityUsage{CapacityUnit: c.CapacityUnit, Quantity: c.Quantity}
 			}
-			t.row("  "+aws.ToString(s.QuotaShareName), dash(strings.Join(parts, ", ")))
+			t.row("  "+aws.ToString(s.QuotaShareName), capacityText(usage))
 		}
 		if err := t.flush(); err != nil {
 			return err
