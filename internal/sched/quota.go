@@ -67,6 +67,8 @@ type qShare struct {
 	truncated bool
 	done      bool // blocked or empty for the rest of the pass
 	allocs    []*Allocation
+	byType    map[string][]*Allocation // allocs by instance type, by job ID
+	halted    map[string]int64         // instances being stopped, by type
 }
 
 func (sh *qShare) quota(t string) int64 {
@@ -163,7 +165,8 @@ func (p *pass) newQuotaPass(qs *queueState) *quotaPass {
 	share := func(name string) *qShare {
 		sh := qp.byName[name]
 		if sh == nil {
-			sh = &qShare{name: name, used: map[string]int64{}, claim: map[string]int64{}, jobs: minHeap[int32]{less: p.shareLess}}
+			sh = &qShare{name: name, used: map[string]int64{}, claim: map[string]int64{}, jobs: minHeap[int32]{less: p.shareLess},
+				byType: map[string][]*Allocation{}, halted: map[string]int64{}}
 			qp.byName[name] = sh
 			qp.shares = append(qp.shares, sh)
 		}
@@ -182,6 +185,7 @@ func (p *pass) newQuotaPass(qs *queueState) *quotaPass {
 		sh := share(a.Share)
 		if a.Stopping {
 			qp.halting[a] = true
+			sh.halted[a.InstanceType] += a.Instances
 		}
 		sh.used[a.InstanceType] += a.Instances
 		sh.allocs = append(sh.allocs, a)
@@ -207,6 +211,9 @@ func (p *pass) newQuotaPass(qs *queueState) *quotaPass {
 	for _, sh := range qp.shares {
 		sh.jobs.init()
 		sort.Slice(sh.allocs, func(a, b int) bool { return sh.allocs[a].JobID < sh.allocs[b].JobID })
+		for _, a := range sh.allocs {
+			sh.byType[a.InstanceType] = append(sh.byType[a.InstanceType], a)
+		}
 	}
 	return qp
 }
@@ -341,12 +348,10 @@ func (qp *quotaPass) fits(sh *qShare, t string, n int64, gone map[*qShare]int64)
 // stopping is the instances per share of type t whose jobs are already being
 // stopped: they will be free soon.
 func (qp *quotaPass) stopping(t string) map[*qShare]int64 {
-	gone := map[*qShare]int64{}
+	gone := make(map[*qShare]int64, len(qp.shares))
 	for _, sh := range qp.shares {
-		for _, a := range sh.allocs {
-			if qp.halting[a] && a.InstanceType == t {
-				gone[sh] += a.Instances
-			}
+		if n := sh.halted[t]; n > 0 {
+			gone[sh] = n
 		}
 	}
 	return gone
@@ -368,23 +373,24 @@ func (qp *quotaPass) preemptFor(sh *qShare, c *Candidate) bool {
 		return true // enough is on its way
 	}
 	var chosen []victim
+	taken := map[*Allocation]bool{}
 	within := sh.used[t]-gone[sh]+n <= sh.quota(t)
 	if within {
 		// Cross-share: take back what other shares borrow.
 		for !qp.fits(sh, t, n, gone) {
-			v, ok := qp.bestCrossShare(sh, t, gone, chosen)
+			v, ok := qp.bestCrossShare(sh, t, gone, taken)
 			if !ok {
 				break
 			}
-			chosen = append(chosen, v)
+			chosen, taken[v.a] = append(chosen, v), true
 			gone[v.sh] += v.a.Instances
 		}
 	}
 	if !qp.fits(sh, t, n, gone) && sh.cfg != nil && sh.cfg.InSharePreemption() {
 		// In-share: lower-priority jobs of the same share.
 		var own []*Allocation
-		for _, a := range sh.allocs {
-			if !qp.halting[a] && a.InstanceType == t && a.Priority < c.Priority && !isChosen(chosen, a) {
+		for _, a := range sh.byType[t] {
+			if !qp.halting[a] && a.Priority < c.Priority && !taken[a] {
 				own = append(own, a)
 			}
 		}
@@ -424,19 +430,10 @@ func (qp *quotaPass) preemptFor(sh *qShare, c *Candidate) bool {
 	return true
 }
 
-func isChosen(chosen []victim, a *Allocation) bool {
-	for _, v := range chosen {
-		if v.a == a {
-			return true
-		}
-	}
-	return false
-}
-
 // bestCrossShare picks the next cross-share victim of type t: a job of a
 // share that still borrows once gone is given back, the one borrowing the
 // most instances first, then lowest priority, then shortest runtime.
-func (qp *quotaPass) bestCrossShare(for_ *qShare, t string, gone map[*qShare]int64, chosen []victim) (victim, bool) {
+func (qp *quotaPass) bestCrossShare(for_ *qShare, t string, gone map[*qShare]int64, taken map[*Allocation]bool) (victim, bool) {
 	var best victim
 	var bestLent int64
 	found := false
@@ -448,8 +445,8 @@ func (qp *quotaPass) bestCrossShare(for_ *qShare, t string, gone map[*qShare]int
 		if borrowed <= 0 {
 			continue
 		}
-		for _, a := range o.allocs {
-			if qp.halting[a] || a.InstanceType != t || isChosen(chosen, a) {
+		for _, a := range o.byType[t] {
+			if qp.halting[a] || taken[a] {
 				continue
 			}
 			lent := min(a.Instances, borrowed)
@@ -475,6 +472,7 @@ func (qp *quotaPass) weaker(a, b *Allocation) bool {
 
 func (qp *quotaPass) preempt(v victim, forJob, kind, reason string) {
 	qp.halting[v.a] = true
+	v.sh.halted[v.a.InstanceType] += v.a.Instances
 	qp.p.out.Preempt = append(qp.p.out.Preempt, Preemption{
 		JobID: v.a.JobID, Queue: v.a.Queue, Share: v.sh.name, Instances: v.a.Instances, InstanceType: v.a.InstanceType,
 		For: forJob, Kind: kind, Reason: reason,
@@ -486,18 +484,18 @@ func (qp *quotaPass) preempt(v victim, forJob, kind, reason string) {
 func (qp *quotaPass) enforceLimits() {
 	for _, sh := range qp.shares {
 		types := map[string]bool{}
-		for _, a := range sh.allocs {
-			types[a.InstanceType] = true
+		for t := range sh.byType {
+			types[t] = true
 		}
 		for _, t := range sortedKeys(types) {
-			held := sh.used[t] - qp.stopping(t)[sh]
+			held := sh.used[t] - sh.halted[t]
 			limit := sh.maxHold(t)
 			if held <= limit {
 				continue
 			}
 			var own []*Allocation
-			for _, a := range sh.allocs {
-				if !qp.halting[a] && a.InstanceType == t {
+			for _, a := range sh.byType[t] {
+				if !qp.halting[a] {
 					own = append(own, a)
 				}
 			}
