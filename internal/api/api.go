@@ -71,7 +71,10 @@ type Config struct {
 	// naming another is refused at submission rather than failing at launch.
 	ExecutionRoles []string
 	// Logs reads training job logs for getservicejoblogs; nil has none.
-	Logs   LogReader
+	Logs LogReader
+	// Access, when set, decides what each caller may do (see access.go);
+	// nil allows everything.
+	Access Access
 	Logger *slog.Logger
 }
 
@@ -177,6 +180,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "ClientException", fmt.Sprintf("%s must be called with POST", hr.URL.Path))
 		return
 	}
+	if kind := actionKind(op); kind != KindJob {
+		// Job operations ask once they know the queue or the job.
+		if err := h.allow(hr.Context(), Action{Operation: operationName(op), Kind: kind}); err != nil {
+			h.fail(w, hr, reqID, op, err)
+			return
+		}
+	}
 	body, err := io.ReadAll(io.LimitReader(hr.Body, MaxBodyBytes+1))
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "ClientException", "request body: could not be read: "+err.Error())
@@ -221,7 +231,10 @@ var errBusy = errors.New("busy")
 
 func (h *Handler) fail(w http.ResponseWriter, hr *http.Request, reqID, op string, err error) {
 	var ce *clientError
+	var denied *AccessDeniedError
 	switch {
+	case errors.As(err, &denied):
+		writeError(w, http.StatusForbidden, "AccessDeniedException", denied.Message)
 	case model.IsValidation(err):
 		writeError(w, http.StatusBadRequest, "ClientException", err.Error())
 	case errors.As(err, &ce):
