@@ -29,6 +29,9 @@ type Options struct {
 	File string
 	// TLS says the server serves HTTPS: session cookies are then Secure.
 	TLS bool
+	// Check, when set, is asked about every auth file before it is used (at
+	// start and on Reload): serve refuses runAs mappings it cannot honour.
+	Check func(*File) error
 	// Now is the clock (time.Now).
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -53,17 +56,30 @@ func New(o Options) (*Guard, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	f, err := LoadFile(o.File)
-	if err != nil {
-		return nil, err
-	}
 	g := &Guard{
 		opts: o, log: o.Logger.With("component", "auth"),
 		sessions: newSessionStore(), logins: newLoginLimiter(),
 		internal: &User{Name: ServerUser, AccessKeyID: "SQSERVE" + randomString(20), Secret: randomString(40), Role: RoleAdmin},
 	}
+	f, err := g.load()
+	if err != nil {
+		return nil, err
+	}
 	g.file.Store(f)
 	return g, nil
+}
+
+func (g *Guard) load() (*File, error) {
+	f, err := LoadFile(g.opts.File)
+	if err != nil {
+		return nil, err
+	}
+	if g.opts.Check != nil {
+		if err := g.opts.Check(f); err != nil {
+			return nil, fmt.Errorf("auth file %s: %w", g.opts.File, err)
+		}
+	}
+	return f, nil
 }
 
 func randomString(n int) string {
@@ -77,7 +93,7 @@ func randomString(n int) string {
 // Reload reads the auth file again. A file that does not load changes
 // nothing: the previous one stays in force.
 func (g *Guard) Reload() error {
-	f, err := LoadFile(g.opts.File)
+	f, err := g.load()
 	if err != nil {
 		return err
 	}
@@ -131,9 +147,6 @@ func (g *Guard) Wrap(next http.Handler) http.Handler {
 		case logoutPath:
 			g.logout(w, r)
 			return
-		case sessionPath:
-			g.sessionInfo(w, r)
-			return
 		case loginCSSPath:
 			serveLoginCSS(w, r)
 			return
@@ -156,6 +169,9 @@ func (g *Guard) Wrap(next http.Handler) http.Handler {
 		}
 		if id == nil {
 			return // refused
+		}
+		if id.Session {
+			w.Header().Set(UserHeader, id.Name)
 		}
 		next.ServeHTTP(w, r.WithContext(WithIdentity(r.Context(), id)))
 	})

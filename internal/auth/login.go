@@ -3,7 +3,6 @@ package auth
 import (
 	"crypto/subtle"
 	_ "embed"
-	"encoding/json"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -18,8 +17,10 @@ import (
 const (
 	loginPath    = "/login"
 	logoutPath   = "/logout"
-	sessionPath  = "/session"
 	loginCSSPath = "/login.css"
+	// UserHeader carries the user of a dashboard session in every answer
+	// to it, so that the page can show who is logged in.
+	UserHeader = "X-Sagequeue-User"
 )
 
 //go:embed login.html
@@ -160,24 +161,6 @@ func (g *Guard) logout(w http.ResponseWriter, r *http.Request) {
 	}
 	g.clearCookie(w)
 	http.Redirect(w, r, loginPath, http.StatusSeeOther)
-}
-
-// sessionInfo tells the dashboard who is logged in.
-func (g *Guard) sessionInfo(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Cache-Control", "no-store")
-	c, err := r.Cookie(g.cookieName())
-	if err != nil || c.Value == "" {
-		writeAWSError(w, missingToken())
-		return
-	}
-	id, e := g.sessionIdentity(c.Value)
-	if e != nil {
-		writeAWSError(w, e)
-		return
-	}
-	se, _ := g.sessions.get(c.Value, g.opts.Now())
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]any{"user": id.Name, "role": id.Role, "expiresAt": se.expires.UnixMilli()})
 }
 
 // crossSite reports a request made by a page of another origin (as
