@@ -153,8 +153,9 @@ func (g *Guard) Wrap(next http.Handler) http.Handler {
 		}
 		sageMaker := strings.HasPrefix(r.Header.Get("X-Amz-Target"), "SageMaker.")
 		authz := r.Header.Get("Authorization")
-		if r.URL.Path == faviconPath && authz == "" && !sageMaker {
-			// The login page's icon: the same for everyone.
+		if (r.URL.Path == faviconPath || r.URL.Path == "/favicon.ico") && authz == "" && !sageMaker {
+			// The login page's icon (and the one browsers ask for by
+			// themselves): the same for everyone.
 			next.ServeHTTP(w, r)
 			return
 		}

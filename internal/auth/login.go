@@ -81,6 +81,7 @@ func (g *Guard) login(w http.ResponseWriter, r *http.Request) {
 func (g *Guard) loginPost(w http.ResponseWriter, r *http.Request) {
 	if crossSite(r) {
 		// Login CSRF: another site must not log a browser in as someone.
+		g.log.Warn("dashboard login refused", "reason", "a cross-site request", "origin", r.Header.Get("Origin"), "remote", r.RemoteAddr)
 		http.Error(w, "cross-site login refused", http.StatusForbidden)
 		return
 	}
@@ -129,7 +130,9 @@ func (g *Guard) loginPage(w http.ResponseWriter, status int, d loginData) {
 	h.Set("Content-Security-Policy", loginCSP)
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
+	// same-origin, not no-referrer: with no-referrer a browser sends the
+	// form's POST with "Origin: null", which is what a forged one looks like.
+	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = loginPage.Execute(w, d)
@@ -164,9 +167,13 @@ func (g *Guard) logout(w http.ResponseWriter, r *http.Request) {
 }
 
 // crossSite reports a request made by a page of another origin (as
-// dashboard.CrossSite does for the API).
+// dashboard.CrossSite does for the API). Browsers say where a request comes
+// from in Sec-Fetch-Site; older ones only in Origin.
 func crossSite(r *http.Request) bool {
-	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "same-origin", "none":
+		return false
+	case "cross-site", "same-site":
 		return true
 	}
 	origin := r.Header.Get("Origin")

@@ -16,7 +16,7 @@ import (
 	"time"
 )
 
-// Write writes a self-signed certificate named cn, valid for a day, for
+// Write writes a self-signed certificate named cn, valid for 30 days, for
 // localhost, 127.0.0.1 and the given extra IP addresses, and its key, and
 // returns the certificate.
 func Write(t testing.TB, certFile, keyFile, cn string, ips ...net.IP) *x509.Certificate {
@@ -31,7 +31,7 @@ func Write(t testing.TB, certFile, keyFile, cn string, ips ...net.IP) *x509.Cert
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: serial, Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(30 * 24 * time.Hour),
 		DNSNames: []string{"localhost"}, IPAddresses: append([]net.IP{net.ParseIP("127.0.0.1")}, ips...),
 		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		BasicConstraintsValid: true, IsCA: true,
