@@ -330,14 +330,8 @@ func TestSharedBox(t *testing.T) {
 
 func get(t *testing.T, c *http.Client, u string) *http.Response {
 	t.Helper()
-	resp, err := c.Get(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	resp.Body = io.NopCloser(bytes.NewReader(b))
-	return resp
+	req, _ := http.NewRequest("GET", u, nil)
+	return do(t, c, req)
 }
 
 func post(t *testing.T, c *http.Client, u, contentType, body, origin string) *http.Response {
@@ -345,6 +339,12 @@ func post(t *testing.T, c *http.Client, u, contentType, body, origin string) *ht
 	req, _ := http.NewRequest("POST", u, strings.NewReader(body))
 	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("Origin", origin)
+	return do(t, c, req)
+}
+
+// do sends a request and returns the response with its body read.
+func do(t *testing.T, c *http.Client, req *http.Request) *http.Response {
+	t.Helper()
 	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -1,14 +1,10 @@
 package cli
 
 import (
-	"context"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	sqserver "github.com/sagequeue/sagequeue/internal/server"
 	"github.com/sagequeue/sagequeue/internal/testcert"
@@ -32,33 +28,11 @@ func startGuarded(t *testing.T) (url, caBundle string) {
 	}
 	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	testcert.Write(t, cert, key, "sagequeue test")
-	ready := make(chan string, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- sqserver.Run(ctx, sqserver.Options{
-			Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "data"), ConfigFile: filepath.Join(dir, "config.yaml"),
-			AuthFile: filepath.Join(dir, "auth.yaml"), TLSCert: cert, TLSKey: key,
-			Tick: 50 * time.Millisecond, StopGrace: time.Second,
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-			Ready:  func(addr string) { ready <- addr },
-		})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server: %v", err)
-		}
+	addr := runServe(t, sqserver.Options{
+		DataDir: filepath.Join(dir, "data"), ConfigFile: filepath.Join(dir, "config.yaml"),
+		AuthFile: filepath.Join(dir, "auth.yaml"), TLSCert: cert, TLSKey: key,
 	})
-	select {
-	case addr := <-ready:
-		return "https://" + addr, cert
-	case err := <-done:
-		t.Fatalf("server did not start: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("server did not start")
-	}
-	return "", ""
+	return "https://" + addr, cert
 }
 
 // TestCLIAgainstAGuardedServer: the CLI signs with the credentials of the

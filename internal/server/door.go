@@ -78,6 +78,10 @@ func openDoor(o Options) (*door, error) {
 	} else if d.root {
 		o.Logger.Warn("training jobs run as root (--insecure-run-as-root): a job can read and change everything on this machine, the store and other jobs included")
 	}
+	if o.AuthFile != "" && d.cert == nil && !loopback {
+		o.Logger.Warn("serving without TLS on a non-loopback address: signatures keep keys secret, but requests, answers and dashboard logins travel in clear; give --tls-cert and --tls-key",
+			"listen", o.Listen)
+	}
 	if o.AuthFile != "" {
 		g, err := auth.New(auth.Options{File: o.AuthFile, TLS: d.cert != nil, Logger: o.Logger, Check: d.checkAuthFile})
 		if err != nil {
