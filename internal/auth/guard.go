@@ -153,7 +153,7 @@ func (g *Guard) Wrap(next http.Handler) http.Handler {
 		}
 		sageMaker := strings.HasPrefix(r.Header.Get("X-Amz-Target"), "SageMaker.")
 		authz := r.Header.Get("Authorization")
-		if (r.URL.Path == faviconPath || r.URL.Path == "/favicon.ico") && authz == "" && !sageMaker {
+		if (r.URL.Path == faviconPath || r.URL.Path == "/favicon.ico") && (r.Method == http.MethodGet || r.Method == http.MethodHead) && authz == "" && !sageMaker {
 			// The login page's icon (and the one browsers ask for by
 			// themselves): the same for everyone.
 			next.ServeHTTP(w, r)
