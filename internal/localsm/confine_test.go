@@ -32,6 +32,14 @@ func TestConfinedJobs(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A job that ran before jobs were confined left its files open to all.
+	old := filepath.Join(root, "jobs", "old-job")
+	if err := os.MkdirAll(filepath.Join(old, "model"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(old, "model", "weights"), []byte("old weights"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	accounts := map[string]string{"a": "60917", "b": "60918:60918"}
 	f := start(t, Config{Dir: filepath.Join(root, "jobs"), RunAs: func(tags map[string]string) (*runas.Account, error) {
 		spec, ok := accounts[tags["user"]]
@@ -48,7 +56,7 @@ func TestConfinedJobs(t *testing.T) {
 	as := func(user, name, script string) {
 		in := payload(name, sh(script)...)
 		in.Tags = []types.Tag{{Key: aws.String("user"), Value: aws.String(user)}}
-		in.Environment = map[string]string{"OTHER": filepath.Join(f.dir, "job-a"), "SECRET_FILE": secret}
+		in.Environment = map[string]string{"OTHER": filepath.Join(f.dir, "job-a"), "SECRET_FILE": secret, "OLD": old}
 		f.create(t, in)
 	}
 
@@ -59,7 +67,7 @@ func TestConfinedJobs(t *testing.T) {
 	as("b", "job-b", `o=$SM_OUTPUT_DATA_DIR
 		{ id -u; id -g; id -G; } > $o/ids
 		env > $o/env
-		for p in "$OTHER/model/secret" "$OTHER/output.log" "$OTHER/state.json" "$SECRET_FILE"; do
+		for p in "$OTHER/model/secret" "$OTHER/output.log" "$OTHER/state.json" "$SECRET_FILE" "$OLD/model/weights"; do
 			if cat "$p" >/dev/null 2>&1; then echo "read $p"; else echo "refused $p"; fi
 		done > $o/reads
 		if ls "$OTHER/model" >/dev/null 2>&1; then echo "read $OTHER/model"; else echo "refused $OTHER/model"; fi >> $o/reads
@@ -85,7 +93,8 @@ func TestConfinedJobs(t *testing.T) {
 	}
 	reads := read(filepath.Join(f.dir, "job-b", "output", "data", "reads"))
 	for _, want := range []string{"refused " + filepath.Join(f.dir, "job-a", "model", "secret"), "refused " + filepath.Join(f.dir, "job-a", "model"),
-		"refused " + filepath.Join(f.dir, "job-a", "output.log"), "refused " + filepath.Join(f.dir, "job-a", "state.json"), "refused " + secret, "not listed"} {
+		"refused " + filepath.Join(f.dir, "job-a", "output.log"), "refused " + filepath.Join(f.dir, "job-a", "state.json"), "refused " + secret,
+		"refused " + filepath.Join(old, "model", "weights"), "not listed"} {
 		if !strings.Contains(reads, want) {
 			t.Errorf("job-b: want %q in\n%s", want, reads)
 		}

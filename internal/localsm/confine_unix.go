@@ -78,7 +78,8 @@ func readOwnedFile(path string, a *runas.Account, limit int64) ([]byte, error) {
 }
 
 // tightenDir keeps a confined job from listing the job directories or
-// reading other jobs' logs: the directories become 0711, the logs 0600.
+// reading other jobs' logs: the directories become 0711, the logs 0600, and
+// the /opt/ml stand-ins of jobs that ran unconfined (the server's) 0700.
 func tightenDir(dir string) error {
 	if err := os.Chmod(dir, 0o711); err != nil {
 		return err
@@ -97,6 +98,17 @@ func tightenDir(dir string) error {
 		}
 		if err := os.Chmod(filepath.Join(sub, logFile), 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
+		}
+		for _, d := range []string{"input", "model", "output"} {
+			fi, err := os.Lstat(filepath.Join(sub, d))
+			if err != nil || !fi.IsDir() {
+				continue
+			}
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) == os.Geteuid() {
+				if err := os.Chmod(filepath.Join(sub, d), 0o700); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	return nil
