@@ -13,7 +13,8 @@
 // knows nothing of the engine. GET requests outside /v1/ get the web
 // dashboard (package dashboard), which reads this API from the same origin;
 // requests that other web sites' pages make are refused. It tells the rest of the system about the jobs
-// it stores or changes through Hooks.
+// it stores or changes through Hooks, and asks Config.Access, when set, what
+// each caller may do (access.go).
 package api
 
 import (
