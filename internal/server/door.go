@@ -145,23 +145,30 @@ func (d *door) credentials() aws.CredentialsProvider {
 	return credentials.NewStaticCredentialsProvider("sagequeue-local", "sagequeue-local", "")
 }
 
-// httpClient is the client of serve's own requests to itself. Under TLS it
-// trusts exactly the certificate serve presents: the address it dials
-// (0.0.0.0, say) need not be a name the certificate carries.
-func (d *door) httpClient() *http.Client {
+// doer is the HTTP client interface of the SDK clients.
+type doer interface {
+	Do(*http.Request) (*http.Response, error)
+}
+
+// httpClient is the client of serve's own requests to itself: nil (the
+// SDK's own) over plain HTTP. Under TLS it trusts exactly the certificate
+// serve presents: the address it dials (0.0.0.0, say) need not be a name
+// the certificate carries.
+func (d *door) httpClient() doer {
+	if d.cert == nil {
+		return nil
+	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	if d.cert != nil {
-		tr.TLSClientConfig = &tls.Config{
-			MinVersion:         tls.VersionTLS12,
-			InsecureSkipVerify: true, // replaced by VerifyConnection: the certificate must be ours
-			VerifyConnection: func(cs tls.ConnectionState) error {
-				cur := d.cert.current()
-				if len(cs.PeerCertificates) == 0 || cur == nil || !bytes.Equal(cs.PeerCertificates[0].Raw, cur.Certificate[0]) {
-					return errors.New("the server's certificate is not the one serve loaded")
-				}
-				return nil
-			},
-		}
+	tr.TLSClientConfig = &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		InsecureSkipVerify: true, // replaced by VerifyConnection: the certificate must be ours
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			cur := d.cert.current()
+			if len(cs.PeerCertificates) == 0 || cur == nil || !bytes.Equal(cs.PeerCertificates[0].Raw, cur.Certificate[0]) {
+				return errors.New("the server's certificate is not the one serve loaded")
+			}
+			return nil
+		},
 	}
 	return &http.Client{Transport: tr}
 }
