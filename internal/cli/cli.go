@@ -106,6 +106,9 @@ type App struct {
 
 	// SigningName overrides the SigV4 signing name (see signing.go).
 	SigningName string
+	// CABundle is a PEM file of certificates to trust for HTTPS, besides
+	// the system's (a server with a self-signed certificate).
+	CABundle string
 
 	// Getenv reads the environment (os.Getenv unless a test replaces it).
 	Getenv func(string) string
@@ -127,6 +130,9 @@ type App struct {
 
 	client *batch.Client
 	args   []string // the command line Run was given
+	// anonymous is true when the client signs with placeholder credentials
+	// (none were configured).
+	anonymous bool
 }
 
 // Main runs the sagequeue command line args (without the program name) and
@@ -211,6 +217,8 @@ deployment) or to AWS Batch itself (--endpoint aws) through the AWS SDK.`,
 	pf.StringVar(&a.Profile, "profile", "", "AWS shared config profile to take credentials and region from")
 	pf.StringVar(&a.SigningName, "signing-name", "",
 		`SigV4 signing name: "execute-api" for a deployed sagequeue behind a custom domain (default: execute-api for https://<id>.execute-api.<region>.amazonaws.com, else the Batch client's; env SAGEQUEUE_SIGNING_NAME)`)
+	pf.StringVar(&a.CABundle, "ca-bundle", "",
+		`PEM file of CA certificates to trust for an https:// endpoint, e.g. a server's self-signed certificate (the AWS SDK option; env AWS_CA_BUNDLE)`)
 	pf.StringVarP(&a.Output, "output", "o", "table", "output format: table or json")
 	pf.StringVar(&a.Color, "color", "auto", "colors in tables and status lines: auto (on a terminal, unless NO_COLOR is set), always or never")
 
@@ -279,6 +287,10 @@ func (e *exitError) Unwrap() error { return e.err }
 func usagef(format string, args ...any) error {
 	return &exitError{code: ExitUsage, err: fmt.Errorf(format, args...)}
 }
+
+// Usagef is a usage error (exit code 2), for commands the server binary
+// adds (internal/servercmd).
+func Usagef(format string, args ...any) error { return usagef(format, args...) }
 
 // notFoundf is a not-found error: exit code 3.
 func notFoundf(format string, args ...any) error {

@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -61,11 +63,12 @@ func (a *App) Batch(ctx context.Context) (*batch.Client, error) {
 	signed := isAWS || signingName != ""
 	var cfg aws.Config
 	plainHTTP := !isAWS && strings.HasPrefix(a.Endpoint, "http://")
-	if !signed && a.Profile == "" && a.Region == "" && nothingToLoad(plainHTTP) {
+	if !signed && a.Profile == "" && a.Region == "" && a.CABundle == "" && nothingToLoad(plainHTTP) {
 		// A sagequeue server, and no AWS configuration anywhere: loading
 		// would find nothing, so load nothing (it costs a tenth of a local
 		// submit's CPU).
 		cfg = aws.Config{Region: localRegion, Credentials: credentials.NewStaticCredentialsProvider(dummyAccessKey, dummySecretKey, "")}
+		a.anonymous = true
 	} else {
 		var err error
 		if cfg, err = a.loadConfig(ctx, signed, signingName, signingRegion); err != nil {
@@ -90,6 +93,13 @@ func (a *App) loadConfig(ctx context.Context, signed bool, signingName, signingR
 	}
 	if a.Region != "" {
 		opts = append(opts, config.WithRegion(a.Region))
+	}
+	if a.CABundle != "" {
+		pem, err := os.ReadFile(a.CABundle)
+		if err != nil {
+			return aws.Config{}, usagef("--ca-bundle: %v", err)
+		}
+		opts = append(opts, config.WithCustomCABundle(bytes.NewReader(pem)))
 	}
 	if !signed {
 		// No instance metadata lookups for a sagequeue server: off EC2 they
@@ -121,6 +131,7 @@ func (a *App) loadConfig(ctx context.Context, signed bool, signingName, signingR
 	}
 	if !signed && !hasCredentials(ctx, cfg) {
 		cfg.Credentials = credentials.NewStaticCredentialsProvider(dummyAccessKey, dummySecretKey, "")
+		a.anonymous = true
 	}
 	return cfg, nil
 }
@@ -201,6 +212,9 @@ func (a *App) classifyAPI(cmd *cobra.Command, err error) (code int, msg string, 
 		if status != 0 && status != 400 && msg == apiErr.ErrorCode() {
 			msg = fmt.Sprintf("%s (HTTP %d)", msg, status)
 		}
+		if a.anonymous && authRefusal(apiErr.ErrorCode()) {
+			msg += fmt.Sprintf(" (%s checks who calls it, and no AWS credentials were found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY to the keys you were given, or use --profile)", a.Endpoint)
+		}
 		return ExitRefused, msg, true
 	}
 	var opErr *smithy.OperationError
@@ -212,6 +226,16 @@ func (a *App) classifyAPI(cmd *cobra.Command, err error) (code int, msg string, 
 		return ExitUnavailable, a.transportMessage(err), true
 	}
 	return 0, "", false
+}
+
+// authRefusal reports the error codes of a request the server did not
+// authenticate.
+func authRefusal(code string) bool {
+	switch code {
+	case "MissingAuthenticationTokenException", "UnrecognizedClientException", "InvalidSignatureException", "IncompleteSignatureException":
+		return true
+	}
+	return false
 }
 
 // isNotFound reports whether a Batch error says that the thing asked for does
@@ -230,7 +254,10 @@ func (a *App) transportMessage(err error) string {
 		where = "AWS Batch"
 	}
 	var netErr *net.OpError
+	var certErr *tls.CertificateVerificationError
 	switch {
+	case errors.As(err, &certErr):
+		return fmt.Sprintf("cannot trust %s: %v; if it is the server's own (self-signed) certificate, give it with --ca-bundle FILE", where, certErr.Err)
 	case errors.Is(err, context.DeadlineExceeded):
 		return fmt.Sprintf("no answer from %s: timed out", where)
 	case errors.Is(err, context.Canceled):

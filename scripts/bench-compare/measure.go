@@ -135,10 +135,22 @@ type latencyProbe struct {
 	// submit submits a job whose first command writes the time (date
 	// +%s%N) into the file stamp, and returns its id.
 	submit func(ctx context.Context, stamp string) (string, error)
-	// running reports whether the job is RUNNING or past it.
-	running  func(ctx context.Context, id string) (bool, error)
+	// state says where the job is: waiting, running, or finished.
+	state    func(ctx context.Context, id string) (jobState, error)
 	stampDir string
 }
+
+type jobState int
+
+const (
+	waiting  jobState = iota // not RUNNING yet
+	running                  // RUNNING
+	finished                 // past RUNNING
+)
+
+// settle is the pause between the jobs of the latency measure, after the
+// previous one finished: the capacity a job is submitted to is idle.
+const settle = 300 * time.Millisecond
 
 type latencyResult struct {
 	name    string
@@ -147,7 +159,8 @@ type latencyResult struct {
 }
 
 // measureLatency submits jobs one at a time to idle capacity and polls each,
-// back to back, until it is RUNNING; then reads when its first command ran.
+// back to back, until it is RUNNING; then reads when its first command ran,
+// and waits for it to finish (and settle) before the next.
 func measureLatency(ctx context.Context, jobs int, p latencyProbe) (latencyResult, error) {
 	fmt.Fprintf(os.Stderr, "%s: submit -> RUNNING, %d jobs one at a time...\n", p.name, jobs)
 	r := latencyResult{name: p.name}
@@ -158,17 +171,8 @@ func measureLatency(ctx context.Context, jobs int, p latencyProbe) (latencyResul
 		if err != nil {
 			return r, fmt.Errorf("submit: %w", err)
 		}
-		for {
-			ok, err := p.running(ctx, id)
-			if err != nil {
-				return r, err
-			}
-			if ok {
-				break
-			}
-			if time.Since(t0) > time.Minute {
-				return r, fmt.Errorf("job %s not RUNNING after a minute", id)
-			}
+		if err := p.await(ctx, id, running); err != nil {
+			return r, err
 		}
 		seen := time.Since(t0)
 		var started time.Time
@@ -187,8 +191,28 @@ func measureLatency(ctx context.Context, jobs int, p latencyProbe) (latencyResul
 			r.running = append(r.running, ms(seen))
 			r.started = append(r.started, ms(started.Sub(t0)))
 		}
+		if err := p.await(ctx, id, finished); err != nil {
+			return r, err
+		}
+		time.Sleep(settle)
 	}
 	return r, nil
+}
+
+// await polls a job's state, back to back, until it is at least want.
+func (p latencyProbe) await(ctx context.Context, id string, want jobState) error {
+	for start := time.Now(); ; {
+		st, err := p.state(ctx, id)
+		if err != nil {
+			return err
+		}
+		if st >= want {
+			return nil
+		}
+		if time.Since(start) > time.Minute {
+			return fmt.Errorf("job %s still short of state %d after a minute", id, want)
+		}
+	}
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -155,22 +155,24 @@ func (s *sagequeue) latencyProbe(tmp string) latencyProbe {
 			out, err := s.cli(ctx, "submit", "-q", "run", "-n", "latency", "--", "sh", "-c", "date +%s%N > "+stamp).Output()
 			return strings.TrimSpace(string(out)), err
 		},
-		running: func(ctx context.Context, id string) (bool, error) {
+		state: func(ctx context.Context, id string) (jobState, error) {
 			out, err := s.cli(ctx, "describe", id, "-o", "json").Output()
 			if err != nil {
-				return false, err
+				return waiting, err
 			}
 			var j struct{ Status string }
 			if err := json.Unmarshal(out, &j); err != nil {
-				return false, err
+				return waiting, err
 			}
 			switch j.Status {
-			case "RUNNING", "SUCCEEDED":
-				return true, nil
 			case "SUBMITTED", "RUNNABLE", "SCHEDULED", "STARTING":
-				return false, nil
+				return waiting, nil
+			case "RUNNING":
+				return running, nil
+			case "SUCCEEDED":
+				return finished, nil
 			default:
-				return false, fmt.Errorf("job %s is %s", id, j.Status)
+				return waiting, fmt.Errorf("job %s is %s", id, j.Status)
 			}
 		},
 		stampDir: tmp,

@@ -217,19 +217,22 @@ func (s *slurm) latencyProbe(tmp string) latencyProbe {
 				"--wrap", "date +%s%N > "+stamp).Output()
 			return strings.TrimSpace(string(out)), err
 		},
-		// squeue shows a finished job for MinJobAge (300s) after it ends.
-		running: func(ctx context.Context, id string) (bool, error) {
+		// squeue shows a finished job until slurmctld purges it (MinJobAge):
+		// an empty answer for a job sbatch created means it is gone.
+		state: func(ctx context.Context, id string) (jobState, error) {
 			out, err := s.command(ctx, "squeue", "-h", "-j", id, "-o", "%T").Output()
 			if err != nil {
-				return false, err
+				return waiting, err
 			}
-			switch strings.TrimSpace(string(out)) {
-			case "RUNNING", "COMPLETING", "COMPLETED":
-				return true, nil
+			switch st := strings.TrimSpace(string(out)); st {
 			case "PENDING", "CONFIGURING":
-				return false, nil
+				return waiting, nil
+			case "RUNNING", "COMPLETING":
+				return running, nil
+			case "COMPLETED", "":
+				return finished, nil
 			default:
-				return false, fmt.Errorf("job %s is %s", id, strings.TrimSpace(string(out)))
+				return waiting, fmt.Errorf("job %s is %s", id, st)
 			}
 		},
 		stampDir: tmp,
