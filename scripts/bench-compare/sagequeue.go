@@ -46,8 +46,13 @@ func startSagequeue(ctx context.Context, bin, dir string) (*sagequeue, error) {
 		return nil, err
 	}
 	log := filepath.Join(dir, "serve.log")
-	d, err := startDaemon("sagequeue serve", log, os.Environ(), work, filepath.Join(bin, "sagequeue"),
-		"serve", "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"), "--config", config)
+	args := []string{"serve", "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"), "--config", config}
+	if os.Geteuid() == 0 {
+		// As Slurm's jobs do here: the jobs write their start time into
+		// this run's private directory.
+		args = append(args, "--insecure-run-as-root")
+	}
+	d, err := startDaemon("sagequeue serve", log, os.Environ(), work, append([]string{filepath.Join(bin, "sagequeue")}, args...)...)
 	if err != nil {
 		return nil, err
 	}
