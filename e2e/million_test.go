@@ -64,15 +64,28 @@ func BenchmarkMillionJobs(b *testing.B) {
 	start := time.Now()
 	s := StartServer(b, millionConfig, ServerOptions{DataDir: dataDir, Tick: time.Second})
 	startup := time.Since(start)
-	// The first pass admits and launches 8 jobs; the passes measured are
-	// those the submissions cause.
-	var passes0 histogram
-	for deadline := time.Now().Add(time.Minute); passes0.count == 0; time.Sleep(10 * time.Millisecond) {
-		if passes0 = passHistogram(b, s); time.Now().After(deadline) {
+	// The first passes reconcile, admit and launch 8 jobs, which then hold
+	// the capacity; the passes measured are those the submissions cause.
+	for deadline := time.Now().Add(time.Minute); passHistogram(b, s).count == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
 			b.Fatal("no scheduling pass within a minute of the start")
 		}
 	}
-	firstPass := passes0.sum
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+		out, err := s.Batch.ListServiceJobs(context.Background(), &batch.ListServiceJobsInput{JobQueue: aws.String("fifo")})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(out.JobSummaryList) == 8 {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%d jobs RUNNING a minute after the start, want 8", len(out.JobSummaryList))
+		}
+	}
+	time.Sleep(2 * time.Second) // a tick's pass, launches settled
+	passes0 := passHistogram(b, s)
+	firstPasses := passes0.sum
 
 	b.ResetTimer()
 	var submit, list []float64
@@ -94,7 +107,7 @@ func BenchmarkMillionJobs(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportMetric(startup.Seconds(), "startup-s")
-	b.ReportMetric(firstPass, "first-pass-s")
+	b.ReportMetric(firstPasses, "first-passes-s")
 	b.ReportMetric(benchutil.Percentile(submit, 50), "submit-p50-ms")
 	b.ReportMetric(benchutil.Percentile(submit, 99), "submit-p99-ms")
 	b.ReportMetric(benchutil.Percentile(list, 50), "list-p50-ms")

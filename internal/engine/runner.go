@@ -31,7 +31,7 @@ type Runner struct {
 	wake chan struct{}
 	soft chan struct{} // submissions
 	// Coalesce is the least time between the end of a pass and a pass
-	// asked for only by submissions (2ms).
+	// asked for only by submissions (10ms).
 	Coalesce time.Duration
 	events   chan events.TrainingJobStateChange
 	// OnPass, if set, is told about every pass (metrics, tests).
@@ -45,7 +45,7 @@ func NewRunner(e *Engine, tick time.Duration) *Runner {
 	}
 	return &Runner{
 		e: e, tick: tick, wake: make(chan struct{}, 1), soft: make(chan struct{}, 1),
-		Coalesce: 2 * time.Millisecond, events: make(chan events.TrainingJobStateChange, 4096),
+		Coalesce: 10 * time.Millisecond, events: make(chan events.TrainingJobStateChange, 4096),
 	}
 }
 
