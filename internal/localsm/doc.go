@@ -37,6 +37,7 @@
 // engine treats as "give the job back to the queue without using an
 // attempt".
 //
-// Requests are not authenticated: the endpoint is meant to listen on a
-// loopback address of the machine it runs jobs on.
+// Requests are not authenticated, and a request runs the command it names:
+// the endpoint must be reachable by the engine alone. `sagequeue serve`
+// calls it in process (package inproc) and serves it on no socket.
 package localsm

@@ -4,11 +4,12 @@
 // DynamoDB), the SageMaker endpoint (local processes instead of SageMaker)
 // and the event bus (in-process instead of EventBridge) differ.
 //
-// One listener serves both APIs: requests with an X-Amz-Target header of
-// SageMaker go to the local SageMaker endpoint (so `aws sagemaker
-// --endpoint-url` works against it), the rest to the Batch API. The engine
-// reaches the local endpoint through the same listener with the real
-// SageMaker SDK client.
+// The listener serves the Batch API, the dashboard and /metrics, nothing
+// else. The engine reaches the local SageMaker endpoint in process, through
+// the real SageMaker SDK client whose HTTP client calls the endpoint's
+// handler: the endpoint runs whatever command a request names, so no socket
+// may lead to it. The configuration file is applied in process too, before
+// the listener answers anything.
 package server
 
 import (
@@ -25,12 +26,12 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/batch"
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker"
 
 	"github.com/sagequeue/sagequeue/internal/api"
 	"github.com/sagequeue/sagequeue/internal/engine"
 	"github.com/sagequeue/sagequeue/internal/events"
+	"github.com/sagequeue/sagequeue/internal/inproc"
 	"github.com/sagequeue/sagequeue/internal/joblogs"
 	"github.com/sagequeue/sagequeue/internal/localsm"
 	"github.com/sagequeue/sagequeue/internal/metrics"
@@ -45,7 +46,8 @@ type Options struct {
 	Listen string
 	// DataDir holds the store (sagequeue.db) and the training jobs (jobs/).
 	DataDir string
-	// ConfigFile, if set, is applied at start (see package setup).
+	// ConfigFile, if set, is applied at start (see package setup) when it
+	// differs from the configuration last applied to the data directory.
 	ConfigFile string
 	// Tick is the period of passes when nothing happens (1s).
 	Tick time.Duration
@@ -55,6 +57,8 @@ type Options struct {
 	// (0: no cap beyond the environments' capacity).
 	InstanceLimit int64
 	Logger        *slog.Logger
+	// Limits bound the listener's connections (zero fields: defaults).
+	Limits Limits
 	// Ready, if set, is called with the listening address once the server
 	// serves and the configuration is applied.
 	Ready func(addr string)
@@ -95,14 +99,20 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer st.Close()
 
-	ln, err := net.Listen("tcp", o.Listen)
+	ln, err := listen(o.Listen, o.Limits)
 	if err != nil {
 		return err
 	}
-	base := "http://" + ln.Addr().String()
 	creds := credentials.NewStaticCredentialsProvider("sagequeue-local", "sagequeue-local", "")
 
-	sm := sagemaker.New(sagemaker.Options{BaseEndpoint: aws.String(base), Region: model.LocalAccount.Region, Credentials: creds})
+	// The engine's SageMaker client calls the local endpoint's handler in
+	// process (the endpoint is made below: it delivers its events to the
+	// runner, which needs the engine).
+	var local *localsm.Server
+	sm := sagemaker.New(sagemaker.Options{
+		BaseEndpoint: aws.String("http://sagemaker.in-process"), Region: model.LocalAccount.Region, Credentials: creds,
+		HTTPClient: inproc.Client{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { local.ServeHTTP(w, r) })},
+	})
 	// The data directory is locked (store and jobs), so this process is its
 	// only scheduler: a holder named after the directory lets a server
 	// restarted after a kill -9 take its lease over at once instead of
@@ -123,7 +133,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	runner := engine.NewRunner(eng, o.Tick)
-	local, err := localsm.New(localsm.Config{
+	local, err = localsm.New(localsm.Config{
 		Dir: filepath.Join(o.DataDir, "jobs"), Region: model.LocalAccount.Region, Account: model.LocalAccount.ID,
 		Emit: runner.Deliver, StopGrace: o.StopGrace, InstanceLimit: o.InstanceLimit, Logger: o.Logger,
 	})
@@ -144,38 +154,34 @@ func Run(ctx context.Context, o Options) error {
 	})
 	instrumentedAPI := metricsServer.InstrumentAPI(batchAPI)
 	loopback := isLoopback(ln.Addr())
-	srv := &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if loopback && !loopbackHost(r.Host) {
-				// A web page can make a browser send requests to 127.0.0.1
-				// under a name of its own that resolves there (DNS
-				// rebinding) and read the answers as same-origin: a server
-				// that listens on loopback answers loopback names only.
-				http.Error(w, "sagequeue serve listens on loopback and answers requests for localhost or a loopback address only", http.StatusForbidden)
-				return
-			}
-			if strings.HasPrefix(r.Header.Get("X-Amz-Target"), "SageMaker.") {
-				local.ServeHTTP(w, r)
-				return
-			}
-			if r.URL.Path == metrics.Path {
-				metricsServer.ServeHTTP(w, r)
-				return
-			}
-			instrumentedAPI.ServeHTTP(w, r)
-		}),
-		ReadHeaderTimeout: 10 * time.Second,
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	srv := newHTTPServer(o.Limits, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if loopback && !loopbackHost(r.Host) {
+			// A web page can make a browser send requests to 127.0.0.1
+			// under a name of its own that resolves there (DNS
+			// rebinding) and read the answers as same-origin: a server
+			// that listens on loopback answers loopback names only.
+			http.Error(w, "sagequeue serve listens on loopback and answers requests for localhost or a loopback address only", http.StatusForbidden)
+			return
+		}
+		if r.URL.Path == metrics.Path {
+			metricsServer.ServeHTTP(w, r)
+			return
+		}
+		instrumentedAPI.ServeHTTP(w, r)
+	}))
 
+	// The configuration goes in before the listener answers anything: a
+	// client that connects early waits in the listen queue instead of
+	// hearing that its queue does not exist.
 	if cfg != nil {
-		client := batch.New(batch.Options{BaseEndpoint: aws.String(base), Region: model.LocalAccount.Region, Credentials: creds})
-		if err := setup.Apply(ctx, client, cfg); err != nil {
-			shutdown(o.Logger, srv, nil, local)
+		if err := applyConfig(ctx, o.Logger, st, batchAPI, o.ConfigFile, cfg); err != nil {
+			ln.Close()
+			shutdown(o.Logger, nil, nil, local)
 			return fmt.Errorf("applying %s: %w", o.ConfigFile, err)
 		}
 	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
 
 	runCtx, stopRunner := context.WithCancel(context.WithoutCancel(ctx))
 	ran := make(chan error, 1)
