@@ -27,6 +27,7 @@ type submitOptions struct {
 	environment     kvFlag
 	outputPath      string
 	trainingPlanArn string
+	checkpointURI   string
 
 	share       string
 	priority    int32
@@ -109,6 +110,7 @@ is missing. See docs/cli.md for the file's members.`,
 	f.Var(&o.environment, "env", "environment variable KEY=VALUE of the container (repeatable)")
 	f.StringVar(&o.outputPath, "output-path", "", "S3 URL for the model artifacts (OutputDataConfig.S3OutputPath)")
 	f.StringVar(&o.trainingPlanArn, "training-plan-arn", "", "SageMaker training plan to run in (ResourceConfig.TrainingPlanArn)")
+	f.StringVar(&o.checkpointURI, "checkpoint-uri", "", "where the job's checkpoints are kept between attempts, an s3:// URL (CheckpointConfig.S3Uri)")
 	f.StringVar(&o.share, "share", "", "share identifier (fair-share queues)")
 	f.Int32Var(&o.priority, "priority", 0, "scheduling priority within the share, 0-9999, higher first (fair-share queues)")
 	f.Int32Var(&o.attempts, "attempts", 0, "attempts of the retry strategy, 1-10")
@@ -152,6 +154,7 @@ func (a *App) submitInput(o *submitOptions, changed func(string) bool, entry []s
 		Environment:     &o.environment,
 		OutputPath:      o.outputPath,
 		TrainingPlanArn: o.trainingPlanArn,
+		CheckpointURI:   o.checkpointURI,
 		Entrypoint:      entry,
 	}
 	if o.payload == "" || changed("instance-type") {

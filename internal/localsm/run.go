@@ -61,7 +61,7 @@ func (s *Server) execute(j *job) string {
 		return "InternalServerError: cannot open the training job's log: " + err.Error()
 	}
 	defer lg.close()
-	paths, err := prepareDir(j, lg)
+	paths, err := s.prepareDir(j, lg)
 	if err != nil {
 		lg.note("cannot prepare the job directory: %v", err)
 		return "ClientError: cannot prepare the job directory: " + err.Error()
@@ -226,12 +226,13 @@ func failureFile(outputDir string) string {
 // jobPaths are the /opt/ml stand-ins of one job.
 type jobPaths struct {
 	input, config, data, model, output, outputData string
+	checkpoints                                    string
 	channels                                       map[string]string
 	resourceConfig, inputDataConfig                map[string]any
 }
 
 // prepareDir lays out the job directory as SageMaker lays out /opt/ml.
-func prepareDir(j *job, lg *jobLog) (*jobPaths, error) {
+func (s *Server) prepareDir(j *job, lg *jobLog) (*jobPaths, error) {
 	in := j.req.in
 	p := &jobPaths{
 		input:      filepath.Join(j.dir, "input"),
@@ -242,7 +243,7 @@ func prepareDir(j *job, lg *jobLog) (*jobPaths, error) {
 		outputData: filepath.Join(j.dir, "output", "data"),
 		channels:   map[string]string{},
 	}
-	for _, d := range []string{p.config, p.data, p.model, p.outputData} {
+	for _, d := range []string{p.config, p.data, p.model, p.outputData, filepath.Join(p.output, "intermediate")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, err
 		}
@@ -307,6 +308,10 @@ func prepareDir(j *job, lg *jobLog) (*jobPaths, error) {
 		if err := linkChannel(dir, ch, lg); err != nil {
 			return nil, fmt.Errorf("channel %s: %w", name, err)
 		}
+	}
+
+	if err := s.prepareCheckpoints(j, p, lg); err != nil {
+		return nil, err
 	}
 
 	hps := in.HyperParameters
@@ -464,6 +469,7 @@ func (s *Server) environment(j *job, p *jobPaths) []string {
 	set("SM_LOG_LEVEL", "20")
 	set("SM_FRAMEWORK_PARAMS", map[string]any{})
 	set("SM_TRAINING_ENV", trainingEnv)
+	env = append(env, moreEnvironment(j, p)...)
 	set("TRAINING_JOB_NAME", j.rec.Name)
 	// TRAINING_JOB_ARN also marks the job's processes, so that a restarted
 	// server can recognise a group whose leader has gone.

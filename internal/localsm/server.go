@@ -35,6 +35,9 @@ type Config struct {
 	// StopGrace is how long a stopped job's process group has between
 	// SIGTERM and SIGKILL (10s).
 	StopGrace time.Duration
+	// CheckpointDir keeps the checkpoints of jobs whose CheckpointConfig
+	// names an S3 URI (<Dir>/.checkpoints): see prepareCheckpoints.
+	CheckpointDir string
 	// InstanceLimit, when > 0, is the workstation's "account quota": a
 	// CreateTrainingJob whose instances, added to those of the jobs still
 	// InProgress or Stopping, would exceed it fails with
@@ -95,6 +98,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Account == "" {
 		cfg.Account = "000000000000"
+	}
+	if cfg.CheckpointDir == "" {
+		cfg.CheckpointDir = filepath.Join(dir, ".checkpoints")
 	}
 	if cfg.StopGrace <= 0 {
 		cfg.StopGrace = 10 * time.Second

@@ -134,7 +134,8 @@ func Run(ctx context.Context, o Options) error {
 	}
 	runner := engine.NewRunner(eng, o.Tick)
 	local, err = localsm.New(localsm.Config{
-		Dir: filepath.Join(o.DataDir, "jobs"), Region: model.LocalAccount.Region, Account: model.LocalAccount.ID,
+		Dir: filepath.Join(o.DataDir, "jobs"), CheckpointDir: filepath.Join(o.DataDir, "checkpoints"),
+		Region: model.LocalAccount.Region, Account: model.LocalAccount.ID,
 		Emit: runner.Deliver, StopGrace: o.StopGrace, InstanceLimit: o.InstanceLimit, Logger: o.Logger,
 	})
 	if err != nil {
