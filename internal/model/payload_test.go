@@ -111,3 +111,16 @@ func FuzzParsePayload(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkParsePayload: what SubmitServiceJob spends on a realistic
+// CreateTrainingJob request, the shape check included (docs/benchmarks.md).
+func BenchmarkParsePayload(b *testing.B) {
+	payload := model.BenchPayload
+	b.SetBytes(int64(len(payload)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := model.ParsePayload(payload); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
