@@ -48,7 +48,16 @@ func TestReadmeQuickStart(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	work := filepath.Join(t.TempDir(), "sagequeue")
+	scratch := t.TempDir()
+	// Run as root, serve runs training jobs as nobody, who must get
+	// through to the checkout (the jobs' working directory) and the data
+	// directory, as through a clone in a home directory.
+	for _, d := range []string{filepath.Dir(scratch), scratch} {
+		if err := os.Chmod(d, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+	work := filepath.Join(scratch, "sagequeue")
 	copyCheckout(t, root, work)
 	port := freePort(t)
 	endpoint := "http://127.0.0.1:" + port
@@ -56,15 +65,20 @@ func TestReadmeQuickStart(t *testing.T) {
 	// make run, as the README says, with the data directory and address
 	// that its variables allow.
 	var serverOut lockedBuffer
-	run := exec.Command("make", "run", "DATA="+filepath.Join(t.TempDir(), "data"), "LISTEN=127.0.0.1:"+port)
+	run := exec.Command("make", "run", "DATA="+filepath.Join(scratch, "data"), "LISTEN=127.0.0.1:"+port)
 	run.Dir = work
+	run.Env = append(os.Environ(), "PATH="+pathForJobs(os.Getenv("PATH")))
 	run.Stdout, run.Stderr = &serverOut, &serverOut
 	run.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := run.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- run.Wait() }()
+	exited := make(chan struct{})
+	var runErr error
+	go func() {
+		runErr = run.Wait()
+		close(exited)
+	}()
 	t.Cleanup(func() {
 		// The whole group: make and the server it started.
 		syscall.Kill(-run.Process.Pid, syscall.SIGTERM)
@@ -81,8 +95,8 @@ func TestReadmeQuickStart(t *testing.T) {
 	deadline := time.Now().Add(3 * time.Minute) // it builds first
 	for !strings.Contains(serverOut.String(), "sagequeue serving") {
 		select {
-		case err := <-exited:
-			t.Fatalf("make run ended before serving (%v):\n%s", err, serverOut.String())
+		case <-exited:
+			t.Fatalf("make run ended before serving (%v):\n%s", runErr, serverOut.String())
 		case <-time.After(100 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
@@ -210,6 +224,40 @@ func copyFile(src, dst string, perm fs.FileMode) error {
 		return err
 	}
 	return out.Close()
+}
+
+// pathForJobs is PATH without the directories that the account training
+// jobs run as (nobody, when the tests run as root) cannot get through: the
+// server finds a job's program on its PATH, and a python3 under /root
+// (pyenv, say) would then be found but not run. Not root: PATH as it is.
+func pathForJobs(path string) string {
+	if os.Geteuid() != 0 {
+		return path
+	}
+	var keep []string
+	for _, dir := range filepath.SplitList(path) {
+		if reachableByOthers(dir) {
+			keep = append(keep, dir)
+		}
+	}
+	return strings.Join(keep, string(filepath.ListSeparator))
+}
+
+// reachableByOthers reports whether every directory from / to dir lets
+// other users through.
+func reachableByOthers(dir string) bool {
+	if !filepath.IsAbs(dir) {
+		return false
+	}
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err != nil || fi.Mode().Perm()&0o001 == 0 {
+			return false
+		}
+		if d == filepath.Dir(d) {
+			return true
+		}
+	}
 }
 
 func freePort(t *testing.T) string {

@@ -7,7 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+
+	"github.com/sagequeue/sagequeue/internal/runas"
 )
 
 // prepareCheckpoints makes <job>/checkpoints, the stand-in of
@@ -21,17 +24,32 @@ import (
 // (CheckpointDir/<bucket>/<key>), so that the same payload resumes locally
 // and on SageMaker. Without CheckpointConfig it is a plain directory that
 // goes with the job, as a container's would.
+//
+// A confined job (Config.RunAs) keeps its checkpoints apart from other
+// accounts': under CheckpointDir/<uid>/, in a directory of its own that
+// the account owns; it may not name a file:// path, which the server
+// would create for it wherever it points.
 func (s *Server) prepareCheckpoints(j *job, p *jobPaths, lg *jobLog) error {
 	p.checkpoints = filepath.Join(j.dir, "checkpoints")
 	cc := j.req.in.CheckpointConfig
 	if cc == nil || cc.S3Uri == nil || *cc.S3Uri == "" {
 		return os.MkdirAll(p.checkpoints, 0o755)
 	}
-	target, err := s.checkpointTarget(*cc.S3Uri)
+	acct, err := s.account(j)
+	if err != nil {
+		return err
+	}
+	target, err := s.checkpointTarget(*cc.S3Uri, acct)
 	if err != nil {
 		return fmt.Errorf("CheckpointConfig.S3Uri: %w", err)
 	}
-	if err := os.MkdirAll(target, 0o755); err != nil {
+	if acct != nil {
+		err = ownedCheckpointDir(s.cfg.CheckpointDir, target, acct)
+	} else {
+		// The job runs as the server: only it needs to reach the directory.
+		err = os.MkdirAll(target, 0o700)
+	}
+	if err != nil {
 		return err
 	}
 	if fi, err := os.Lstat(p.checkpoints); err == nil && fi.Mode()&os.ModeSymlink != 0 {
@@ -41,14 +59,18 @@ func (s *Server) prepareCheckpoints(j *job, p *jobPaths, lg *jobLog) error {
 	return os.Symlink(target, p.checkpoints)
 }
 
-// checkpointTarget is the local directory that stands for a checkpoint URI.
-func (s *Server) checkpointTarget(uri string) (string, error) {
+// checkpointTarget is the local directory that stands for a checkpoint URI
+// of a job running as acct (nil: as the server).
+func (s *Server) checkpointTarget(uri string, acct *runas.Account) (string, error) {
 	u, err := url.Parse(uri)
 	if err != nil {
 		return "", err
 	}
 	switch u.Scheme {
 	case "file":
+		if acct != nil {
+			return "", fmt.Errorf("%s: a job that runs as another account keeps its checkpoints in the endpoint's directory: give an s3:// URI", uri)
+		}
 		if u.Host != "" && u.Host != "localhost" || !filepath.IsAbs(u.Path) {
 			return "", fmt.Errorf("%s: a file:// URI names an absolute path on this machine (file:///path)", uri)
 		}
@@ -60,6 +82,11 @@ func (s *Server) checkpointTarget(uri string) (string, error) {
 		rel := strings.TrimPrefix(filepath.Clean("/"+filepath.Join(u.Host, key)), "/")
 		if u.Host == "" || rel == "" || rel == "." {
 			return "", fmt.Errorf("%s names no bucket", uri)
+		}
+		if acct != nil {
+			// One directory, named by the whole URI, in the account's:
+			// no path the job could have planted a link in on the way.
+			return filepath.Join(s.cfg.CheckpointDir, strconv.FormatUint(uint64(acct.UID), 10), url.PathEscape(rel)), nil
 		}
 		return filepath.Join(s.cfg.CheckpointDir, rel), nil
 	}

@@ -52,7 +52,7 @@ func TestCheckpointTarget(t *testing.T) {
 		"file://relative/x":            "error",
 		"ftp://h/x":                    "error",
 	} {
-		got, err := s.checkpointTarget(uri)
+		got, err := s.checkpointTarget(uri, nil)
 		if err != nil {
 			got = "error"
 		}

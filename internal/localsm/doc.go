@@ -37,6 +37,10 @@
 // engine treats as "give the job back to the queue without using an
 // attempt".
 //
+// With Config.RunAs, a job runs as an unprivileged account with its own
+// 0700 directories and a clean environment (confine.go), so that jobs of
+// different people cannot read each other's files.
+//
 // Requests are not authenticated, and a request runs the command it names:
 // the endpoint must be reachable by the engine alone. `sagequeue serve`
 // calls it in process (package inproc) and serves it on no socket.

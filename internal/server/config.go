@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/batch"
 
 	"github.com/sagequeue/sagequeue/internal/inproc"
@@ -36,12 +35,12 @@ type appliedConfig struct {
 }
 
 // applyConfig applies cfg (read from file) through the Batch API handler h,
-// in process, unless it is the configuration last applied to this store:
+// in process, signing with creds, unless it is the configuration last applied to this store:
 // a change made since with the API or the CLI (`env update
 // --max-capacity 8`) then survives the restart, as it does in the cloud,
 // where a deploy applies the configuration only when it changed. It logs
 // every change it makes.
-func applyConfig(ctx context.Context, log *slog.Logger, st *bolt.Store, h http.Handler, file string, cfg *setup.Config) error {
+func applyConfig(ctx context.Context, log *slog.Logger, st *bolt.Store, h http.Handler, creds aws.CredentialsProvider, file string, cfg *setup.Config) error {
 	sum, err := configHash(cfg)
 	if err != nil {
 		return err
@@ -65,7 +64,7 @@ func applyConfig(ctx context.Context, log *slog.Logger, st *bolt.Store, h http.H
 		// Never dialled: the HTTP client serves every request with h.
 		BaseEndpoint: aws.String("http://sagequeue.in-process"),
 		Region:       model.LocalAccount.Region,
-		Credentials:  credentials.NewStaticCredentialsProvider("sagequeue-config", "sagequeue-config", ""),
+		Credentials:  creds,
 		HTTPClient:   inproc.Client{Handler: h},
 	})
 	changes, err := setup.Apply(ctx, client, cfg)

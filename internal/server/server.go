@@ -64,6 +64,20 @@ type Options struct {
 	Ready func(addr string)
 	// Bus, if set, also receives every job state change event.
 	Bus *events.LocalBus
+
+	// The door (door.go, docs/security.md). AuthFile, when set, is the auth
+	// file: every request is authenticated and authorized. Without one,
+	// serve refuses a non-loopback Listen unless InsecureNoAuth.
+	AuthFile       string
+	InsecureNoAuth bool
+	// TLSCert and TLSKey, when set, make serve speak HTTPS.
+	TLSCert, TLSKey string
+	// RunAs is the account training jobs run as when serve runs as root
+	// (a user name, uid or uid:gid); "" runs them as serve itself.
+	RunAs string
+	// Reload, when set, makes serve read the auth file and the TLS
+	// certificate again at every receive (the CLI sends SIGHUPs there).
+	Reload <-chan struct{}
 }
 
 // Run serves until ctx ends, then shuts down in order: stop taking requests,
@@ -82,6 +96,10 @@ func Run(ctx context.Context, o Options) error {
 	if o.Bus == nil {
 		o.Bus = &events.LocalBus{}
 	}
+	door, err := openDoor(o)
+	if err != nil {
+		return err
+	}
 	var cfg *setup.Config
 	if o.ConfigFile != "" {
 		c, err := setup.Load(o.ConfigFile)
@@ -91,6 +109,9 @@ func Run(ctx context.Context, o Options) error {
 		cfg = c
 	}
 	if err := os.MkdirAll(o.DataDir, 0o755); err != nil {
+		return err
+	}
+	if err := door.confineDataDir(o.DataDir); err != nil {
 		return err
 	}
 	st, err := bolt.Open(filepath.Join(o.DataDir, "sagequeue.db"))
@@ -103,15 +124,16 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	creds := credentials.NewStaticCredentialsProvider("sagequeue-local", "sagequeue-local", "")
+	base := door.scheme() + "://" + ln.Addr().String()
 
 	// The engine's SageMaker client calls the local endpoint's handler in
 	// process (the endpoint is made below: it delivers its events to the
-	// runner, which needs the engine).
+	// runner, which needs the engine). No one checks its credentials.
 	var local *localsm.Server
 	sm := sagemaker.New(sagemaker.Options{
-		BaseEndpoint: aws.String("http://sagemaker.in-process"), Region: model.LocalAccount.Region, Credentials: creds,
-		HTTPClient: inproc.Client{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { local.ServeHTTP(w, r) })},
+		BaseEndpoint: aws.String("http://sagemaker.in-process"), Region: model.LocalAccount.Region,
+		Credentials: credentials.NewStaticCredentialsProvider("sagequeue-serve", "sagequeue-serve", ""),
+		HTTPClient:  inproc.Client{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { local.ServeHTTP(w, r) })},
 	})
 	// The data directory is locked (store and jobs), so this process is its
 	// only scheduler: a holder named after the directory lets a server
@@ -137,12 +159,13 @@ func Run(ctx context.Context, o Options) error {
 		Dir: filepath.Join(o.DataDir, "jobs"), CheckpointDir: filepath.Join(o.DataDir, "checkpoints"),
 		Region: model.LocalAccount.Region, Account: model.LocalAccount.ID,
 		Emit: runner.Deliver, StopGrace: o.StopGrace, InstanceLimit: o.InstanceLimit, Logger: o.Logger,
+		RunAs: door.jobAccounts(),
 	})
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	batchAPI := api.New(api.Config{
+	apiConfig := api.Config{
 		Store: st, Account: model.LocalAccount, Hooks: runner, Logger: o.Logger,
 		Logs: joblogs.Files{Path: func(name string) (string, error) {
 			path, err := local.LogPath(name)
@@ -152,9 +175,21 @@ func Run(ctx context.Context, o Options) error {
 			}
 			return path, err
 		}},
-	})
+	}
+	door.apiConfig(&apiConfig)
+	batchAPI := api.New(apiConfig)
 	instrumentedAPI := metricsServer.InstrumentAPI(batchAPI)
 	loopback := isLoopback(ln.Addr())
+	// Behind the door: authenticated, when serve has an auth file. The
+	// local SageMaker endpoint is not among the routes: only the engine,
+	// in process, may reach it.
+	routes := door.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == metrics.Path {
+			metricsServer.ServeHTTP(w, r)
+			return
+		}
+		instrumentedAPI.ServeHTTP(w, r)
+	}))
 	srv := newHTTPServer(o.Limits, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if loopback && !loopbackHost(r.Host) {
 			// A web page can make a browser send requests to 127.0.0.1
@@ -164,30 +199,32 @@ func Run(ctx context.Context, o Options) error {
 			http.Error(w, "sagequeue serve listens on loopback and answers requests for localhost or a loopback address only", http.StatusForbidden)
 			return
 		}
-		if r.URL.Path == metrics.Path {
-			metricsServer.ServeHTTP(w, r)
-			return
-		}
-		instrumentedAPI.ServeHTTP(w, r)
+		routes.ServeHTTP(w, r)
 	}))
+	srv.ErrorLog = slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn)
 
 	// The configuration goes in before the listener answers anything: a
 	// client that connects early waits in the listen queue instead of
 	// hearing that its queue does not exist.
 	if cfg != nil {
-		if err := applyConfig(ctx, o.Logger, st, batchAPI, o.ConfigFile, cfg); err != nil {
+		// Through the door, signed with serve's own key like any client
+		// of it, but in process.
+		if err := applyConfig(ctx, o.Logger, st, door.wrap(batchAPI), door.credentials(), o.ConfigFile, cfg); err != nil {
 			ln.Close()
 			shutdown(o.Logger, nil, nil, local)
 			return fmt.Errorf("applying %s: %w", o.ConfigFile, err)
 		}
 	}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- door.serve(srv, ln) }()
+	if o.Reload != nil {
+		go door.reload(ctx, o.Reload)
+	}
 
 	runCtx, stopRunner := context.WithCancel(context.WithoutCancel(ctx))
 	ran := make(chan error, 1)
 	go func() { ran <- runner.Run(runCtx) }()
-	o.Logger.Info("sagequeue serving", "addr", ln.Addr().String(), "data", o.DataDir)
+	o.Logger.Info("sagequeue serving", "addr", ln.Addr().String(), "url", base, "data", o.DataDir)
 	if o.Ready != nil {
 		o.Ready(ln.Addr().String())
 	}
