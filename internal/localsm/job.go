@@ -55,9 +55,16 @@ type record struct {
 	TrainingEndTime   time.Time    `json:"trainingEndTime,omitzero"`
 	LastModifiedTime  time.Time    `json:"lastModifiedTime"`
 	Transitions       []transition `json:"secondaryStatusTransitions"`
-	// Pid leads the job's process group; PidStartTime (clock ticks after
-	// boot, from /proc/<pid>/stat) tells it from a later process that
-	// reuses the pid, so a restarted server never kills a stranger.
+	// Supervisor is the job's supervisor, saved before it is released to
+	// start the training process (see supervisor.go).
+	Supervisor *supervisorRef `json:"supervisor,omitempty"`
+	// Container names the job's container, when it runs in one.
+	Container string `json:"container,omitempty"`
+	// Pid leads the training process's group; PidStartTime (clock ticks
+	// after boot, from /proc/<pid>/stat) tells it from a later process
+	// that reuses the pid. Servers from before supervisors saved only
+	// these, and a restarted server kills such a group only when it is
+	// provably the job's.
 	Pid          int    `json:"pid,omitempty"`
 	PidStartTime uint64 `json:"pidStartTime,omitempty"`
 	// Request is the CreateTrainingJob request as received.
@@ -255,6 +262,10 @@ func (s *Server) createTrainingJob(body []byte) (any, error) {
 		s.mu.Lock()
 		delete(s.jobs, j.key)
 		s.mu.Unlock()
+		if fault := machineFault(err); fault != "" {
+			// Nothing is created; the engine tries again after a backoff.
+			return nil, &apiError{status: http.StatusInternalServerError, code: infrastructureError, msg: fault + " - cannot create the training job's directory: " + err.Error()}
+		}
 		return nil, fmt.Errorf("create training job %s: %w", name, err)
 	}
 
@@ -272,7 +283,7 @@ func (s *Server) createTrainingJob(body []byte) (any, error) {
 	s.kickLocked(j) // its state is saved
 	s.wg.Add(1)
 	s.mu.Unlock()
-	go s.run(j)
+	go s.run(j, nil)
 	return map[string]string{"TrainingJobArn": j.rec.Arn}, nil
 }
 
@@ -511,15 +522,14 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	return err
 }
 
-// load reads every job under the directory. Jobs that were running when the
-// previous server went away are ended: nothing can follow their processes
-// now, and a job must never look InProgress with nothing behind it.
+// load reads every job under the directory and takes over the ones that
+// were running when the previous server went away (see resume).
 func (s *Server) load() error {
 	entries, err := os.ReadDir(s.cfg.Dir)
 	if err != nil {
 		return fmt.Errorf("localsm: %w", err)
 	}
-	var orphans []*job
+	var unfinished []*job
 	for _, e := range entries {
 		if !e.IsDir() {
 			continue
@@ -550,16 +560,64 @@ func (s *Server) load() error {
 		}
 		s.jobs[j.key] = j
 		if !terminal(rec.Status) {
-			orphans = append(orphans, j)
+			unfinished = append(unfinished, j)
 		}
 	}
 
 	var wg sync.WaitGroup
-	for _, j := range orphans {
-		wg.Go(func() { s.killOrphan(j) })
+	for _, j := range unfinished {
+		wg.Go(func() { s.resume(j) })
 	}
 	wg.Wait()
-	for _, j := range orphans {
+	return nil
+}
+
+// resume takes over a job that was InProgress or Stopping when the previous
+// server went away: it adopts the job's supervisor if it still runs; ends
+// the job as its supervisor recorded if it ended meanwhile; starts it if no
+// training process ever started.
+func (s *Server) resume(j *job) {
+	switch s.recoverJob(j) {
+	case recoverAdopt:
+		v := s.adopt(j)
+		s.mu.Lock()
+		if j.rec.Status == events.TrainingStopping {
+			// The previous server may have died before it signalled.
+			close(j.stopCh)
+		}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		s.log.Info("adopted a training job left running by a previous endpoint", "trainingJob", j.rec.Name, "supervisor", j.rec.Supervisor.Pid)
+		go s.run(j, v)
+	case recoverRerun:
+		s.mu.Lock()
+		stopped := j.rec.Status != events.TrainingInProgress
+		if stopped {
+			s.endLocked(j, "")
+		}
+		s.mu.Unlock()
+		if stopped {
+			s.commit(j)
+			return
+		}
+		if err := resetDir(j.dir); err != nil {
+			s.log.Warn("cannot clear a training job's directory", "trainingJob", j.rec.Name, "err", err)
+		}
+		appendLog(j.dir, "the local SageMaker endpoint restarted before the training process started; starting it now")
+		s.log.Info("starting a training job whose process never started under the previous endpoint", "trainingJob", j.rec.Name)
+		s.mu.Lock()
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go s.run(j, nil)
+	case recoverSettle:
+		failure := s.outcome(j, readExit(j.dir))
+		s.mu.Lock()
+		s.endLocked(j, failure)
+		s.mu.Unlock()
+		s.commit(j)
+		s.log.Info("a training job ended while no endpoint ran", "trainingJob", j.rec.Name, "status", j.rec.Status, "failureReason", j.rec.FailureReason)
+	case recoverLegacy:
+		s.killOrphan(j)
 		s.mu.Lock()
 		if j.rec.StopKind == stopNone {
 			j.rec.StopKind = stopRestart
@@ -569,11 +627,10 @@ func (s *Server) load() error {
 		s.commit(j)
 		s.log.Info("ended a training job left running by a previous endpoint", "trainingJob", j.rec.Name, "status", j.rec.Status)
 	}
-	return nil
 }
 
-// killOrphan kills the process group of a job that the previous server
-// left behind, but only once it has shown that the group is the job's:
+// killOrphan kills the process group of a job that a server from before
+// supervisors left behind, but only once it has shown that the group is the job's:
 // either its leader is alive with the recorded start time, or (the leader
 // gone) a member still carries the job's ARN in its environment. A pid or
 // group id reused by someone else is left alone.
