@@ -28,7 +28,7 @@ type Def struct {
 // dimensionNames are the CloudWatch dimension names of the labels.
 var dimensionNames = map[string]string{
 	"queue": "Queue", "status": "Status", "from": "From", "to": "To", "environment": "Environment",
-	"share": "Share", "operation": "Operation", "code": "ErrorCode", "result": "Result",
+	"share": "Share", "operation": "Operation", "code": "ErrorCode", "result": "Result", "fault": "Fault",
 }
 
 // Bucket bounds, in seconds.
@@ -74,6 +74,8 @@ var (
 		Help: "Failed attempts that went back to RUNNABLE for another attempt (retry strategy)."}
 	CapacityFailures = &Def{Name: "sagequeue_capacity_failures_total", CloudWatch: "CapacityFailures", Kind: Counter, Labels: []string{"queue"}, Unit: "Count",
 		Help: "Launches or attempts that failed for lack of capacity and went back to RUNNABLE without using an attempt."}
+	InfrastructureFaults = &Def{Name: "sagequeue_infrastructure_faults_total", CloudWatch: "InfrastructureFaults", Kind: Counter, Labels: []string{"queue", "fault"}, Unit: "Count",
+		Help: "Launches or attempts that a fault of the machine ended (DISK_FULL, FILE_DESCRIPTORS_EXHAUSTED, ...) and that went back to RUNNABLE without using an attempt, by fault."}
 	JobWait = &Def{Name: "sagequeue_job_wait_seconds", CloudWatch: "JobWaitTime", Kind: Histogram, Labels: []string{"queue"}, Unit: "Seconds", Buckets: waitBuckets,
 		Help: "Time from submission to the first placement (createdAt to scheduledAt)."}
 	JobRun = &Def{Name: "sagequeue_job_run_seconds", CloudWatch: "JobRunTime", Kind: Histogram, Labels: []string{"queue"}, Unit: "Seconds", Buckets: runBuckets,
@@ -111,7 +113,7 @@ var (
 // All lists every metric.
 var All = []*Def{
 	Jobs, QueueInstancesInUse, QueueHeadWait, EnvInstancesInUse, EnvInstancesCapacity, ShareUsage, ShareInstancesInUse, StateErrors,
-	JobsSubmitted, JobsFinished, JobTransitions, JobRetries, CapacityFailures, JobWait, JobRun,
+	JobsSubmitted, JobsFinished, JobTransitions, JobRetries, CapacityFailures, InfrastructureFaults, JobWait, JobRun,
 	Passes, PassDuration, Launches, Stops, Reconciliations, TimeLimitTerminations,
 	SageMakerRequests, SageMakerErrors, SageMakerLatency, APIRequests, APILatency,
 }
@@ -242,6 +244,9 @@ func (r *Recorder) JobTransition(from model.JobStatus, j *model.ServiceJob) {
 			switch {
 			case strings.HasPrefix(j.StatusReason, model.ReasonCapacity):
 				r.sink.add(CapacityFailures, 1, labels(queue))
+			case strings.HasPrefix(j.StatusReason, model.ReasonInfrastructure+":"):
+				fault := strings.TrimPrefix(model.ReasonCode(j.StatusReason), model.ReasonInfrastructure+":")
+				r.sink.add(InfrastructureFaults, 1, labels(queue, fault))
 			case j.StatusReason != "":
 				r.sink.add(JobRetries, 1, labels(queue))
 			}

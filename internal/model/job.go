@@ -69,8 +69,9 @@ type ServiceJob struct {
 	// old capacity-failure attempts are dropped from Attempts.
 	Launches int32 `json:"launches,omitempty"`
 	// CapacityFailures counts consecutive launches that failed for lack of
-	// capacity; NotBefore (epoch ms) holds the job back until its backoff
-	// has passed, so a shortage is not hammered every pass.
+	// capacity or a fault of the machine; NotBefore (epoch ms) holds the
+	// job back until its backoff has passed, so a shortage is not hammered
+	// every pass.
 	CapacityFailures int32 `json:"capacityFailures,omitempty"`
 	NotBefore        int64 `json:"notBefore,omitempty"`
 	// RunnableAt is when the job last entered RUNNABLE.
@@ -205,6 +206,10 @@ const (
 	ReasonMisconfiguration     = "MISCONFIGURATION:SERVICE_ENVIRONMENT_MAX_RESOURCE"
 	ReasonMisconfigurationText = ReasonMisconfiguration + " - Service environment(s) associated with the job queue cannot meet the capacity requirement of the job."
 	ReasonCapacity             = "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY"
+	// ReasonInfrastructure starts the reason of an attempt that a fault of
+	// the machine ended ("INFRASTRUCTURE:DISK_FULL - ..."): the job went
+	// back to RUNNABLE without using an attempt.
+	ReasonInfrastructure = "INFRASTRUCTURE"
 )
 
 // ShouldRetry decides whether a job whose attempt just failed with reason goes
