@@ -37,6 +37,7 @@ func startServer(t *testing.T, config string, o server.Options) string {
 		o.Tick = 50 * time.Millisecond
 	}
 	o.StopGrace = time.Second
+	o.StopJobsOnExit = true // nothing outlives the test
 	o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	ready := make(chan string, 1)
 	o.Ready = func(addr string) { ready <- addr }
