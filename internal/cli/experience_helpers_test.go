@@ -48,8 +48,9 @@ func startLive(t *testing.T) *liveServer {
 		done <- sqserver.Run(ctx, sqserver.Options{
 			Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "data"), ConfigFile: cfg,
 			Tick: 50 * time.Millisecond, StopGrace: time.Second,
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-			Ready:  func(addr string) { ready <- addr },
+			StopJobsOnExit: true, // nothing outlives the test
+			Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Ready:          func(addr string) { ready <- addr },
 		})
 	}()
 	t.Cleanup(func() {
