@@ -76,6 +76,7 @@ type Server struct {
 	Batch *batch.Client
 
 	args    []string
+	env     []string
 	http    *http.Client
 	stderr  *syncBuffer
 	gen     int
@@ -89,6 +90,14 @@ type ServerOptions struct {
 	Tick          time.Duration // --tick (default 100ms: time limits and ticks act fast)
 	StopGrace     time.Duration // --stop-grace (default 2s)
 	InstanceLimit int           // --instance-limit
+	// KeepJobs leaves training jobs running when serve stops, for the
+	// next generation to adopt (serve's default). Without it tests run
+	// serve with --stop-jobs-on-exit, so that nothing outlives them.
+	KeepJobs bool
+	// Args are more flags; Env more environment variables.
+	Args, Env []string
+	// DataDir, if set, is the data directory (else a fresh one).
+	DataDir string
 }
 
 // StartServer writes config (YAML) to a file and starts `sagequeue serve`
@@ -104,7 +113,10 @@ func StartServer(t testing.TB, config string, o ServerOptions) *Server {
 		o.StopGrace = 2 * time.Second
 	}
 	root := t.TempDir()
-	s := &Server{t: t, Work: filepath.Join(root, "work"), DataDir: filepath.Join(root, "data"), stderr: &syncBuffer{}}
+	s := &Server{t: t, Work: filepath.Join(root, "work"), DataDir: filepath.Join(root, "data"), stderr: &syncBuffer{}, env: o.Env}
+	if o.DataDir != "" {
+		s.DataDir = o.DataDir
+	}
 	for _, d := range []string{s.Work, s.DataDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
@@ -118,6 +130,10 @@ func StartServer(t testing.TB, config string, o ServerOptions) *Server {
 	if o.InstanceLimit > 0 {
 		s.args = append(s.args, "--instance-limit", strconv.Itoa(o.InstanceLimit))
 	}
+	if !o.KeepJobs {
+		s.args = append(s.args, "--stop-jobs-on-exit")
+	}
+	s.args = append(s.args, o.Args...)
 	t.Cleanup(func() {
 		if s.running() {
 			s.stop(syscall.SIGTERM, 30*time.Second)
@@ -125,6 +141,8 @@ func StartServer(t testing.TB, config string, o ServerOptions) *Server {
 				t.Errorf("sagequeue serve did not exit cleanly on SIGTERM: %v", s.waitErr)
 			}
 		}
+		// Whatever a killed generation left running ends with the test.
+		stopSupervisors(s.DataDir)
 		if !t.Failed() {
 			return
 		}
@@ -190,6 +208,7 @@ func (s *Server) spawn(listen string, deadline time.Time) (string, error) {
 	}
 	cmd := exec.Command(binary, append([]string{"serve", "--listen", listen}, s.args...)...)
 	cmd.Dir = s.Work
+	cmd.Env = append(os.Environ(), s.env...)
 	cmd.Stdout, cmd.Stderr = pw, pw
 	// If the test binary dies, the server shuts down (and stops its jobs).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
@@ -475,6 +494,39 @@ func processGone(pid int, want string) bool {
 	}
 	cmdline, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
 	return want != "" && !strings.Contains(string(bytes.ReplaceAll(cmdline, []byte{0}, []byte{' '})), want)
+}
+
+// supervisors lists the training jobs' supervisors of a data directory
+// (their argv is "sagequeue-supervisor DATA_DIR/jobs/<name>").
+func supervisors(dataDir string) []int {
+	entries, _ := os.ReadDir("/proc")
+	prefix := "sagequeue-supervisor " + filepath.Join(dataDir, "jobs") + "/"
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if strings.HasPrefix(string(bytes.ReplaceAll(cmdline, []byte{0}, []byte{' '})), prefix) && !processGone(pid, "") {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// stopSupervisors asks every supervisor of a data directory to stop its
+// job (SIGTERM: its process group gets SIGTERM, then SIGKILL), and waits a
+// little for them.
+func stopSupervisors(dataDir string) {
+	pids := supervisors(dataDir)
+	for _, pid := range pids {
+		syscall.Kill(pid, syscall.SIGTERM)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for len(supervisors(dataDir)) > 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // readPid reads a pid a job wrote to a file, waiting for it to appear.
