@@ -177,7 +177,13 @@ func (j *ServiceJob) Transition(to JobStatus, now int64, reason string) error {
 	if to == StatusStarting || to == StatusRunning || to.Terminal() {
 		// The job got capacity (or is done): whatever held it back is over.
 		j.BlockedCode, j.BlockedSince = "", 0
-		j.CapacityFailures, j.NotBefore = 0, 0
+		j.NotBefore = 0
+	}
+	if to == StatusRunning || to.Terminal() {
+		// Only training (or the end) ends a run of failures that were not
+		// the job's: a machine fault comes after capacity was acquired
+		// (STARTING), and its backoff must go on growing.
+		j.CapacityFailures = 0
 	}
 	return nil
 }
