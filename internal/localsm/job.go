@@ -476,10 +476,16 @@ func millis(t time.Time) events.Millis {
 }
 
 // persist writes the job's current state to state.json, atomically, so
-// that a crash leaves the old state or the new one. Writes are ordered and
-// each writes the state at its time, so the file always ends with the
-// latest state.
-func (s *Server) persist(j *job) error {
+// that a crash leaves the old state or the new one, and durably. Writes are
+// ordered and each writes the state at its time, so the file always ends
+// with the latest state.
+func (s *Server) persist(j *job) error { return s.save(j, true) }
+
+// save is persist, durably (fsync) when sync is set. A state that only a
+// live process can act on (a supervisor's identity: after a power loss no
+// supervisor runs) need not survive a power loss, only a crash of the
+// server.
+func (s *Server) save(j *job, sync bool) error {
 	j.persistMu.Lock()
 	defer j.persistMu.Unlock()
 	s.mu.Lock()
@@ -487,7 +493,7 @@ func (s *Server) persist(j *job) error {
 	s.mu.Unlock()
 	b, err := json.MarshalIndent(rec, "", "  ")
 	if err == nil {
-		err = writeFileAtomic(filepath.Join(j.dir, stateFile), b, 0o600)
+		err = writeFileAtomic(filepath.Join(j.dir, stateFile), b, 0o600, sync)
 	}
 	if err != nil {
 		s.log.Error("cannot save training job state", "trainingJob", rec.Name, "err", err)
@@ -497,7 +503,10 @@ func (s *Server) persist(j *job) error {
 
 const stateFile = "state.json"
 
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+// writeFileAtomic writes a file through a temporary file and a rename, so
+// that a crash leaves the old file or the new one; with sync, the data is
+// on disk before the rename.
+func writeFileAtomic(path string, data []byte, perm os.FileMode, sync bool) error {
 	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
 	if err != nil {
 		return err
@@ -507,7 +516,7 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	if err == nil {
 		err = f.Chmod(perm)
 	}
-	if err == nil {
+	if err == nil && sync {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {

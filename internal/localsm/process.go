@@ -111,7 +111,7 @@ func (s *Server) startSupervisor(j *job, spec launchSpec, container string) (*su
 	j.rec.Supervisor, j.rec.Container = ref, container
 	j.rec.Pid, j.rec.PidStartTime = 0, 0
 	s.mu.Unlock()
-	if err := s.persist(j); err != nil {
+	if err := s.save(j, false); err != nil {
 		// Never released: it reads end-of-file and exits.
 		specW.Close()
 		repR.Close()

@@ -307,13 +307,15 @@ func (c *containerRef) exec(args ...string) {
 }
 
 // writeJSONAtomic writes v as JSON so that a crash leaves the old file or
-// the new one.
+// the new one. Not durably: the files of a supervisor describe processes,
+// which a power loss ends anyway (the job then goes back to its queue as
+// SUPERVISOR_LOST, or runs again if nothing started).
 func writeJSONAtomic(path string, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, b, 0o600)
+	return writeFileAtomic(path, b, 0o600, false)
 }
 
 // readJSON reads a file writeJSONAtomic wrote; ok is false when there is
