@@ -104,6 +104,11 @@ type job struct {
 	// signalling.
 	stopCh chan struct{}
 	outbox []events.TrainingJobStateChange
+	// saved counts the events ever queued whose state a save has covered,
+	// sent those sent: only saved events go out, so that none tells of a
+	// state that a crash could take back. outbox holds the events from
+	// number sent on.
+	saved, sent int
 	// emitting is true while a sender goroutine owns the outbox.
 	emitting bool
 
@@ -280,7 +285,8 @@ func (s *Server) createTrainingJob(body []byte) (any, error) {
 	}
 	j.ready = true
 	s.enqueueLocked(j)
-	s.kickLocked(j) // its state is saved
+	j.saved = j.sent + len(j.outbox) // its state is saved
+	s.kickLocked(j)
 	s.wg.Add(1)
 	s.mu.Unlock()
 	go s.run(j, nil)
@@ -401,7 +407,7 @@ func (s *Server) commit(j *job) {
 // send. One sender per job keeps its events in order and never concurrent,
 // and keeps Emit off the request path and out of our locks.
 func (s *Server) kickLocked(j *job) {
-	if len(j.outbox) > 0 && !j.emitting {
+	if j.sent < j.saved && !j.emitting {
 		j.emitting = true
 		s.wg.Add(1)
 		go s.send(j)
@@ -412,7 +418,7 @@ func (s *Server) send(j *job) {
 	defer s.wg.Done()
 	for {
 		s.mu.Lock()
-		if len(j.outbox) == 0 {
+		if j.sent >= j.saved {
 			j.emitting = false
 			s.mu.Unlock()
 			return
@@ -420,6 +426,7 @@ func (s *Server) send(j *job) {
 		ev := j.outbox[0]
 		j.outbox[0] = events.TrainingJobStateChange{}
 		j.outbox = j.outbox[1:]
+		j.sent++
 		s.mu.Unlock()
 		s.cfg.Emit(s.emitCtx, ev)
 	}
@@ -490,7 +497,15 @@ func (s *Server) save(j *job, sync bool) error {
 	defer j.persistMu.Unlock()
 	s.mu.Lock()
 	rec := j.rec.clone()
+	covered := j.sent + len(j.outbox) // the events of this state and before
 	s.mu.Unlock()
+	defer func() {
+		// Even a failed save lets the events go: a job must not fall
+		// silent because the disk is full.
+		s.mu.Lock()
+		j.saved = max(j.saved, covered)
+		s.mu.Unlock()
+	}()
 	b, err := json.MarshalIndent(rec, "", "  ")
 	if err == nil {
 		err = writeFileAtomic(filepath.Join(j.dir, stateFile), b, 0o600, sync)

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,12 +46,16 @@ func TestMain(m *testing.M) {
 
 var quiet = slog.New(slog.DiscardHandler)
 
-// recorder collects emitted events and notices concurrent calls for one job.
+// recorder collects emitted events and notices concurrent calls for one
+// job, and events that went out before the state they tell of was saved
+// (in dir, when set).
 type recorder struct {
 	mu       sync.Mutex
 	evs      []events.TrainingJobStateChange
 	inflight map[string]int
 	overlap  bool
+	dir      string
+	unsaved  []string
 }
 
 func newRecorder() *recorder { return &recorder{inflight: map[string]int{}} }
@@ -62,7 +67,20 @@ func (r *recorder) emit(ctx context.Context, ev events.TrainingJobStateChange) {
 	if r.inflight[name] > 1 {
 		r.overlap = true
 	}
+	dir := r.dir
 	r.mu.Unlock()
+	if dir != "" {
+		var rec record
+		b, err := os.ReadFile(filepath.Join(dir, name, stateFile))
+		if err == nil {
+			err = json.Unmarshal(b, &rec)
+		}
+		if err != nil || rec.LastModifiedTime.Before(ev.Time) {
+			r.mu.Lock()
+			r.unsaved = append(r.unsaved, fmt.Sprintf("%s %s/%s (saved: %s/%s, %v)", name, ev.Detail.TrainingJobStatus, ev.Detail.SecondaryStatus, rec.Status, rec.SecondaryStatus, err))
+			r.mu.Unlock()
+		}
+	}
 	time.Sleep(time.Millisecond) // widen the window for overlapping calls
 	r.mu.Lock()
 	r.evs = append(r.evs, ev)
@@ -97,6 +115,18 @@ func (r *recorder) waitEvents(t *testing.T, name string) []events.TrainingJobSta
 	return nil
 }
 
+// waitEvent waits until the job's events include status ("Status/Secondary").
+func (f *fixture) waitEvent(t *testing.T, name, status string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !slices.Contains(statuses(f.rec.forJob(name)), status) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: no %s event; got %v", name, status, statuses(f.rec.forJob(name)))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func statuses(evs []events.TrainingJobStateChange) []string {
 	var out []string
 	for _, ev := range evs {
@@ -119,6 +149,7 @@ func start(t *testing.T, cfg Config) *fixture {
 		cfg.Dir = t.TempDir()
 	}
 	f.dir = cfg.Dir
+	f.rec.dir = cfg.Dir
 	if cfg.StopGrace == 0 {
 		cfg.StopGrace = 5 * time.Second
 	}
@@ -141,6 +172,9 @@ func start(t *testing.T, cfg Config) *fixture {
 		defer f.rec.mu.Unlock()
 		if f.rec.overlap {
 			t.Error("Emit was called concurrently for one job")
+		}
+		for _, u := range f.rec.unsaved {
+			t.Errorf("an event went out before its state was saved: %s", u)
 		}
 	})
 	f.sm = client(hs.URL)

@@ -220,6 +220,9 @@ func TestShutdownKeepsJobsRunning(t *testing.T) {
 	first.waitLog(t, "long", "one")
 	child := pidFromLog(t, first.waitLog(t, "stopped", "child "), "child")
 	shortChild := pidFromLog(t, first.waitLog(t, "short-lived", "child "), "child")
+	for _, name := range []string{"long", "stopped", "short-lived"} {
+		first.waitEvent(t, name, "InProgress/Training")
+	}
 
 	began := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
