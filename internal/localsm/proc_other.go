@@ -40,7 +40,7 @@ func lockDir(dir string) (func(), error) { return func() {}, nil }
 // Without flock a supervisor's lock cannot be seen from another process: a
 // restarted server finds every supervisor gone and settles its job from the
 // files it left.
-func lockFile(path string) (func(), error) { return func() {}, nil }
+func lockFile(path string, wait bool) (func(), error) { return func() {}, nil }
 
 func lockHeld(path string) bool { return false }
 

@@ -89,31 +89,41 @@ func signalName(sig syscall.Signal) string {
 // lockDir takes an exclusive lock on the job directory for the life of the
 // server: a second server over the same directory would take the first
 // one's running jobs for its own.
-func lockDir(dir string) (func(), error) { return lockFile(filepath.Join(dir, ".lock")) }
+func lockDir(dir string) (func(), error) { return lockFile(filepath.Join(dir, ".lock"), false) }
 
 // lockFile takes an exclusive lock on path (created if missing) until the
-// returned function is called. The kernel drops the lock when the process
-// dies, however it dies; the descriptor is close-on-exec, so processes the
-// holder starts do not inherit it.
-func lockFile(path string) (func(), error) {
+// returned function is called; with wait, it waits for a holder to let go
+// (a server looking whether the lock is held holds it for an instant). The
+// kernel drops the lock when the process dies, however it dies; the
+// descriptor is close-on-exec, so processes the holder starts do not
+// inherit it.
+func lockFile(path string, wait bool) (func(), error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	how := syscall.LOCK_EX
+	if !wait {
+		how |= syscall.LOCK_NB
+	}
+	if err := syscall.Flock(int(f.Fd()), how); err != nil {
 		f.Close()
 		return nil, err
 	}
 	return func() { f.Close() }, nil
 }
 
-// lockHeld reports whether a live process holds the lock on path.
+// lockHeld reports whether a live process holds the lock on path. When it
+// cannot tell (no file descriptor to look with), it says yes: a supervisor
+// taken for dead would have its training process killed.
 func lockHeld(path string) bool {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
+	if errors.Is(err, os.ErrNotExist) {
 		return false
 	}
+	if err != nil {
+		return true
+	}
 	defer f.Close()
-	err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-	return errors.Is(err, syscall.EWOULDBLOCK)
+	return syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil
 }

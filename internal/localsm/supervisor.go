@@ -126,7 +126,7 @@ func supervise(specIn io.Reader, reports *os.File) int {
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGINT, syscall.SIGHUP)
 
 	r := &reporter{f: reports}
-	unlock, err := lockFile(filepath.Join(spec.Dir, supervisorLock))
+	unlock, err := lockFile(filepath.Join(spec.Dir, supervisorLock), true)
 	if err != nil {
 		// Nothing ran; only the server that started us can hear of it.
 		fmt.Fprintf(os.Stderr, "%s: cannot lock %s: %v\n", supervisorName, spec.Dir, err)
