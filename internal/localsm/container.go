@@ -3,10 +3,13 @@ package localsm
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/sagequeue/sagequeue/internal/runas"
 )
 
 // optML is where SageMaker puts a training job's files in its container.
@@ -24,13 +27,14 @@ const optML = "/opt/ml"
 //   - the payload's Environment and the SM_* variables with /opt/ml paths,
 //     passed by name (-e NAME) so that no value shows in a process list;
 //   - host name algo-1, as in resourceconfig.json;
+//   - for a confined job (Config.RunAs), the job's account as its user;
 //   - ContainerEntrypoint replacing the image's entry point and
 //     ContainerArguments its command; with neither, the command is train.
 //
 // A stop is a SIGTERM to the runtime's client, which passes it to the
 // container; the container is named after the job and its directory, so
 // that it can be killed by name when the client cannot pass a SIGKILL on.
-func (s *Server) containerCommand(j *job, host *jobPaths, image string) (argv, env []string, ref *containerRef) {
+func (s *Server) containerCommand(j *job, host *jobPaths, image string, acct *runas.Account) (argv, env []string, ref *containerRef) {
 	in := j.req.in
 	inside := host.inContainer()
 	vars := s.environment(j, inside, nil)
@@ -64,6 +68,14 @@ func (s *Server) containerCommand(j *job, host *jobPaths, image string) (argv, e
 		if !seen[name] {
 			seen[name] = true
 			argv = append(argv, "--env", name)
+		}
+	}
+	if acct != nil {
+		// A confined job's container runs as its account, which owns the
+		// mounted directories; the runtime's client stays the server's.
+		argv = append(argv, "--user", fmt.Sprintf("%d:%d", acct.UID, acct.GID))
+		for _, g := range acct.Groups {
+			argv = append(argv, "--group-add", fmt.Sprint(g))
 		}
 	}
 	argv = append(argv, s.cfg.ContainerRunArgs...)

@@ -96,7 +96,8 @@ func lockDir(dir string) (func(), error) { return lockFile(filepath.Join(dir, ".
 // (a server looking whether the lock is held holds it for an instant). The
 // kernel drops the lock when the process dies, however it dies; the
 // descriptor is close-on-exec, so processes the holder starts do not
-// inherit it.
+// inherit it. 0600: a job that could open a lock could hold it, and keep a
+// restarted server out or pass for a live supervisor.
 func lockFile(path string, wait bool) (func(), error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker/types"
 
 	"github.com/sagequeue/sagequeue/internal/events"
+	"github.com/sagequeue/sagequeue/internal/runas"
 )
 
 const (
@@ -87,14 +88,23 @@ func (s *Server) execute(j *job) (failure string, detached bool) {
 		notes.note("cannot prepare the job directory: %v", err)
 		return failureOf("cannot prepare the job directory", err), false
 	}
+	acct, err := s.account(j)
+	if err == nil && acct != nil {
+		err = confineDir(j.dir, paths, acct)
+	}
+	if err != nil {
+		notes.note("cannot run the training job as its account: %v", err)
+		return failureOf("cannot run the training job as its account", err), false
+	}
 	ls := launchSpec{Dir: j.dir, StopGrace: s.cfg.StopGrace}
 	var containerName string
 	if container {
-		ls.Argv, ls.Env, ls.Container = s.containerCommand(j, paths, image)
+		ls.Argv, ls.Env, ls.Container = s.containerCommand(j, paths, image, acct)
 		containerName = ls.Container.Name
 	} else {
 		ls.Argv = append(append([]string(nil), spec.ContainerEntrypoint...), spec.ContainerArguments...)
-		ls.Env = s.environment(j, paths, os.Environ())
+		ls.Env = s.environment(j, paths, baseEnvironment(acct))
+		ls.Account = acct
 	}
 
 	if s.beforeStart != nil {
@@ -214,7 +224,9 @@ func (s *Server) outcome(j *job, ex *exitRecord) string {
 	if ex.Description == "" {
 		return ""
 	}
-	detail := failureFile(filepath.Join(j.dir, "output"))
+	// The account is the job's tags' (a job runs as one for its life).
+	acct, _ := s.account(j)
+	detail := failureFile(filepath.Join(j.dir, "output"), acct)
 	if detail == "" {
 		detail = ex.LastStderr
 	}
@@ -240,14 +252,28 @@ func startError(err error) error {
 
 // failureFile is what the algorithm wrote to output/failure, SageMaker's
 // channel for a failure description.
-func failureFile(outputDir string) string {
-	f, err := os.Open(filepath.Join(outputDir, "failure"))
+func failureFile(outputDir string, acct *runas.Account) string {
+	path := filepath.Join(outputDir, "failure")
+	if acct != nil {
+		// The job owns its output directory: read only its own file.
+		b, _ := readOwnedFile(path, acct, maxFailureReason)
+		return strings.TrimSpace(string(b))
+	}
+	f, err := os.Open(path)
 	if err != nil {
 		return ""
 	}
 	defer f.Close()
 	b, _ := io.ReadAll(io.LimitReader(f, maxFailureReason))
 	return strings.TrimSpace(string(b))
+}
+
+// accountNote says which account a process runs as, when not the server's.
+func accountNote(acct *runas.Account) string {
+	if acct == nil {
+		return ""
+	}
+	return " as " + acct.String()
 }
 
 // jobPaths are the /opt/ml stand-ins of one job.
@@ -436,10 +462,11 @@ func linkChannel(dir string, ch types.Channel, lg noter, link bool) (string, err
 	return local, os.Symlink(local, target)
 }
 
-// environment is what the process sees: base (the server's environment for
-// a process, nothing for a container), then the payload's Environment, then
-// what the SageMaker platform and training toolkit set, which win, since
-// they describe this job's directories.
+// environment is what the process sees: base (for a process the server's
+// environment, only a few of its variables for a confined job, see
+// baseEnvironment; nothing for a container), then the payload's
+// Environment, then what the SageMaker platform and training toolkit set,
+// which win, since they describe this job's directories.
 func (s *Server) environment(j *job, p *jobPaths, base []string) []string {
 	in := j.req.in
 	env := append([]string(nil), base...)
@@ -569,7 +596,7 @@ type jobLog struct {
 }
 
 func openLog(dir string) (*jobLog, error) {
-	f, err := os.OpenFile(filepath.Join(dir, logFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(filepath.Join(dir, logFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -622,7 +649,7 @@ func (l *jobLog) copy(r io.Reader, stderr bool) {
 
 // appendLog adds a note to a job's log when no jobLog is open (at restart).
 func appendLog(dir, msg string) {
-	f, err := os.OpenFile(filepath.Join(dir, logFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(filepath.Join(dir, logFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return
 	}

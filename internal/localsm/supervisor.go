@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/sagequeue/sagequeue/internal/runas"
 )
 
 // A training process does not run under the server itself but under a
@@ -76,6 +78,8 @@ type launchSpec struct {
 	// the container, which a SIGKILL to the runtime's client would leave
 	// running.
 	Container *containerRef `json:"container,omitempty"`
+	// Account, if set, is the account the process runs as (confine.go).
+	Account *runas.Account `json:"account,omitempty"`
 }
 
 // startedRecord is started.json: the training process, once it runs.
@@ -200,11 +204,12 @@ func runSupervised(spec launchSpec, stops <-chan os.Signal, r *reporter) exitRec
 	cmd.Env = spec.Env
 	cmd.Stdout, cmd.Stderr = outW, errW
 	setProcessGroup(cmd)
+	runAs(cmd, spec.Account)
 	err = cmd.Start()
 	outW.Close()
 	errW.Close()
 	if err != nil {
-		lg.note("cannot start %s: %v", spec.Argv[0], err)
+		lg.note("cannot start %s%s: %v", spec.Argv[0], accountNote(spec.Account), err)
 		os.Remove(startedPath)
 		return exitRecord{StartError: fmt.Sprintf("cannot start %s: %v", spec.Argv[0], startError(err)), Fault: machineFault(err)}
 	}
