@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker/types"
 
 	"github.com/sagequeue/sagequeue/internal/containertest"
+	"github.com/sagequeue/sagequeue/internal/runas"
 )
 
 // TestContainer runs TrainingImage payloads in a container runtime as
@@ -28,7 +29,24 @@ func TestContainer(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(data, "data.csv"), []byte("1,2\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	first := start(t, Config{Dir: dir, ContainerRuntime: img.Runtime, StopGrace: 2 * time.Second, KeepRunning: true})
+	// A job tagged user=a runs as uid 60917 (confine.go), in its container
+	// too; confining jobs needs root.
+	cfg := Config{Dir: dir, ContainerRuntime: img.Runtime, StopGrace: 2 * time.Second, KeepRunning: true}
+	confined := os.Geteuid() == 0
+	if confined {
+		for _, d := range []string{filepath.Dir(dir), dir} {
+			if err := os.Chmod(d, 0o711); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cfg.RunAs = func(tags map[string]string) (*runas.Account, error) {
+			if tags["user"] != "a" {
+				return nil, nil
+			}
+			return runas.Lookup("60917")
+		}
+	}
+	first := start(t, cfg)
 	job := func(name, mode string, mutate func(*sagemaker.CreateTrainingJobInput)) {
 		in := payload(name)
 		in.AlgorithmSpecification.TrainingImage = aws.String(img.Name)
@@ -54,6 +72,11 @@ func TestContainer(t *testing.T) {
 		in.HyperParameters["file"] = "go"
 		in.CheckpointConfig = &types.CheckpointConfig{S3Uri: aws.String("s3://bucket/checkpoints")}
 	})
+	if confined {
+		job("confined", "", func(in *sagemaker.CreateTrainingJobInput) {
+			in.Tags = []types.Tag{{Key: aws.String("user"), Value: aws.String("a")}}
+		})
+	}
 	noImage := payload("nothing-to-run")
 	noImage.AlgorithmSpecification.TrainingImage = nil
 	first.create(t, noImage)
@@ -79,6 +102,17 @@ func TestContainer(t *testing.T) {
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, "image", "model", "model.txt")); err != nil || string(b) != "trained in a container\n" {
 		t.Errorf("model/model.txt: %q %v", b, err)
+	}
+	if v, _ := logValue(lines, "UID"); v != "0" {
+		t.Errorf("image: ran as uid %s, want the image's user (root)", v)
+	}
+	if confined {
+		if out := first.wait(t, "confined"); out.TrainingJobStatus != types.TrainingJobStatusCompleted {
+			t.Errorf("confined: %s %q", out.TrainingJobStatus, aws.ToString(out.FailureReason))
+		}
+		if v, _ := logValue(first.waitLog(t, "confined", "done"), "UID"); v != "60917" {
+			t.Errorf("confined: ran as uid %s, want its account's, 60917", v)
+		}
 	}
 	if out := first.wait(t, "entrypoint"); out.TrainingJobStatus != types.TrainingJobStatusCompleted {
 		t.Errorf("entrypoint: %s", out.TrainingJobStatus)

@@ -26,6 +26,7 @@ func main() {
 	fmt.Printf("ARGS=%s\n", strings.Join(os.Args[1:], " "))
 	host, _ := os.Hostname()
 	fmt.Printf("HOSTNAME=%s\n", host)
+	fmt.Printf("UID=%d\n", os.Getuid())
 	var env []string
 	for _, kv := range os.Environ() {
 		if strings.HasPrefix(kv, "SM_") || strings.HasPrefix(kv, "TRAINING_JOB_") || strings.HasPrefix(kv, "USER_") {
