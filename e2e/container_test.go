@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -63,8 +64,11 @@ func TestContainerRuntime(t *testing.T) {
 // runtime that does not answer.
 func TestContainerRuntimeMissing(t *testing.T) {
 	t.Parallel()
-	out, err := exec.Command(binary, "serve", "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(t.TempDir(), "data"),
-		"--container-runtime", "no-such-runtime --flag").CombinedOutput()
+	args := []string{"serve", "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(t.TempDir(), "data"), "--container-runtime", "no-such-runtime --flag"}
+	if os.Geteuid() == 0 {
+		args = append(args, "--insecure-run-as-root")
+	}
+	out, err := exec.Command(binary, args...).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "--container-runtime no-such-runtime --flag: executable file not found in $PATH") {
 		t.Errorf("serve with a missing runtime: %v: %s", err, out)
 	}
