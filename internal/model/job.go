@@ -205,6 +205,9 @@ const (
 	ReasonMisconfiguration     = "MISCONFIGURATION:SERVICE_ENVIRONMENT_MAX_RESOURCE"
 	ReasonMisconfigurationText = ReasonMisconfiguration + " - Service environment(s) associated with the job queue cannot meet the capacity requirement of the job."
 	ReasonCapacity             = "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY"
+	// ReasonBackfill is the code of a job of a backfill queue that waits with
+	// a reservation; the text says when, and why it was not backfilled.
+	ReasonBackfill = "BACKFILL:RESERVED"
 )
 
 // ShouldRetry decides whether a job whose attempt just failed with reason goes

@@ -44,6 +44,8 @@ type Allocation struct {
 	// InstanceType is the job's instance type ("" when the payload names none).
 	InstanceType string
 	// Since is when the job began to hold capacity (epoch ms, its scheduledAt).
+	// Backfill takes 0 (unknown) as now, and a job past its bound as ending
+	// at any moment.
 	Since int64
 	// RuntimeBound is the longest the job may train, in seconds
 	// (model.ServiceJob.RuntimeBound).
@@ -82,6 +84,10 @@ type Decisions struct {
 	// NeedMore lists truncated lines the pass ran off the end of; a pass with
 	// more of those lines loaded may place more.
 	NeedMore []ShareKey
+	// Reservations lists the jobs of backfill queues that could not start,
+	// with where and when they are reserved to start, in the order they
+	// were made.
+	Reservations []Reservation
 }
 
 // Admission places a job into an environment.
@@ -111,6 +117,7 @@ type envState struct {
 	max     int64
 	free    int64
 	enabled bool
+	prof    *profile // built when backfill first reserves here
 }
 
 // line is the ordered RUNNABLE jobs of one ShareKey.
@@ -119,12 +126,16 @@ type line struct {
 	jobs      minHeap[int32] // indexes into Snapshot.Runnable
 	truncated bool
 	alloc     int64   // instances the share holds, updated in the pass
+	reserved  int64   // instances the share reserved in the pass (backfill)
 	usage     float64 // decayed past usage, in instances
 	weight    float64
 	pos       int // position in the queue's share heap
+	// held: the head kept a reservation from an earlier pass (see heldLine).
+	held      bool
+	heldSince int64
 }
 
-func (l *line) score() float64 { return (float64(l.alloc) + l.usage) * l.weight }
+func (l *line) score() float64 { return (float64(l.alloc+l.reserved) + l.usage) * l.weight }
 
 type queueState struct {
 	q      *model.JobQueue
@@ -134,6 +145,7 @@ type queueState struct {
 	maxFit int64 // the largest job any environment of the queue can ever take
 	lines  map[string]*line
 	active int // shares holding capacity
+	looked int // jobs passed over by backfill (see MaxReservations)
 }
 
 // Plan runs one scheduling pass over s at time now (epoch ms).
@@ -142,6 +154,7 @@ func Plan(s *Snapshot, now int64) Decisions {
 	for _, qs := range p.queues {
 		p.serve(qs)
 	}
+	p.finishReasons()
 	return p.out
 }
 
@@ -152,6 +165,10 @@ type pass struct {
 	queues []*queueState
 	out    Decisions
 	asked  map[ShareKey]bool
+	placed []placed
+	// reasonAt indexes out.Reasons by job; reasonFor holds their candidates.
+	reasonAt  map[string]int
+	reasonFor []*Candidate
 }
 
 func newPass(s *Snapshot, now int64) *pass {
@@ -291,10 +308,17 @@ func (p *pass) shareLess(a, b int32) bool {
 	return ca.JobID < cb.JobID
 }
 
-// shareHeap orders the lines of a fair-share queue by score, then share.
-func shareHeap(qs *queueState) *minHeap[*line] {
+// shareHeap orders the lines of a fair-share queue by score, then share;
+// in a backfill queue, lines whose head holds a reservation come first.
+func (p *pass) shareHeap(qs *queueState) *minHeap[*line] {
 	h := &minHeap[*line]{
 		less: func(a, b *line) bool {
+			if a.held != b.held {
+				return a.held
+			}
+			if a.held && a.heldSince != b.heldSince {
+				return a.heldSince < b.heldSince
+			}
 			if sa, sb := a.score(), b.score(); sa != sb {
 				return sa < sb
 			}
@@ -304,6 +328,7 @@ func shareHeap(qs *queueState) *minHeap[*line] {
 	}
 	for _, l := range sortedLines(qs) {
 		if l.jobs.len() > 0 || l.truncated {
+			p.heldLine(qs, l)
 			h.items = append(h.items, l)
 		}
 	}
@@ -325,7 +350,15 @@ func (p *pass) serve(qs *queueState) {
 	var shares *minHeap[*line]
 	var parked []*line // held back by the compute reservation
 	if qs.fair {
-		shares = shareHeap(qs)
+		shares = p.shareHeap(qs)
+	}
+	// next takes the head of l: placed, ended, or passed over by backfill.
+	next := func(l *line) {
+		l.jobs.pop()
+		l.held = false
+		if qs.fair {
+			shares.fix(l.pos)
+		}
 	}
 	for {
 		var l *line
@@ -348,16 +381,21 @@ func (p *pass) serve(qs *queueState) {
 			shares.remove(l.pos)
 			continue
 		}
+		if qs.looked >= MaxReservations {
+			return
+		}
 		c := &p.s.Runnable[l.jobs.peek()]
 		n := max(c.Instances, 1)
 		if c.NotBefore > p.now {
 			// Backing off after a capacity failure: like a head that does
 			// not fit, it holds its line, and a FIFO queue, until then.
 			if p.blocked(qs, c, n) {
-				l.jobs.pop()
-				if qs.fair {
-					shares.fix(l.pos)
-				}
+				next(l)
+				continue
+			}
+			if qs.q.Backfill {
+				p.goPast(qs, l, c, n, c.NotBefore)
+				next(l)
 				continue
 			}
 			if !qs.fair {
@@ -366,10 +404,11 @@ func (p *pass) serve(qs *queueState) {
 			shares.remove(l.pos)
 			continue
 		}
-		env, reservationOnly := p.place(qs, l, n)
+		env, reservationOnly := p.place(qs, l, c, n)
 		if env != nil {
 			l.jobs.pop()
-			env.free -= n
+			l.held = false
+			p.admit(env, c, n)
 			if qs.fair && l.alloc == 0 {
 				// One more active share shrinks the reservation: the shares
 				// it held back may fit again.
@@ -397,22 +436,25 @@ func (p *pass) serve(qs *queueState) {
 			continue
 		}
 		if p.blocked(qs, c, n) {
-			l.jobs.pop() // ended by a time limit action; the next job is the head
-			if qs.fair {
-				shares.fix(l.pos)
-			}
+			next(l) // ended by a time limit action; the next job is the head
+			continue
+		}
+		if qs.q.Backfill {
+			p.goPast(qs, l, c, n, p.now)
+			next(l)
 			continue
 		}
 		return
 	}
 }
 
-// place finds the first environment of the queue where n instances fit. When
+// place finds the first environment of the queue where c's n instances fit
+// now, for its whole runtime bound where backfill holds reservations. When
 // none does only because of the fair-share compute reservation,
 // reservationOnly is true.
-func (p *pass) place(qs *queueState, l *line, n int64) (env *envState, reservationOnly bool) {
+func (p *pass) place(qs *queueState, l *line, c *Candidate, n int64) (env *envState, reservationOnly bool) {
 	for _, e := range qs.envs {
-		if !e.enabled || e.free < n {
+		if !e.enabled || !e.fitsNow(p.now, boundMs(c.RuntimeBound), n) {
 			continue
 		}
 		if qs.fair && l.alloc > 0 {
@@ -437,11 +479,11 @@ func (p *pass) blocked(qs *queueState, c *Candidate, n int64) bool {
 		if model.ReasonCode(c.StatusReason) != model.ReasonMisconfiguration || since == 0 {
 			since = p.now
 		}
-		p.out.Reasons = append(p.out.Reasons, ReasonUpdate{JobID: c.JobID, Reason: reason})
+		p.setReason(c, reason)
 	case !misfit && model.ReasonCode(c.StatusReason) == model.ReasonMisconfiguration:
 		// The environment grew: the job is only waiting now.
 		reason = ""
-		p.out.Reasons = append(p.out.Reasons, ReasonUpdate{JobID: c.JobID, Reason: reason})
+		p.setReason(c, reason)
 	}
 	if reason == "" {
 		return false
@@ -492,7 +534,7 @@ func DispatchOrder(s *Snapshot, queue string, now int64, limit int) []Candidate 
 		}
 		return out
 	}
-	shares := shareHeap(qs)
+	shares := p.shareHeap(qs)
 	for shares.len() > 0 && len(out) < limit {
 		l := shares.peek()
 		if l.jobs.len() == 0 {
