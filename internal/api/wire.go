@@ -228,6 +228,7 @@ type createJobQueueRequest struct {
 	JobQueueType             *string                   `json:"jobQueueType,omitempty"`
 	JobStateTimeLimitActions []timeLimitAction         `json:"jobStateTimeLimitActions,omitempty"`
 	Tags                     map[string]string         `json:"tags,omitempty"`
+	Backfill                 *bool                     `json:"backfill,omitempty"` // sagequeue extension
 }
 
 type updateJobQueueRequest struct {
@@ -238,6 +239,7 @@ type updateJobQueueRequest struct {
 	ServiceEnvironmentOrder  []serviceEnvironmentOrder `json:"serviceEnvironmentOrder,omitempty"`
 	ComputeEnvironmentOrder  []any                     `json:"computeEnvironmentOrder,omitempty"`
 	JobStateTimeLimitActions []timeLimitAction         `json:"jobStateTimeLimitActions"`
+	Backfill                 *bool                     `json:"backfill,omitempty"` // sagequeue extension
 }
 
 type queueRef struct {
@@ -276,6 +278,7 @@ type jobQueueDetail struct {
 	Status                   string             `json:"status"`
 	StatusReason             string             `json:"statusReason,omitempty"`
 	Tags                     map[string]string  `json:"tags,omitempty"`
+	Backfill                 bool               `json:"backfill"` // sagequeue extension
 }
 
 type describeJobQueuesResponse struct {

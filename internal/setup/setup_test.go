@@ -42,6 +42,7 @@ queues:
     priority: 10
     environments: [plan-20]
     policy: teams
+    backfill: true
 `
 
 func start(t *testing.T) (*batch.Client, store.Store) {
@@ -84,7 +85,7 @@ func TestApplyCreatesThenUpdates(t *testing.T) {
 	if urgent.Priority != 100 || urgent.FairShare() || len(urgent.JobStateTimeLimitActions) != 1 || urgent.JobStateTimeLimitActions[0].Action != model.TimeLimitActionCancel {
 		t.Fatalf("urgent %+v", urgent)
 	}
-	if !shared.FairShare() || shared.ServiceEnvironmentOrder[0].ServiceEnvironment != env.Arn {
+	if !shared.FairShare() || shared.ServiceEnvironmentOrder[0].ServiceEnvironment != env.Arn || !shared.Backfill || urgent.Backfill {
 		t.Fatalf("shared %+v", shared)
 	}
 
@@ -92,14 +93,15 @@ func TestApplyCreatesThenUpdates(t *testing.T) {
 	if err := setup.Apply(ctx, client, load(t, config)); err != nil {
 		t.Fatalf("second apply: %v", err)
 	}
-	changed := strings.Replace(strings.Replace(config, "maxCapacity: 20", "maxCapacity: 24", 1), "priority: 100", "priority: 50", 1)
+	changed := strings.NewReplacer("maxCapacity: 20", "maxCapacity: 24", "priority: 100", "priority: 50", "    backfill: true\n", "").Replace(config)
 	if err := setup.Apply(ctx, client, load(t, changed)); err != nil {
 		t.Fatal(err)
 	}
 	env, _ = st.GetEnvironment(ctx, "plan-20")
 	urgent, _ = st.GetQueue(ctx, "urgent")
-	if env.MaxInstances() != 24 || urgent.Priority != 50 {
-		t.Fatalf("after update: capacity %d priority %d", env.MaxInstances(), urgent.Priority)
+	shared, _ = st.GetQueue(ctx, "shared")
+	if env.MaxInstances() != 24 || urgent.Priority != 50 || shared.Backfill {
+		t.Fatalf("after update: capacity %d priority %d backfill %v", env.MaxInstances(), urgent.Priority, shared.Backfill)
 	}
 }
 
