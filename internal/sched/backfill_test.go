@@ -25,6 +25,12 @@ func holding(id, queue, share, env string, n, age, bound int64) sched.Allocation
 	return a
 }
 
+// reserved is a candidate an earlier pass reserved for, seconds from now.
+func reserved(c sched.Candidate, seconds int64) sched.Candidate {
+	c.ReservedAt = now + seconds*1000
+	return c
+}
+
 func backfillQueue(name string, priority int32, policy string, envs ...string) model.JobQueue {
 	q := sim.Queue(name, priority, policy, envs...)
 	q.Backfill = true
@@ -70,8 +76,8 @@ func TestBackfillRules(t *testing.T) {
 			admit:        []string{"short", "exact"},
 			reservations: map[string]int64{"head": 90, "long": 690},
 			reasons: map[string]string{
-				"head": "BACKFILL:RESERVED - Waiting for 4 instances; reserved in a from 2027-01-15T08:01:30Z",
-				"long": "BACKFILL:RESERVED - Not backfilled: the 1 instances it needs are free, but running for its runtime bound (200 s) would delay job head, reserved from 2027-01-15T08:01:30Z; reserved in a from 2027-01-15T08:11:30Z",
+				"head": "BACKFILL:RESERVED - Reserved in a from 2027-01-15T08:01:30Z, the latest start if the jobs ahead run to their runtime bounds. Waiting for 4 instances.",
+				"long": "BACKFILL:RESERVED - Reserved in a from 2027-01-15T08:11:30Z, the latest start if the jobs ahead run to their runtime bounds. Not backfilled now: the 1 instances it needs are free, but running for its runtime bound (200 s) would delay job head's reservation.",
 			},
 		},
 		"FIFO: a job that fits beside the reservation starts even if it runs long": {
@@ -152,7 +158,7 @@ func TestBackfillRules(t *testing.T) {
 				Active:       []sched.Allocation{holding("r1", fair, "a", envA, 2, 0, 100)},
 				Usage:        []model.ShareUsage{{Queue: fair, Share: "a", Instances: 10, AsOf: now}},
 				Runnable: []sched.Candidate{
-					withReason(bounded(job("a-head", fair, "a", 0, 30, 4), 600), model.ReasonBackfill+" - Waiting for 4 instances", 60),
+					reserved(withReason(bounded(job("a-head", fair, "a", 0, 30, 4), 600), model.ReasonBackfill+" - Waiting for 4 instances", 60), 100),
 					bounded(job("b-long", fair, "b", 0, 20, 1), 1000),
 					bounded(job("b-short", fair, "b", 0, 10, 1), 50),
 				},
@@ -236,5 +242,62 @@ func TestBackfillStopsAfterMaxReservations(t *testing.T) {
 	s.Runnable = s.Runnable[1:]
 	if d := sched.Plan(s, now); !reflect.DeepEqual(admitted(d), []string{"small"}) {
 		t.Fatalf("with one big job fewer, admitted %v, want [small]", admitted(d))
+	}
+}
+
+// TestBackfillReasonsAreStable: a pass that finds the same reservations as
+// the last one writes no reasons again, so a waiting backlog costs no
+// writes per pass.
+func TestBackfillReasonsAreStable(t *testing.T) {
+	s := &sched.Snapshot{
+		Environments: []model.ServiceEnvironment{sim.Env("a", 4)},
+		Queues:       []model.JobQueue{backfillQueue("fifo", 1, "", "a")},
+		Active:       []sched.Allocation{holding("r1", fifo, "", envA, 2, 10, 100)},
+		Runnable: []sched.Candidate{
+			bounded(job("head", fifo, "", 0, 30, 4), 600),
+			bounded(job("long", fifo, "", 0, 20, 1), 200),
+			bounded(job("later", fifo, "", 0, 10, 3), 300),
+		},
+	}
+	d := sched.Plan(s, now)
+	if len(d.Reasons) != 3 {
+		t.Fatalf("first pass: %d reason updates, want 3: %+v", len(d.Reasons), d.Reasons)
+	}
+	for _, u := range d.Reasons {
+		for i := range s.Runnable {
+			if c := &s.Runnable[i]; c.JobID == u.JobID {
+				c.StatusReason, c.ReservedAt = u.Reason, u.ReservedAt
+			}
+		}
+	}
+	if d2 := sched.Plan(s, now+5000); len(d2.Reasons) != 0 || !reflect.DeepEqual(d2.Reservations, d.Reservations) {
+		t.Fatalf("second pass: reasons %+v, reservations %+v; want no updates and the same reservations %+v", d2.Reasons, d2.Reservations, d.Reservations)
+	}
+}
+
+// TestBackfillReadsPastReservedJobs: when every job read of a truncated
+// line holds a reservation, more of them may lie past what was read, and
+// they must be served in the order of their reservations: the pass asks for
+// more of the line instead of serving the queue.
+func TestBackfillReadsPastReservedJobs(t *testing.T) {
+	line := sched.ShareKey{Queue: fifo}
+	s := &sched.Snapshot{
+		Environments: []model.ServiceEnvironment{sim.Env("a", 4)},
+		Queues:       []model.JobQueue{backfillQueue("fifo", 1, "", "a")},
+		Active:       []sched.Allocation{holding("r1", fifo, "", envA, 4, 0, 100)},
+		Runnable: []sched.Candidate{
+			reserved(withReason(bounded(job("j1", fifo, "", 0, 30, 2), 60), model.ReasonBackfill+" - Reserved", 10), 100),
+			reserved(withReason(bounded(job("j2", fifo, "", 0, 20, 2), 60), model.ReasonBackfill+" - Reserved", 10), 100),
+		},
+		Truncated: []sched.ShareKey{line},
+	}
+	d := sched.Plan(s, now)
+	if !reflect.DeepEqual(d.NeedMore, []sched.ShareKey{line}) || len(d.Reservations) != 0 || len(d.Admit) != 0 {
+		t.Fatalf("need more %v, reservations %v, admitted %v; want a request for more of the line and nothing else", d.NeedMore, d.Reservations, admitted(d))
+	}
+	s.Runnable = append(s.Runnable, bounded(job("j3", fifo, "", 0, 10, 1), 60))
+	s.Truncated = nil // the whole line read
+	if d := sched.Plan(s, now); len(d.NeedMore) != 0 || len(d.Reservations) != 3 {
+		t.Fatalf("with the whole line read: need more %v, reservations %v; want 3 reservations", d.NeedMore, d.Reservations)
 	}
 }

@@ -20,9 +20,9 @@ import (
 type profile struct {
 	at   []int64
 	free []int64
-	// reservations made in the environment during the pass, to name the one
-	// a job would delay.
-	reservations []*Reservation
+	// reservations made in the environment during the pass (indexes into
+	// Decisions.Reservations), to name the one a job would delay.
+	reservations []int32
 }
 
 // step is one piece of a capacity function: Instances from At on.

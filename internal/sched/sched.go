@@ -71,6 +71,10 @@ type Candidate struct {
 	// RuntimeBound is the longest the job may train once started, in seconds
 	// (model.ServiceJob.RuntimeBound).
 	RuntimeBound int64
+	// ReservedAt is the reservation an earlier pass gave the job (epoch ms,
+	// model.ServiceJob.ReservedAt); it counts while its statusReason is a
+	// backfill reason.
+	ReservedAt int64
 }
 
 // Decisions is the output of a pass.
@@ -99,10 +103,12 @@ type Admission struct {
 	Instances   int64
 }
 
-// ReasonUpdate sets a RUNNABLE job's statusReason ("" clears it).
+// ReasonUpdate sets a RUNNABLE job's statusReason ("" clears it) and
+// ReservedAt (0 clears it).
 type ReasonUpdate struct {
-	JobID  string
-	Reason string
+	JobID      string
+	Reason     string
+	ReservedAt int64
 }
 
 // Termination ends a RUNNABLE job (FAILED) with Reason.
@@ -127,12 +133,9 @@ type line struct {
 	truncated bool
 	alloc     int64   // instances the share holds, updated in the pass
 	reserved  int64   // instances the share reserved in the pass (backfill)
-	usage     float64 // decayed past usage, in instances
+	usage     float64 // decayed usage of ended and running jobs, in instances
 	weight    float64
 	pos       int // position in the queue's share heap
-	// held: the head kept a reservation from an earlier pass (see heldLine).
-	held      bool
-	heldSince int64
 }
 
 func (l *line) score() float64 { return (float64(l.alloc+l.reserved) + l.usage) * l.weight }
@@ -169,6 +172,7 @@ type pass struct {
 	// reasonAt indexes out.Reasons by job; reasonFor holds their candidates.
 	reasonAt  map[string]int
 	reasonFor []*Candidate
+	marks     []uint8 // by candidate (markServed, markKept)
 }
 
 func newPass(s *Snapshot, now int64) *pass {
@@ -219,6 +223,7 @@ func newPass(s *Snapshot, now int64) *pass {
 				qs.active++
 			}
 			l.alloc += a.Instances
+			l.usage += model.Running(a.Instances, a.Since, now, qs.policy.DecaySeconds())
 		}
 	}
 
@@ -271,7 +276,7 @@ func newPass(s *Snapshot, now int64) *pass {
 			for _, u := range s.Usage {
 				if u.Queue == qs.q.Arn {
 					if l := qs.lines[u.Share]; l != nil {
-						l.usage = u.At(now, tau)
+						l.usage += u.At(now, tau)
 					}
 				}
 			}
@@ -308,17 +313,10 @@ func (p *pass) shareLess(a, b int32) bool {
 	return ca.JobID < cb.JobID
 }
 
-// shareHeap orders the lines of a fair-share queue by score, then share;
-// in a backfill queue, lines whose head holds a reservation come first.
-func (p *pass) shareHeap(qs *queueState) *minHeap[*line] {
+// shareHeap orders the lines of a fair-share queue by score, then share.
+func shareHeap(qs *queueState) *minHeap[*line] {
 	h := &minHeap[*line]{
 		less: func(a, b *line) bool {
-			if a.held != b.held {
-				return a.held
-			}
-			if a.held && a.heldSince != b.heldSince {
-				return a.heldSince < b.heldSince
-			}
 			if sa, sb := a.score(), b.score(); sa != sb {
 				return sa < sb
 			}
@@ -328,7 +326,6 @@ func (p *pass) shareHeap(qs *queueState) *minHeap[*line] {
 	}
 	for _, l := range sortedLines(qs) {
 		if l.jobs.len() > 0 || l.truncated {
-			p.heldLine(qs, l)
 			h.items = append(h.items, l)
 		}
 	}
@@ -347,18 +344,26 @@ func sortedLines(qs *queueState) []*line {
 
 // serve places jobs from one queue until it is empty or blocked.
 func (p *pass) serve(qs *queueState) {
+	if qs.q.Backfill && !p.serveReserved(qs) {
+		return
+	}
 	var shares *minHeap[*line]
 	var parked []*line // held back by the compute reservation
 	if qs.fair {
-		shares = p.shareHeap(qs)
+		shares = shareHeap(qs)
 	}
 	// next takes the head of l: placed, ended, or passed over by backfill.
 	next := func(l *line) {
 		l.jobs.pop()
-		l.held = false
 		if qs.fair {
 			shares.fix(l.pos)
 		}
+	}
+	// goPast passes over a job of a backfill queue that cannot start now
+	// (from is when it may) with a reservation.
+	goPast := func(l *line, n, from int64) {
+		p.goPast(qs, l, l.jobs.peek(), n, from)
+		next(l)
 	}
 	for {
 		var l *line
@@ -384,6 +389,10 @@ func (p *pass) serve(qs *queueState) {
 		if qs.looked >= MaxReservations {
 			return
 		}
+		if p.marked(l.jobs.peek(), markServed) {
+			next(l) // served first, as a reserved job
+			continue
+		}
 		c := &p.s.Runnable[l.jobs.peek()]
 		n := max(c.Instances, 1)
 		if c.NotBefore > p.now {
@@ -394,8 +403,7 @@ func (p *pass) serve(qs *queueState) {
 				continue
 			}
 			if qs.q.Backfill {
-				p.goPast(qs, l, c, n, c.NotBefore)
-				next(l)
+				goPast(l, n, c.NotBefore)
 				continue
 			}
 			if !qs.fair {
@@ -407,24 +415,17 @@ func (p *pass) serve(qs *queueState) {
 		env, reservationOnly := p.place(qs, l, c, n)
 		if env != nil {
 			l.jobs.pop()
-			l.held = false
-			p.admit(env, c, n)
-			if qs.fair && l.alloc == 0 {
+			if p.admit(qs, l, env, c, n) {
 				// One more active share shrinks the reservation: the shares
 				// it held back may fit again.
-				qs.active++
 				for _, pl := range parked {
 					shares.push(pl)
 				}
 				parked = parked[:0]
 			}
-			l.alloc += n
 			if qs.fair {
 				shares.fix(l.pos)
 			}
-			p.out.Admit = append(p.out.Admit, Admission{
-				JobID: c.JobID, Queue: c.Queue, Share: l.key.Share, Environment: env.arn, Instances: n,
-			})
 			continue
 		}
 		if reservationOnly {
@@ -440,8 +441,7 @@ func (p *pass) serve(qs *queueState) {
 			continue
 		}
 		if qs.q.Backfill {
-			p.goPast(qs, l, c, n, p.now)
-			next(l)
+			goPast(l, n, p.now)
 			continue
 		}
 		return
@@ -479,11 +479,11 @@ func (p *pass) blocked(qs *queueState, c *Candidate, n int64) bool {
 		if model.ReasonCode(c.StatusReason) != model.ReasonMisconfiguration || since == 0 {
 			since = p.now
 		}
-		p.setReason(c, reason)
+		p.setReason(c, reason, 0)
 	case !misfit && model.ReasonCode(c.StatusReason) == model.ReasonMisconfiguration:
 		// The environment grew: the job is only waiting now.
 		reason = ""
-		p.setReason(c, reason)
+		p.setReason(c, reason, 0)
 	}
 	if reason == "" {
 		return false
@@ -534,7 +534,7 @@ func DispatchOrder(s *Snapshot, queue string, now int64, limit int) []Candidate 
 		}
 		return out
 	}
-	shares := p.shareHeap(qs)
+	shares := shareHeap(qs)
 	for shares.len() > 0 && len(out) < limit {
 		l := shares.peek()
 		if l.jobs.len() == 0 {
@@ -557,7 +557,7 @@ func CandidateOf(j *model.ServiceJob) Candidate {
 	return Candidate{
 		JobID: j.JobID, Queue: j.JobQueue, Share: j.ShareIdentifier, Priority: j.SchedulingPriority,
 		CreatedAt: j.CreatedAt, Instances: j.Instances, StatusReason: j.StatusReason, BlockedSince: j.BlockedSince,
-		NotBefore: j.NotBefore, InstanceType: j.InstanceType, RuntimeBound: j.RuntimeBound(),
+		NotBefore: j.NotBefore, InstanceType: j.InstanceType, RuntimeBound: j.RuntimeBound(), ReservedAt: j.ReservedAt,
 	}
 }
 
