@@ -64,6 +64,9 @@ type serviceJobDetail struct {
 	// caller that submitted the job (the IAM principal behind API
 	// Gateway). SDK clients ignore members they do not know.
 	SubmittedBy string `json:"submittedBy,omitempty"`
+	// ReservedAt is a sagequeue extension member: while a job of a backfill
+	// queue waits, the time (epoch ms) it is reserved to start by.
+	ReservedAt int64 `json:"reservedAt,omitempty"`
 }
 
 type keyValuesPair struct {

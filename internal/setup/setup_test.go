@@ -199,3 +199,33 @@ func TestValidateTrainingPlans(t *testing.T) {
 		})
 	}
 }
+
+// TestResources: a configuration as the scheduler sees it (sagequeue
+// simulate), checked by the rules the API applies to the same requests.
+func TestResources(t *testing.T) {
+	r, err := load(t, config).Resources(model.LocalAccount)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Environments) != 1 || r.Environments[0].MaxInstances() != 20 || r.Environments[0].Arn != model.LocalAccount.ARN(model.KindServiceEnvironment, "plan-20") {
+		t.Fatalf("environments %+v", r.Environments)
+	}
+	if p := r.Policies[0].FairsharePolicy; p.ShareDecaySeconds != 3600 || p.ComputeReservation != 10 || p.Weight("prod-eu") != 0.25 || p.Weight("research") != 1 {
+		t.Fatalf("policy %+v", p)
+	}
+	urgent, shared := r.Queues[0], r.Queues[1]
+	if urgent.FairShare() || urgent.Backfill || len(urgent.JobStateTimeLimitActions) != 1 || urgent.JobStateTimeLimitActions[0].Action != model.TimeLimitActionCancel ||
+		!shared.FairShare() || !shared.Backfill || shared.SchedulingPolicyArn != r.Policies[0].Arn || shared.Environments()[0] != r.Environments[0].Arn {
+		t.Fatalf("queues %+v", r.Queues)
+	}
+	for text, want := range map[string]string{
+		strings.Replace(config, "policy: teams", "policy: nope", 1):                     "queue shared: scheduling policy nope is not defined",
+		strings.Replace(config, "environments: [plan-20]", "environments: [x]", 1):      "queue urgent: service environment x is not defined",
+		strings.Replace(config, "priority: 100", "priority: 5000", 1):                   "queue urgent: priority",
+		strings.Replace(config, "computeReservation: 10", "computeReservation: 100", 1): "policy teams: fairsharePolicy.computeReservation",
+	} {
+		if _, err := load(t, text).Resources(model.LocalAccount); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v, want one containing %q", err, want)
+		}
+	}
+}
