@@ -231,6 +231,9 @@ func (p *pass) goPast(qs *queueState, l *line, idx int32, n, from int64) {
 	if best == nil {
 		return // no enabled environment can take it; nothing to reserve
 	}
+	if p.out.Reservations == nil {
+		p.out.Reservations = make([]Reservation, 0, 16)
+	}
 	best.prof.reservations = append(best.prof.reservations, int32(len(p.out.Reservations)))
 	p.out.Reservations = append(p.out.Reservations, Reservation{
 		JobID: c.JobID, Queue: c.Queue, Share: l.key.Share, Environment: best.arn, Instances: n, At: at, Until: at + d,

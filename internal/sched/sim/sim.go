@@ -196,8 +196,15 @@ func Run(cfg Config, jobs []Job) *Report {
 	if cfg.Tick == 0 {
 		tick = DefaultTick.Milliseconds()
 	}
-	// A pass reads this many jobs of each line, and more when Plan asks.
+	// A pass reads this many jobs of each line, and more when Plan asks:
+	// enough for the capacity, and for a backfill queue's reservations.
 	heads := int(min(capacity, 1000)) + 1
+	for _, q := range cfg.Queues {
+		if q.Backfill {
+			heads += sched.MaxReservations
+			break
+		}
+	}
 
 	for {
 		// The next event: an arrival, a completion or a tick.
