@@ -16,7 +16,9 @@ import (
 // before it stops serving the queue, as Slurm's backfill stops after
 // bf_max_job_test jobs: a pass costs O(admitted + MaxReservations) per queue
 // whatever the backlog, and the jobs further back wait for a later pass.
-const MaxReservations = 64
+// On the openb trace (docs/benchmarks.md) 64 gave the same waits as 32 at
+// 1.6 times the cost.
+const MaxReservations = 32
 
 // Reservation is the latest time a job that could not start now will start,
 // if the jobs that hold capacity run to their runtime bounds: the earliest

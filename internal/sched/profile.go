@@ -1,7 +1,9 @@
 package sched
 
 import (
+	"cmp"
 	"math"
+	"slices"
 	"sort"
 )
 
@@ -40,7 +42,7 @@ type hold struct {
 // newProfile starts a profile at now from a capacity function (steps in
 // order of time, the first at or before now) less what holds take.
 func newProfile(now int64, capacity []step, holds []hold) *profile {
-	sort.Slice(holds, func(a, b int) bool { return holds[a].Until < holds[b].Until })
+	slices.SortFunc(holds, func(a, b hold) int { return cmp.Compare(a.Until, b.Until) })
 	p := &profile{}
 	var c, held int64 // capacity and instances held at the current step
 	for _, h := range holds {

@@ -258,3 +258,27 @@ func TestParseBound(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkSimulateTrace replays the whole shared trace with the production
+// one-minute tick, as sagequeue simulate does, per configuration at
+// capacity 34.
+func BenchmarkSimulateTrace(b *testing.B) {
+	rows := openbRows(b)
+	for _, config := range []string{"fifo.yaml", "backfill.yaml", "fairshare.yaml", "fairshare-backfill.yaml"} {
+		w, err := LoadWorld(filepath.Join(traceDir, config), 34)
+		if err != nil {
+			b.Fatal(err)
+		}
+		jobs, err := w.Jobs(rows, "", Bound{Exact: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(strings.TrimSuffix(config, ".yaml"), func(b *testing.B) {
+			var r *Result
+			for b.Loop() {
+				r = Run(w, jobs, Options{})
+			}
+			b.ReportMetric(float64(r.Passes), "passes")
+		})
+	}
+}
