@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sagequeue/sagequeue/internal/events"
+	"github.com/sagequeue/sagequeue/internal/runas"
 )
 
 // Config configures a Server. Zero fields get the defaults named.
@@ -40,6 +41,9 @@ type Config struct {
 	// InProgress or Stopping, would exceed it fails with
 	// ResourceLimitExceeded, as SageMaker does at its service quota.
 	InstanceLimit int64
+	// RunAs, when set, names the account a job runs as from the job's tags
+	// (see confine.go); nil, or a nil account, runs it as the server.
+	RunAs func(tags map[string]string) (*runas.Account, error)
 	// Now is the clock (time.Now).
 	Now func() time.Time
 	// Logger (slog.Default()).
@@ -107,6 +111,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("localsm: %w", err)
+	}
+	if cfg.RunAs != nil {
+		if err := tightenDir(dir); err != nil {
+			return nil, fmt.Errorf("localsm: %w", err)
+		}
 	}
 	unlock, err := lockDir(dir)
 	if err != nil {

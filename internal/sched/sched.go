@@ -25,6 +25,8 @@ type Snapshot struct {
 	Truncated []ShareKey
 	// Usage is the decayed past usage of the shares of fair-share queues.
 	Usage []model.ShareUsage
+	// QuotaShares are the quota shares of quota-management queues.
+	QuotaShares []model.QuotaShare
 }
 
 // ShareKey names one line of a queue: a share of a fair-share queue, or the
@@ -50,6 +52,12 @@ type Allocation struct {
 	// RuntimeBound is the longest the job may train, in seconds
 	// (model.ServiceJob.RuntimeBound).
 	RuntimeBound int64
+	// Priority is the job's schedulingPriority (in-share preemption).
+	Priority int32
+	// Stopping means the job's attempt is being stopped (preempted,
+	// terminated or timed out): it holds capacity until it has stopped, and
+	// it is not preempted again.
+	Stopping bool
 }
 
 // Candidate is a RUNNABLE job.
@@ -92,6 +100,9 @@ type Decisions struct {
 	// with where and when they are reserved to start, in the order they
 	// were made.
 	Reservations []Reservation
+	// Preempt lists jobs holding capacity to stop for others (quota
+	// management).
+	Preempt []Preemption
 }
 
 // Admission places a job into an environment.
@@ -155,7 +166,11 @@ type queueState struct {
 func Plan(s *Snapshot, now int64) Decisions {
 	p := newPass(s, now)
 	for _, qs := range p.queues {
-		p.serve(qs)
+		if qs.q.QuotaShares() {
+			p.serveQuota(qs)
+		} else {
+			p.serve(qs)
+		}
 	}
 	p.finishReasons()
 	return p.out
@@ -472,15 +487,27 @@ func (p *pass) place(qs *queueState, l *line, c *Candidate, n int64) (env *envSt
 // MISCONFIGURATION reason and applies the queue's time limit actions. It
 // reports whether the job was ended.
 func (p *pass) blocked(qs *queueState, c *Candidate, n int64) bool {
+	misfit := ""
+	if n > qs.maxFit {
+		misfit = model.ReasonMisconfigurationText
+	}
+	return p.holdBack(qs, c, misfit)
+}
+
+// holdBack handles a head job that does not fit now: misfit is the
+// MISCONFIGURATION reason of a job that can never fit ("" for one that can
+// once capacity frees). It sets or clears that reason and applies the
+// queue's time limit actions, and reports whether the job was ended.
+func (p *pass) holdBack(qs *queueState, c *Candidate, misfit string) bool {
 	reason, since := c.StatusReason, c.BlockedSince
-	switch misfit := n > qs.maxFit; {
-	case misfit && c.StatusReason != model.ReasonMisconfigurationText:
-		reason = model.ReasonMisconfigurationText
-		if model.ReasonCode(c.StatusReason) != model.ReasonMisconfiguration || since == 0 {
+	switch {
+	case misfit != "" && c.StatusReason != misfit:
+		reason = misfit
+		if model.ReasonCode(c.StatusReason) != model.ReasonCode(misfit) || since == 0 {
 			since = p.now
 		}
 		p.setReason(c, reason, 0)
-	case !misfit && model.ReasonCode(c.StatusReason) == model.ReasonMisconfiguration:
+	case misfit == "" && isMisconfiguration(c.StatusReason):
 		// The environment grew: the job is only waiting now.
 		reason = ""
 		p.setReason(c, reason, 0)
@@ -566,5 +593,6 @@ func AllocationOf(j *model.ServiceJob) Allocation {
 	return Allocation{
 		JobID: j.JobID, Queue: j.JobQueue, Share: j.ShareIdentifier, Environment: j.ServiceEnvironment, Instances: j.Instances,
 		InstanceType: j.InstanceType, Since: j.ScheduledAt, RuntimeBound: j.RuntimeBound(),
+		Priority: j.SchedulingPriority, Stopping: j.StopRequestedAt != 0 || j.TerminateReason != "" || j.PreemptReason != "",
 	}
 }

@@ -16,10 +16,23 @@ type Resources struct {
 	Queues       []model.JobQueue
 }
 
-// Resources returns the configuration's resources in account a.
+// Resources returns the configuration's resources in account a. Quota
+// management (limits per instance type, quota shares) is not among them
+// yet: it is refused by name.
 func (c *Config) Resources(a model.Account) (*Resources, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
+	}
+	const noQuota = "quota management is not simulated (only FIFO and fair-share queues are)"
+	for _, e := range c.Environments {
+		if len(e.Limits) > 0 {
+			return nil, fmt.Errorf("environment %s: limits per instance type: %s", e.Name, noQuota)
+		}
+	}
+	for _, p := range c.Policies {
+		if p.Quota {
+			return nil, fmt.Errorf("policy %s: %s", p.Name, noQuota)
+		}
 	}
 	r := &Resources{}
 	envs := map[string]string{} // name -> ARN

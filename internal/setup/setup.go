@@ -44,6 +44,9 @@ type Environment struct {
 	TrainingPlan *TrainingPlan     `json:"trainingPlan,omitempty"`
 	State        string            `json:"state,omitempty"`
 	Tags         map[string]string `json:"tags,omitempty"`
+	// Limits, instead of MaxCapacity, make a quota management environment:
+	// instances per instance type (see quota.go).
+	Limits map[string]int32 `json:"limits,omitempty"`
 }
 
 // TrainingPlan is a SageMaker training plan as an environment names it.
@@ -116,6 +119,12 @@ func (c *Config) Validate() error {
 				return fmt.Errorf("environment %s: trainingPlan.instanceCount must be positive, got %d", e.Name, tp.InstanceCount)
 			}
 		}
+		if len(e.Limits) > 0 {
+			if e.MaxCapacity != 0 || e.TrainingPlan != nil {
+				return fmt.Errorf("environment %s: limits (per instance type, quota management) cannot be combined with maxCapacity or trainingPlan", e.Name)
+			}
+			continue
+		}
 		if e.Capacity() <= 0 {
 			return fmt.Errorf("environment %s: maxCapacity is required (or trainingPlan.instanceCount, to give the environment the whole plan)", e.Name)
 		}
@@ -152,6 +161,8 @@ type Policy struct {
 	ShareDecaySeconds  int32   `json:"shareDecaySeconds,omitempty"`
 	ComputeReservation int32   `json:"computeReservation,omitempty"`
 	Shares             []Share `json:"shares,omitempty"`
+	// Quota makes a quota management policy (quotaSharePolicy, FIFO).
+	Quota bool `json:"quota,omitempty"`
 }
 
 // Share gives a share identifier (or a prefix ending in '*') a weight.
@@ -173,6 +184,8 @@ type Queue struct {
 	// Backfill lets later jobs start around a job that does not fit, without
 	// delaying it (a sagequeue extension; off by default).
 	Backfill bool `json:"backfill,omitempty"`
+	// QuotaShares are the shares of a quota management queue.
+	QuotaShares []QuotaShare `json:"quotaShares,omitempty"`
 }
 
 // TimeLimit ends a head job that has been blocked for Reason for
@@ -220,12 +233,15 @@ func Apply(ctx context.Context, client *batch.Client, c *Config) error {
 		if err := applyQueue(ctx, client, q, arns); err != nil {
 			return fmt.Errorf("queue %s: %w", q.Name, err)
 		}
+		if err := applyQuotaShares(ctx, client, q); err != nil {
+			return fmt.Errorf("queue %s: %w", q.Name, err)
+		}
 	}
 	return nil
 }
 
 func applyEnvironment(ctx context.Context, client *batch.Client, e Environment) error {
-	limits := []types.CapacityLimit{{CapacityUnit: aws.String(model.CapacityUnitInstances), MaxCapacity: aws.Int32(e.Capacity())}}
+	limits := environmentLimits(e)
 	state := types.ServiceEnvironmentState(orDefault(e.State, model.StateEnabled))
 	plan := e.PlanArn()
 	out, err := client.DescribeServiceEnvironments(ctx, &batch.DescribeServiceEnvironmentsInput{ServiceEnvironments: []string{e.Name}})
@@ -254,6 +270,9 @@ func applyEnvironment(ctx context.Context, client *batch.Client, e Environment) 
 }
 
 func applyPolicy(ctx context.Context, client *batch.Client, p Policy) (string, error) {
+	if p.Quota {
+		return applyQuotaPolicy(ctx, client, p)
+	}
 	fp := &types.FairsharePolicy{ShareDecaySeconds: aws.Int32(p.ShareDecaySeconds), ComputeReservation: aws.Int32(p.ComputeReservation)}
 	for _, s := range p.Shares {
 		w := s.WeightFactor

@@ -223,6 +223,7 @@ func TestResources(t *testing.T) {
 		strings.Replace(config, "environments: [plan-20]", "environments: [x]", 1):      "queue urgent: service environment x is not defined",
 		strings.Replace(config, "priority: 100", "priority: 5000", 1):                   "queue urgent: priority",
 		strings.Replace(config, "computeReservation: 10", "computeReservation: 100", 1): "policy teams: fairsharePolicy.computeReservation",
+		strings.Replace(config, "    computeReservation: 10\n", "    quota: true\n", 1): "policy teams: quota management is not simulated",
 	} {
 		if _, err := load(t, text).Resources(model.LocalAccount); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v, want one containing %q", err, want)
