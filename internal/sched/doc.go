@@ -19,7 +19,8 @@
 //   - Fair-share queues keep one line per shareIdentifier, ordered by
 //     schedulingPriority (high first), then createdAt, then jobId. The next job
 //     comes from the share with the lowest (allocated + decayed usage) *
-//     weightFactor, recomputed after every placement. When that share's head
+//     weightFactor, recomputed after every placement; the decayed usage
+//     counts the share's running jobs so far as well as its ended ones. When that share's head
 //     does not fit, the queue stops, so small jobs never overtake a large one.
 //     computeReservation keeps (computeReservation/100)^activeShares of each
 //     environment for shares that hold no capacity yet.
