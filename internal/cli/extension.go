@@ -13,7 +13,10 @@ import (
 )
 
 // Members that sagequeue adds to the Batch API and the SDK does not know.
-const memberTrainingPlanArn = "trainingPlanArn"
+const (
+	memberTrainingPlanArn = "trainingPlanArn"
+	memberBackfill        = "backfill"
+)
 
 // withBodyMembers adds members to the JSON body of a request.
 var withBodyMembers = setup.WithMembers

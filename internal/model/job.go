@@ -88,6 +88,11 @@ type ServiceJob struct {
 	// re-placements, for job state time limit actions.
 	BlockedCode  string `json:"blockedCode,omitempty"`
 	BlockedSince int64  `json:"blockedSince,omitempty"`
+	// ReservedAt is the time a backfill queue last reserved for the job
+	// (epoch ms; its statusReason says so too): the latest it will start if
+	// the jobs ahead run to their runtime bounds. The next pass serves
+	// reserved jobs first, in this order, so the reservation holds.
+	ReservedAt int64 `json:"reservedAt,omitempty"`
 	// StopReason is why sagequeue asked SageMaker to stop the current attempt
 	// (a terminate request or the attempt timeout), and StopRequestedAt when.
 	StopReason      string `json:"stopReason,omitempty"`
@@ -236,6 +241,9 @@ const (
 	// the machine ended ("INFRASTRUCTURE:DISK_FULL - ..."): the job went
 	// back to RUNNABLE without using an attempt.
 	ReasonInfrastructure = "INFRASTRUCTURE"
+	// ReasonBackfill is the code of a job of a backfill queue that waits with
+	// a reservation; the text says when, and why it was not backfilled.
+	ReasonBackfill = "BACKFILL:RESERVED"
 )
 
 // ShouldRetry decides whether a job whose attempt just failed with reason goes

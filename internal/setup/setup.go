@@ -181,6 +181,9 @@ type Queue struct {
 	Policy     string      `json:"policy,omitempty"`
 	State      string      `json:"state,omitempty"`
 	TimeLimits []TimeLimit `json:"timeLimits,omitempty"`
+	// Backfill lets later jobs start around a job that does not fit, without
+	// delaying it (a sagequeue extension; off by default).
+	Backfill bool `json:"backfill,omitempty"`
 	// QuotaShares are the shares of a quota management queue.
 	QuotaShares []QuotaShare `json:"quotaShares,omitempty"`
 }
@@ -343,19 +346,24 @@ func applyQueue(ctx context.Context, client *batch.Client, q Queue, policies map
 		return err
 	}
 	if len(out.JobQueues) == 0 {
+		var opts []func(*batch.Options)
+		if q.Backfill {
+			opts = append(opts, WithMember("backfill", true))
+		}
 		_, err = client.CreateJobQueue(ctx, &batch.CreateJobQueueInput{
 			JobQueueName: aws.String(q.Name), Priority: aws.Int32(q.Priority), JobQueueType: types.JobQueueTypeSagemakerTraining,
 			SchedulingPolicyArn: policy, ServiceEnvironmentOrder: order, JobStateTimeLimitActions: limits, State: state,
-		})
+		}, opts...)
 		return err
 	}
 	if existing := aws.ToString(out.JobQueues[0].SchedulingPolicyArn); (existing == "") != (policy == nil) {
 		return errors.New("a queue can't change between FIFO and fair share; delete it and create it again")
 	}
+	// Backfill is always sent, so that taking it out of the file turns it off.
 	_, err = client.UpdateJobQueue(ctx, &batch.UpdateJobQueueInput{
 		JobQueue: aws.String(q.Name), Priority: aws.Int32(q.Priority), SchedulingPolicyArn: policy,
 		ServiceEnvironmentOrder: order, JobStateTimeLimitActions: limits, State: state,
-	})
+	}, WithMember("backfill", q.Backfill))
 	return err
 }
 
