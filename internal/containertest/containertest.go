@@ -32,8 +32,8 @@ type Image struct {
 // /usr/bin/train (on PATH as train): it prints the SM_* variables, the
 // hyperparameters and its arguments, writes /opt/ml/model/model.txt, and
 // then does what the hyperparameter "mode" says (wait: until SIGTERM;
-// stubborn: ignore SIGTERM; until: until /opt/ml/checkpoints/<file>
-// exists; fail: exit 4).
+// stubborn: ignore SIGTERM; until: write /opt/ml/checkpoints/checkpoint,
+// then wait until /opt/ml/checkpoints/<file> exists; fail: exit 4).
 func TrainImage(t testing.TB) Image {
 	t.Helper()
 	dir := t.TempDir()

@@ -58,7 +58,14 @@ func (s *Server) containerCommand(j *job, host *jobPaths, image string, acct *ru
 			local = optML + "/checkpoints"
 		}
 		dir := filepath.Join(j.dir, "checkpoints")
-		if err := os.MkdirAll(dir, 0o755); err == nil {
+		err := os.MkdirAll(dir, 0o755)
+		if err == nil && acct != nil {
+			// Like the /opt/ml stand-ins, the account's alone.
+			if err = os.Chown(dir, int(acct.UID), int(acct.GID)); err == nil {
+				err = os.Chmod(dir, 0o700)
+			}
+		}
+		if err == nil {
 			argv = append(argv, "--volume", dir+":"+local)
 		}
 	}

@@ -73,8 +73,10 @@ func TestContainer(t *testing.T) {
 		in.CheckpointConfig = &types.CheckpointConfig{S3Uri: aws.String("s3://bucket/checkpoints")}
 	})
 	if confined {
-		job("confined", "", func(in *sagemaker.CreateTrainingJobInput) {
+		job("confined", "until", func(in *sagemaker.CreateTrainingJobInput) {
 			in.Tags = []types.Tag{{Key: aws.String("user"), Value: aws.String("a")}}
+			in.HyperParameters["file"] = "go"
+			in.CheckpointConfig = &types.CheckpointConfig{S3Uri: aws.String("s3://bucket/checkpoints")}
 		})
 	}
 	noImage := payload("nothing-to-run")
@@ -107,11 +109,16 @@ func TestContainer(t *testing.T) {
 		t.Errorf("image: ran as uid %s, want the image's user (root)", v)
 	}
 	if confined {
+		first.waitLog(t, "confined", "SM_HP_FILE=go")
+		touch(t, filepath.Join(dir, "confined", "checkpoints", "go"))
 		if out := first.wait(t, "confined"); out.TrainingJobStatus != types.TrainingJobStatusCompleted {
 			t.Errorf("confined: %s %q", out.TrainingJobStatus, aws.ToString(out.FailureReason))
 		}
 		if v, _ := logValue(first.waitLog(t, "confined", "done"), "UID"); v != "60917" {
 			t.Errorf("confined: ran as uid %s, want its account's, 60917", v)
+		}
+		if b, err := os.ReadFile(filepath.Join(dir, "confined", "checkpoints", "checkpoint")); err != nil || string(b) != "step 1\n" {
+			t.Errorf("confined: its checkpoint: %q %v", b, err)
 		}
 	}
 	if out := first.wait(t, "entrypoint"); out.TrainingJobStatus != types.TrainingJobStatusCompleted {

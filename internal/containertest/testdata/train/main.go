@@ -71,7 +71,11 @@ func main() {
 			<-terms
 			fmt.Println("got SIGTERM, going on")
 		}
-	case "until": // until a file in the checkpoint directory appears
+	case "until": // checkpoint, then wait until a file in the checkpoint directory appears
+		if err := os.WriteFile("/opt/ml/checkpoints/checkpoint", []byte("step 1\n"), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "cannot checkpoint:", err)
+			os.Exit(5)
+		}
 		for {
 			if _, err := os.Stat(filepath.Join("/opt/ml/checkpoints", hps["file"])); err == nil {
 				break
