@@ -137,15 +137,30 @@ func (e *Engine) advance(j *model.ServiceJob, tj events.TrainingJob, now int64) 
 			e.endAttempt(j, a, tj, now, reason)
 			j.IsTerminated = true
 			_ = j.Transition(model.StatusFailed, now, j.TerminateReason)
+		case j.PreemptReason != "":
+			// Preempted: back to RUNNABLE without using a retry attempt,
+			// unless its preemption retries are used up.
+			reason = j.PreemptReason
+			e.endAttempt(j, a, tj, now, reason)
+			requeue := j.PreemptionRequeues()
+			j.RecordPreemption(*a)
+			if requeue {
+				_ = j.Transition(model.StatusRunnable, now, reason)
+			} else {
+				_ = j.Transition(model.StatusFailed, now, reason+" ("+model.ReasonPreemptionRetriesExhausted+")")
+			}
 		case j.StopReason == "" && strings.HasPrefix(tj.FailureReason, "CapacityError"):
 			// No capacity: back to the queue without using an attempt, and
 			// not again before a backoff that doubles with each failure.
 			reason = model.ReasonCapacity + " - Unable to provision requested compute resources (" + tj.FailureReason + ")"
-			e.endAttempt(j, a, tj, now, reason)
-			_ = j.Transition(model.StatusRunnable, now, reason)
-			j.CapacityFailures++
-			j.NotBefore = now + e.capacityBackoff(j.CapacityFailures).Milliseconds()
-			j.Attempts = dropOldCapacityFailures(j.Attempts)
+			e.requeueUnused(j, a, tj, now, reason)
+		case j.StopReason == "" && isMachineFault(tj):
+			// The machine failed the job, not the job itself: the same.
+			fault, detail, _ := infrastructureFault(tj.FailureReason)
+			reason = model.ReasonInfrastructure + ":" + fault + " - " + detail
+			e.cfg.Logger.Warn("a fault of the machine ended a training job; the job goes back to its queue without using an attempt",
+				"job", j.JobID, "trainingJob", tj.TrainingJobName, "fault", fault, "detail", detail)
+			e.requeueUnused(j, a, tj, now, reason)
 		case j.ShouldRetry(reason):
 			e.endAttempt(j, a, tj, now, reason)
 			j.Placements++
@@ -158,7 +173,7 @@ func (e *Engine) advance(j *model.ServiceJob, tj events.TrainingJob, now int64) 
 	if end := int64(tj.TrainingEndTime); end > 0 && j.Status.Terminal() {
 		j.StoppedAt = end
 	}
-	j.StopReason, j.StopRequestedAt = "", 0
+	j.StopReason, j.StopRequestedAt, j.PreemptReason = "", 0, ""
 	return true, true
 }
 
@@ -186,7 +201,7 @@ const keptCapacityFailures = 10
 
 func dropOldCapacityFailures(attempts []model.Attempt) []model.Attempt {
 	run := 0
-	for i := len(attempts) - 1; i >= 0 && strings.HasPrefix(attempts[i].StatusReason, model.ReasonCapacity); i-- {
+	for i := len(attempts) - 1; i >= 0 && unusedAttempt(attempts[i].StatusReason); i-- {
 		run++
 	}
 	if run <= keptCapacityFailures {

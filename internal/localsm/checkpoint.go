@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -29,7 +30,7 @@ import (
 // accounts': under CheckpointDir/<uid>/, in a directory of its own that
 // the account owns; it may not name a file:// path, which the server
 // would create for it wherever it points.
-func (s *Server) prepareCheckpoints(j *job, p *jobPaths, lg *jobLog) error {
+func (s *Server) prepareCheckpoints(j *job, p *jobPaths, lg noter) error {
 	p.checkpoints = filepath.Join(j.dir, "checkpoints")
 	cc := j.req.in.CheckpointConfig
 	if cc == nil || cc.S3Uri == nil || *cc.S3Uri == "" {
@@ -111,8 +112,10 @@ func moreEnvironment(j *job, p *jobPaths) []string {
 	}
 	userArgs, _ := json.Marshal(args)
 	return []string{
-		"SAGEMAKER_BASE_DIR=" + j.dir,
-		"SM_OUTPUT_INTERMEDIATE_DIR=" + filepath.Join(p.output, "intermediate"),
+		// The parent of the model directory: the job's directory for a
+		// process, /opt/ml inside a container.
+		"SAGEMAKER_BASE_DIR=" + path.Dir(p.model),
+		"SM_OUTPUT_INTERMEDIATE_DIR=" + path.Join(p.output, "intermediate"),
 		"SM_USER_ARGS=" + string(userArgs),
 	}
 }

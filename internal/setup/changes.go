@@ -1,19 +1,13 @@
 package setup
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/batch"
 	"github.com/aws/aws-sdk-go-v2/service/batch/types"
-	"github.com/aws/smithy-go/middleware"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
 // Kinds of what a configuration holds, as a Change names them.
@@ -21,6 +15,7 @@ const (
 	kindEnvironment = "environment"
 	kindPolicy      = "policy"
 	kindQueue       = "queue"
+	kindQuotaShare  = "quota share"
 )
 
 // Change is one thing Apply changed: an environment, policy or queue it
@@ -93,6 +88,24 @@ func sharesText(shares []types.ShareAttributes) string {
 	return "[" + strings.Join(out, " ") + "]"
 }
 
+func limitsText(limits []types.CapacityLimit) string {
+	var out []string
+	for _, l := range limits {
+		out = append(out, fmt.Sprintf("%s=%d", aws.ToString(l.CapacityUnit), aws.ToInt32(l.MaxCapacity)))
+	}
+	slices.Sort(out)
+	return "[" + strings.Join(out, " ") + "]"
+}
+
+func quotaLimitsText(limits []types.QuotaShareCapacityLimit) string {
+	var out []string
+	for _, l := range limits {
+		out = append(out, fmt.Sprintf("%s=%d", aws.ToString(l.CapacityUnit), aws.ToInt32(l.MaxCapacity)))
+	}
+	slices.Sort(out)
+	return "[" + strings.Join(out, " ") + "]"
+}
+
 func timeLimitsText(limits []types.JobStateTimeLimitAction) string {
 	var out []string
 	for _, l := range limits {
@@ -101,45 +114,31 @@ func timeLimitsText(limits []types.JobStateTimeLimitAction) string {
 	return "[" + strings.Join(out, "; ") + "]"
 }
 
-// rawResponse keeps the body of an operation's response, for the members
-// that the SDK does not model (sagequeue's extensions) and so drops.
-type rawResponse struct{ body []byte }
-
-// capture is an option of an operation that fills r.
-func (r *rawResponse) capture(o *batch.Options) {
-	o.APIOptions = append(o.APIOptions, func(stack *middleware.Stack) error {
-		// After the operation's deserializer, so nearer the transport: it
-		// sees the response before the deserializer reads it.
-		return stack.Deserialize.Add(middleware.DeserializeMiddlewareFunc("sagequeueRawResponse",
-			func(ctx context.Context, in middleware.DeserializeInput, next middleware.DeserializeHandler) (middleware.DeserializeOutput, middleware.Metadata, error) {
-				out, md, err := next.HandleDeserialize(ctx, in)
-				if err != nil {
-					return out, md, err
-				}
-				if resp, ok := out.RawResponse.(*smithyhttp.Response); ok && resp.Body != nil {
-					body, rerr := io.ReadAll(resp.Body)
-					resp.Body.Close()
-					if rerr != nil {
-						return out, md, rerr
-					}
-					r.body = body
-					resp.Body = io.NopCloser(bytes.NewReader(body))
-				}
-				return out, md, nil
-			}), middleware.After)
-	})
-}
-
-// environmentPlan is the trainingPlanArn of the one environment a
-// DescribeServiceEnvironments response holds.
-func (r *rawResponse) environmentPlan() string {
+// environmentPlan is the trainingPlanArn (an extension member, which the
+// SDK drops) of the one environment of a DescribeServiceEnvironments
+// response body.
+func environmentPlan(body []byte) string {
 	var doc struct {
 		ServiceEnvironments []struct {
 			TrainingPlanArn string `json:"trainingPlanArn"`
 		} `json:"serviceEnvironments"`
 	}
-	if json.Unmarshal(r.body, &doc) != nil || len(doc.ServiceEnvironments) != 1 {
+	if json.Unmarshal(body, &doc) != nil || len(doc.ServiceEnvironments) != 1 {
 		return ""
 	}
 	return doc.ServiceEnvironments[0].TrainingPlanArn
+}
+
+// queueBackfill is the backfill setting (an extension member) of the one
+// queue of a DescribeJobQueues response body.
+func queueBackfill(body []byte) bool {
+	var doc struct {
+		JobQueues []struct {
+			Backfill bool `json:"backfill"`
+		} `json:"jobQueues"`
+	}
+	if json.Unmarshal(body, &doc) != nil || len(doc.JobQueues) != 1 {
+		return false
+	}
+	return doc.JobQueues[0].Backfill
 }

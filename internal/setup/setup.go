@@ -44,6 +44,9 @@ type Environment struct {
 	TrainingPlan *TrainingPlan     `json:"trainingPlan,omitempty"`
 	State        string            `json:"state,omitempty"`
 	Tags         map[string]string `json:"tags,omitempty"`
+	// Limits, instead of MaxCapacity, make a quota management environment:
+	// instances per instance type (see quota.go).
+	Limits map[string]int32 `json:"limits,omitempty"`
 }
 
 // TrainingPlan is a SageMaker training plan as an environment names it.
@@ -116,6 +119,12 @@ func (c *Config) Validate() error {
 				return fmt.Errorf("environment %s: trainingPlan.instanceCount must be positive, got %d", e.Name, tp.InstanceCount)
 			}
 		}
+		if len(e.Limits) > 0 {
+			if e.MaxCapacity != 0 || e.TrainingPlan != nil {
+				return fmt.Errorf("environment %s: limits (per instance type, quota management) cannot be combined with maxCapacity or trainingPlan", e.Name)
+			}
+			continue
+		}
 		if e.Capacity() <= 0 {
 			return fmt.Errorf("environment %s: maxCapacity is required (or trainingPlan.instanceCount, to give the environment the whole plan)", e.Name)
 		}
@@ -152,6 +161,8 @@ type Policy struct {
 	ShareDecaySeconds  int32   `json:"shareDecaySeconds,omitempty"`
 	ComputeReservation int32   `json:"computeReservation,omitempty"`
 	Shares             []Share `json:"shares,omitempty"`
+	// Quota makes a quota management policy (quotaSharePolicy, FIFO).
+	Quota bool `json:"quota,omitempty"`
 }
 
 // Share gives a share identifier (or a prefix ending in '*') a weight.
@@ -170,6 +181,11 @@ type Queue struct {
 	Policy     string      `json:"policy,omitempty"`
 	State      string      `json:"state,omitempty"`
 	TimeLimits []TimeLimit `json:"timeLimits,omitempty"`
+	// Backfill lets later jobs start around a job that does not fit, without
+	// delaying it (a sagequeue extension; off by default).
+	Backfill bool `json:"backfill,omitempty"`
+	// QuotaShares are the shares of a quota management queue.
+	QuotaShares []QuotaShare `json:"quotaShares,omitempty"`
 }
 
 // TimeLimit ends a head job that has been blocked for Reason for
@@ -195,17 +211,20 @@ func Load(path string) (*Config, error) {
 }
 
 // Apply creates what in c is missing and updates what differs, environments
-// first, then policies, then queues, and returns what it changed (nothing
-// when the store already says what c says). Nothing absent from c is
-// deleted. On an error it returns the changes made before it.
+// first, then policies, then queues (with their quota shares), and returns
+// what it changed: nothing when the server already holds what c says.
+// Nothing absent from c is deleted. On an error it returns the changes made
+// before it.
 func Apply(ctx context.Context, client *batch.Client, c *Config) ([]Change, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
 	var changes []Change
-	record := func(ch *Change) {
-		if ch != nil {
-			changes = append(changes, *ch)
+	record := func(chs ...*Change) {
+		for _, ch := range chs {
+			if ch != nil {
+				changes = append(changes, *ch)
+			}
 		}
 	}
 	for _, e := range c.Environments {
@@ -230,16 +249,21 @@ func Apply(ctx context.Context, client *batch.Client, c *Config) ([]Change, erro
 			return changes, fmt.Errorf("queue %s: %w", q.Name, err)
 		}
 		record(ch)
+		chs, err := applyQuotaShares(ctx, client, q)
+		record(chs...)
+		if err != nil {
+			return changes, fmt.Errorf("queue %s: %w", q.Name, err)
+		}
 	}
 	return changes, nil
 }
 
 func applyEnvironment(ctx context.Context, client *batch.Client, e Environment) (*Change, error) {
-	limits := []types.CapacityLimit{{CapacityUnit: aws.String(model.CapacityUnitInstances), MaxCapacity: aws.Int32(e.Capacity())}}
+	limits := environmentLimits(e)
 	state := types.ServiceEnvironmentState(orDefault(e.State, model.StateEnabled))
 	plan := e.PlanArn()
-	var raw rawResponse
-	out, err := client.DescribeServiceEnvironments(ctx, &batch.DescribeServiceEnvironmentsInput{ServiceEnvironments: []string{e.Name}}, raw.capture)
+	var raw []byte
+	out, err := client.DescribeServiceEnvironments(ctx, &batch.DescribeServiceEnvironmentsInput{ServiceEnvironments: []string{e.Name}}, WithRawBody(&raw))
 	if err != nil {
 		return nil, err
 	}
@@ -256,13 +280,13 @@ func applyEnvironment(ctx context.Context, client *batch.Client, e Environment) 
 	}
 	cur := out.ServiceEnvironments[0]
 	var d diff
-	var capacity int32
-	for _, l := range cur.CapacityLimits {
-		capacity = aws.ToInt32(l.MaxCapacity)
+	if len(e.Limits) == 0 && len(cur.CapacityLimits) == 1 && aws.ToString(cur.CapacityLimits[0].CapacityUnit) == model.CapacityUnitInstances {
+		d.field("maxCapacity", aws.ToInt32(cur.CapacityLimits[0].MaxCapacity), e.Capacity())
+	} else {
+		d.field("limits", limitsText(cur.CapacityLimits), limitsText(limits))
 	}
-	d.field("maxCapacity", capacity, e.Capacity())
 	d.field("state", cur.State, state)
-	d.field("trainingPlanArn", raw.environmentPlan(), plan)
+	d.field("trainingPlanArn", environmentPlan(raw), plan)
 	if d.empty() {
 		return nil, nil
 	}
@@ -277,6 +301,9 @@ func applyEnvironment(ctx context.Context, client *batch.Client, e Environment) 
 }
 
 func applyPolicy(ctx context.Context, client *batch.Client, p Policy) (string, *Change, error) {
+	if p.Quota {
+		return applyQuotaPolicy(ctx, client, p)
+	}
 	fp := &types.FairsharePolicy{ShareDecaySeconds: aws.Int32(p.ShareDecaySeconds), ComputeReservation: aws.Int32(p.ComputeReservation)}
 	for _, s := range p.Shares {
 		w := s.WeightFactor
@@ -300,11 +327,11 @@ func applyPolicy(ctx context.Context, client *batch.Client, p Policy) (string, *
 	if err != nil {
 		return "", nil, err
 	}
-	var d diff
 	cur := &types.FairsharePolicy{}
 	if len(out.SchedulingPolicies) == 1 && out.SchedulingPolicies[0].FairsharePolicy != nil {
 		cur = out.SchedulingPolicies[0].FairsharePolicy
 	}
+	var d diff
 	d.field("shareDecaySeconds", aws.ToInt32(cur.ShareDecaySeconds), p.ShareDecaySeconds)
 	d.field("computeReservation", aws.ToInt32(cur.ComputeReservation), p.ComputeReservation)
 	d.field("shares", sharesText(cur.ShareDistribution), sharesText(fp.ShareDistribution))
@@ -360,15 +387,20 @@ func applyQueue(ctx context.Context, client *batch.Client, q Queue, policies map
 		policy = aws.String(arn)
 	}
 	state := types.JQState(orDefault(q.State, model.StateEnabled))
-	out, err := client.DescribeJobQueues(ctx, &batch.DescribeJobQueuesInput{JobQueues: []string{q.Name}})
+	var raw []byte
+	out, err := client.DescribeJobQueues(ctx, &batch.DescribeJobQueuesInput{JobQueues: []string{q.Name}}, WithRawBody(&raw))
 	if err != nil {
 		return nil, err
 	}
 	if len(out.JobQueues) == 0 {
+		var opts []func(*batch.Options)
+		if q.Backfill {
+			opts = append(opts, WithMember("backfill", true))
+		}
 		_, err = client.CreateJobQueue(ctx, &batch.CreateJobQueueInput{
 			JobQueueName: aws.String(q.Name), Priority: aws.Int32(q.Priority), JobQueueType: types.JobQueueTypeSagemakerTraining,
 			SchedulingPolicyArn: policy, ServiceEnvironmentOrder: order, JobStateTimeLimitActions: limits, State: state,
-		})
+		}, opts...)
 		return created(kindQueue, q.Name), err
 	}
 	cur := out.JobQueues[0]
@@ -381,13 +413,15 @@ func applyQueue(ctx context.Context, client *batch.Client, q Queue, policies map
 	d.field("environments", environmentsText(cur.ServiceEnvironmentOrder), environmentsText(order))
 	d.field("policy", nameOf(aws.ToString(cur.SchedulingPolicyArn)), nameOf(aws.ToString(policy)))
 	d.field("timeLimits", timeLimitsText(cur.JobStateTimeLimitActions), timeLimitsText(limits))
+	d.field("backfill", queueBackfill(raw), q.Backfill)
 	if d.empty() {
 		return nil, nil
 	}
+	// Backfill is always sent, so that taking it out of the file turns it off.
 	_, err = client.UpdateJobQueue(ctx, &batch.UpdateJobQueueInput{
 		JobQueue: aws.String(q.Name), Priority: aws.Int32(q.Priority), SchedulingPolicyArn: policy,
 		ServiceEnvironmentOrder: order, JobStateTimeLimitActions: limits, State: state,
-	})
+	}, WithMember("backfill", q.Backfill))
 	return d.updated(kindQueue, q.Name), err
 }
 

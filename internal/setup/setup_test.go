@@ -42,6 +42,7 @@ queues:
     priority: 10
     environments: [plan-20]
     policy: teams
+    backfill: true
 `
 
 func start(t *testing.T) (*batch.Client, store.Store) {
@@ -84,7 +85,7 @@ func TestApplyCreatesThenUpdates(t *testing.T) {
 	if urgent.Priority != 100 || urgent.FairShare() || len(urgent.JobStateTimeLimitActions) != 1 || urgent.JobStateTimeLimitActions[0].Action != model.TimeLimitActionCancel {
 		t.Fatalf("urgent %+v", urgent)
 	}
-	if !shared.FairShare() || shared.ServiceEnvironmentOrder[0].ServiceEnvironment != env.Arn {
+	if !shared.FairShare() || shared.ServiceEnvironmentOrder[0].ServiceEnvironment != env.Arn || !shared.Backfill || urgent.Backfill {
 		t.Fatalf("shared %+v", shared)
 	}
 
@@ -97,7 +98,7 @@ func TestApplyCreatesThenUpdates(t *testing.T) {
 	if again, _ := st.GetEnvironment(ctx, "plan-20"); again.Version != env.Version {
 		t.Fatalf("an apply without changes wrote the environment (version %d -> %d)", env.Version, again.Version)
 	}
-	changed := strings.NewReplacer("maxCapacity: 20", "maxCapacity: 24", "priority: 100", "priority: 50",
+	changed := strings.NewReplacer("maxCapacity: 20", "maxCapacity: 24", "priority: 100", "priority: 50", "    backfill: true\n", "",
 		"weightFactor: 0.25", "weightFactor: 0.5", "training-plan/p20", "training-plan/p24").Replace(config)
 	changes, err = setup.Apply(ctx, client, load(t, changed))
 	if err != nil {
@@ -111,14 +112,16 @@ func TestApplyCreatesThenUpdates(t *testing.T) {
 		"updated environment plan-20: maxCapacity 20 -> 24, trainingPlanArn arn:aws:sagemaker:us-east-1:123456789012:training-plan/p20 -> arn:aws:sagemaker:us-east-1:123456789012:training-plan/p24",
 		"updated policy teams: shares [prod*=0.25 research=1] -> [prod*=0.5 research=1]",
 		"updated queue urgent: priority 100 -> 50",
+		"updated queue shared: backfill true -> false",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("changes:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	env, _ = st.GetEnvironment(ctx, "plan-20")
 	urgent, _ = st.GetQueue(ctx, "urgent")
-	if env.MaxInstances() != 24 || urgent.Priority != 50 || !strings.HasSuffix(env.TrainingPlanArn, "/p24") {
-		t.Fatalf("after update: capacity %d priority %d plan %s", env.MaxInstances(), urgent.Priority, env.TrainingPlanArn)
+	shared, _ = st.GetQueue(ctx, "shared")
+	if env.MaxInstances() != 24 || urgent.Priority != 50 || shared.Backfill {
+		t.Fatalf("after update: capacity %d priority %d backfill %v", env.MaxInstances(), urgent.Priority, shared.Backfill)
 	}
 }
 
@@ -231,5 +234,36 @@ func TestValidateTrainingPlans(t *testing.T) {
 				t.Fatalf("got %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestResources: a configuration as the scheduler sees it (sagequeue
+// simulate), checked by the rules the API applies to the same requests.
+func TestResources(t *testing.T) {
+	r, err := load(t, config).Resources(model.LocalAccount)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Environments) != 1 || r.Environments[0].MaxInstances() != 20 || r.Environments[0].Arn != model.LocalAccount.ARN(model.KindServiceEnvironment, "plan-20") {
+		t.Fatalf("environments %+v", r.Environments)
+	}
+	if p := r.Policies[0].FairsharePolicy; p.ShareDecaySeconds != 3600 || p.ComputeReservation != 10 || p.Weight("prod-eu") != 0.25 || p.Weight("research") != 1 {
+		t.Fatalf("policy %+v", p)
+	}
+	urgent, shared := r.Queues[0], r.Queues[1]
+	if urgent.FairShare() || urgent.Backfill || len(urgent.JobStateTimeLimitActions) != 1 || urgent.JobStateTimeLimitActions[0].Action != model.TimeLimitActionCancel ||
+		!shared.FairShare() || !shared.Backfill || shared.SchedulingPolicyArn != r.Policies[0].Arn || shared.Environments()[0] != r.Environments[0].Arn {
+		t.Fatalf("queues %+v", r.Queues)
+	}
+	for text, want := range map[string]string{
+		strings.Replace(config, "policy: teams", "policy: nope", 1):                     "queue shared: scheduling policy nope is not defined",
+		strings.Replace(config, "environments: [plan-20]", "environments: [x]", 1):      "queue urgent: service environment x is not defined",
+		strings.Replace(config, "priority: 100", "priority: 5000", 1):                   "queue urgent: priority",
+		strings.Replace(config, "computeReservation: 10", "computeReservation: 100", 1): "policy teams: fairsharePolicy.computeReservation",
+		strings.Replace(config, "    computeReservation: 10\n", "    quota: true\n", 1): "policy teams: quota management is not simulated",
+	} {
+		if _, err := load(t, text).Resources(model.LocalAccount); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v, want one containing %q", err, want)
+		}
 	}
 }
