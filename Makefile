@@ -5,14 +5,19 @@ FUZZTIME  ?= 10s
 
 DATA      ?= .sagequeue
 CONFIG    ?= examples/local.yaml
+LISTEN    ?= 127.0.0.1:8642
 
-.PHONY: all run bin bench-compare test unit fuzz bench lint fmt build build-lambdas synth clean
+.PHONY: all run tour bin bench-compare test unit fuzz bench lint fmt build build-lambdas synth clean
 
 all: lint test
 
 ## run: build and start sagequeue serve with the example configuration
 run: bin
-	./bin/sagequeue serve --config $(CONFIG) --data-dir $(DATA)
+	./bin/sagequeue serve --config $(CONFIG) --data-dir $(DATA) --listen $(LISTEN)
+
+## tour: fill the queues of `make run` with example training jobs and say what to look at
+tour: bin
+	./examples/tour.sh
 
 ## bin: the two binaries, bin/sagequeue (the client) and bin/sagequeue-server (serve, dashboard).
 ## The client is built without cgo and symbols: a static binary skips the dynamic loader and cgo's

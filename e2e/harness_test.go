@@ -79,9 +79,13 @@ type Server struct {
 	URL     string
 	// Batch is the SDK client of the current generation.
 	Batch *batch.Client
+	// Config is the file given to --config; a test may rewrite it before
+	// a Restart.
+	Config string
 
 	opts    ServerOptions
 	args    []string
+	env     []string
 	http    *http.Client
 	stderr  *syncBuffer
 	gen     int
@@ -95,7 +99,6 @@ type ServerOptions struct {
 	Tick          time.Duration // --tick (default 100ms: time limits and ticks act fast)
 	StopGrace     time.Duration // --stop-grace (default 2s)
 	InstanceLimit int           // --instance-limit
-	DataDir       string        // --data-dir: an existing one to serve (default: a new one)
 	// Host is the address to listen on (127.0.0.1); the port is free.
 	Host string
 	// Args are more flags (--auth-file, --tls-cert, ...).
@@ -110,6 +113,14 @@ type ServerOptions struct {
 	// as root too (--insecure-run-as-root), as the tests' scripts expect
 	// to read and write their scratch files.
 	RunAs string
+	// KeepJobs leaves training jobs running when serve stops, for the
+	// next generation to adopt (serve's default). Without it tests run
+	// serve with --stop-jobs-on-exit, so that nothing outlives them.
+	KeepJobs bool
+	// Env are more environment variables of serve.
+	Env []string
+	// DataDir, if set, is the data directory (else a fresh one).
+	DataDir string
 }
 
 // StartServer writes config (YAML) to a file and starts `sagequeue serve`
@@ -125,7 +136,7 @@ func StartServer(t testing.TB, config string, o ServerOptions) *Server {
 		o.StopGrace = 2 * time.Second
 	}
 	root := t.TempDir()
-	s := &Server{t: t, Work: filepath.Join(root, "work"), DataDir: filepath.Join(root, "data"), stderr: &syncBuffer{}, opts: o}
+	s := &Server{t: t, Work: filepath.Join(root, "work"), DataDir: filepath.Join(root, "data"), stderr: &syncBuffer{}, opts: o, env: o.Env}
 	if o.DataDir != "" {
 		s.DataDir = o.DataDir
 	}
@@ -138,9 +149,13 @@ func StartServer(t testing.TB, config string, o ServerOptions) *Server {
 	if err := os.WriteFile(cfg, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	s.Config = cfg
 	s.args = []string{"--data-dir", s.DataDir, "--config", cfg, "--tick", o.Tick.String(), "--stop-grace", o.StopGrace.String()}
 	if o.InstanceLimit > 0 {
 		s.args = append(s.args, "--instance-limit", strconv.Itoa(o.InstanceLimit))
+	}
+	if !o.KeepJobs {
+		s.args = append(s.args, "--stop-jobs-on-exit")
 	}
 	switch {
 	case o.RunAs != "":
@@ -162,6 +177,8 @@ func StartServer(t testing.TB, config string, o ServerOptions) *Server {
 				t.Errorf("sagequeue serve did not exit cleanly on SIGTERM: %v", s.waitErr)
 			}
 		}
+		// Whatever a killed generation left running ends with the test.
+		stopSupervisors(s.DataDir)
 		if !t.Failed() {
 			return
 		}
@@ -252,6 +269,7 @@ func (s *Server) spawn(listen string, deadline time.Time) (string, error) {
 	}
 	cmd := exec.Command(binary, append([]string{"serve", "--listen", listen}, s.args...)...)
 	cmd.Dir = s.Work
+	cmd.Env = append(os.Environ(), s.env...)
 	cmd.Stdout, cmd.Stderr = pw, pw
 	// If the test binary dies, the server shuts down (and stops its jobs).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
@@ -537,6 +555,39 @@ func processGone(pid int, want string) bool {
 	}
 	cmdline, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
 	return want != "" && !strings.Contains(string(bytes.ReplaceAll(cmdline, []byte{0}, []byte{' '})), want)
+}
+
+// supervisors lists the training jobs' supervisors of a data directory
+// (their argv is "sagequeue-supervisor DATA_DIR/jobs/<name>").
+func supervisors(dataDir string) []int {
+	entries, _ := os.ReadDir("/proc")
+	prefix := "sagequeue-supervisor " + filepath.Join(dataDir, "jobs") + "/"
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if strings.HasPrefix(string(bytes.ReplaceAll(cmdline, []byte{0}, []byte{' '})), prefix) && !processGone(pid, "") {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// stopSupervisors asks every supervisor of a data directory to stop its
+// job (SIGTERM: its process group gets SIGTERM, then SIGKILL), and waits a
+// little for them.
+func stopSupervisors(dataDir string) {
+	pids := supervisors(dataDir)
+	for _, pid := range pids {
+		syscall.Kill(pid, syscall.SIGTERM)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for len(supervisors(dataDir)) > 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // readPid reads a pid a job wrote to a file, waiting for it to appear.

@@ -17,7 +17,6 @@ var serverOnly = map[string]string{
 	"github.com/sagequeue/sagequeue/internal/server":    "sagequeue serve",
 	"github.com/sagequeue/sagequeue/internal/servercmd": "the server binary's commands",
 	"github.com/sagequeue/sagequeue/internal/engine":    "the scheduler",
-	"github.com/sagequeue/sagequeue/internal/sched":     "the scheduler",
 	"github.com/sagequeue/sagequeue/internal/localsm":   "the local SageMaker endpoint",
 	"github.com/sagequeue/sagequeue/internal/dashboard": "the dashboard's files",
 	"github.com/sagequeue/sagequeue/internal/store":     "the store and its backends",

@@ -478,6 +478,7 @@ func (h *Handler) createJobQueue(ctx context.Context, r *request) (any, error) {
 	q := &model.JobQueue{
 		Name: name, Arn: h.cfg.Account.ARN(model.KindJobQueue, name), Type: str(in.JobQueueType),
 		State: model.StateEnabled, Status: model.StatusValid, Priority: *in.Priority, Tags: in.Tags,
+		Backfill: in.Backfill != nil && *in.Backfill,
 	}
 	if q.Type == "" {
 		q.Type = model.ServiceJobTypeSageMakerTraining
@@ -573,6 +574,9 @@ func (h *Handler) updateJobQueue(ctx context.Context, r *request) (any, error) {
 		if limits != nil {
 			q.JobStateTimeLimitActions = limits
 		}
+		if in.Backfill != nil {
+			q.Backfill = *in.Backfill
+		}
 		if err := q.Validate(); err != nil {
 			return nil, err
 		}
@@ -597,6 +601,7 @@ func queueDetail(q *model.JobQueue) jobQueueDetail {
 		ComputeEnvironmentOrder: []any{}, JobQueueArn: q.Arn, JobQueueName: q.Name, JobQueueType: q.Type,
 		JobStateTimeLimitActions: []queueTimeLimit{}, Priority: q.Priority, SchedulingPolicyArn: q.SchedulingPolicyArn,
 		ServiceEnvironmentOrder: []queueEnvironment{}, State: q.State, Status: q.Status, StatusReason: q.StatusReason, Tags: q.Tags,
+		Backfill: q.Backfill,
 	}
 	for _, o := range q.ServiceEnvironmentOrder {
 		d.ServiceEnvironmentOrder = append(d.ServiceEnvironmentOrder, queueEnvironment{Order: o.Order, ServiceEnvironment: o.ServiceEnvironment})

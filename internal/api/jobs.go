@@ -103,6 +103,9 @@ func (h *Handler) submitServiceJob(ctx context.Context, r *request) (any, error)
 	if err := h.checkRole(tr); err != nil {
 		return nil, err
 	}
+	if err := h.cfg.LocalEndpoint.check(tr); err != nil {
+		return nil, err
+	}
 	if h.cfg.Identity != nil {
 		job.SubmittedBy = h.cfg.Identity(r.http)
 	}
@@ -294,7 +297,11 @@ func (h *Handler) describeServiceJob(ctx context.Context, r *request) (any, erro
 }
 
 func jobDetail(j *model.ServiceJob) serviceJobDetail {
-	return serviceJobDetail{JobDetail: events.NewJobDetail(j), ServiceRequestPayload: j.ServiceRequestPayload, Tags: j.Tags, SubmittedBy: j.SubmittedBy}
+	d := serviceJobDetail{JobDetail: events.NewJobDetail(j), ServiceRequestPayload: j.ServiceRequestPayload, Tags: j.Tags, SubmittedBy: j.SubmittedBy}
+	if j.Status == model.StatusRunnable && model.ReasonCode(j.StatusReason) == model.ReasonBackfill {
+		d.ReservedAt = j.ReservedAt
+	}
+	return d
 }
 
 // summaryOf is a job in the shape of a ListServiceJobs summary.
@@ -452,6 +459,11 @@ func (h *Handler) terminateServiceJob(ctx context.Context, r *request) (any, err
 	reason, err := required("reason", in.Reason)
 	if err != nil {
 		return nil, err
+	}
+	// It becomes the job's statusReason, which terminals show: control
+	// and bidirectional formatting characters go.
+	if reason = model.CleanText(reason); strings.TrimSpace(reason) == "" {
+		return nil, model.Invalid("reason", "must contain printable text")
 	}
 	if len(reason) > maxReasonLength {
 		return nil, model.Invalidf("reason", "must be at most %d characters", maxReasonLength)

@@ -64,6 +64,9 @@ type serviceJobDetail struct {
 	// caller that submitted the job (the IAM principal behind API
 	// Gateway). SDK clients ignore members they do not know.
 	SubmittedBy string `json:"submittedBy,omitempty"`
+	// ReservedAt is a sagequeue extension member: while a job of a backfill
+	// queue waits, the time (epoch ms) it is reserved to start by.
+	ReservedAt int64 `json:"reservedAt,omitempty"`
 }
 
 type keyValuesPair struct {
@@ -245,6 +248,7 @@ type createJobQueueRequest struct {
 	JobQueueType             *string                   `json:"jobQueueType,omitempty"`
 	JobStateTimeLimitActions []timeLimitAction         `json:"jobStateTimeLimitActions,omitempty"`
 	Tags                     map[string]string         `json:"tags,omitempty"`
+	Backfill                 *bool                     `json:"backfill,omitempty"` // sagequeue extension
 }
 
 type updateJobQueueRequest struct {
@@ -255,6 +259,7 @@ type updateJobQueueRequest struct {
 	ServiceEnvironmentOrder  []serviceEnvironmentOrder `json:"serviceEnvironmentOrder,omitempty"`
 	ComputeEnvironmentOrder  []any                     `json:"computeEnvironmentOrder,omitempty"`
 	JobStateTimeLimitActions []timeLimitAction         `json:"jobStateTimeLimitActions"`
+	Backfill                 *bool                     `json:"backfill,omitempty"` // sagequeue extension
 }
 
 type queueRef struct {
@@ -293,6 +298,7 @@ type jobQueueDetail struct {
 	Status                   string             `json:"status"`
 	StatusReason             string             `json:"statusReason,omitempty"`
 	Tags                     map[string]string  `json:"tags,omitempty"`
+	Backfill                 bool               `json:"backfill"` // sagequeue extension
 }
 
 type describeJobQueuesResponse struct {

@@ -153,11 +153,14 @@ func (e *Engine) advance(j *model.ServiceJob, tj events.TrainingJob, now int64) 
 			// No capacity: back to the queue without using an attempt, and
 			// not again before a backoff that doubles with each failure.
 			reason = model.ReasonCapacity + " - Unable to provision requested compute resources (" + tj.FailureReason + ")"
-			e.endAttempt(j, a, tj, now, reason)
-			_ = j.Transition(model.StatusRunnable, now, reason)
-			j.CapacityFailures++
-			j.NotBefore = now + e.capacityBackoff(j.CapacityFailures).Milliseconds()
-			j.Attempts = dropOldCapacityFailures(j.Attempts)
+			e.requeueUnused(j, a, tj, now, reason)
+		case j.StopReason == "" && isMachineFault(tj):
+			// The machine failed the job, not the job itself: the same.
+			fault, detail, _ := infrastructureFault(tj.FailureReason)
+			reason = model.ReasonInfrastructure + ":" + fault + " - " + detail
+			e.cfg.Logger.Warn("a fault of the machine ended a training job; the job goes back to its queue without using an attempt",
+				"job", j.JobID, "trainingJob", tj.TrainingJobName, "fault", fault, "detail", detail)
+			e.requeueUnused(j, a, tj, now, reason)
 		case j.ShouldRetry(reason):
 			e.endAttempt(j, a, tj, now, reason)
 			j.Placements++
@@ -198,7 +201,7 @@ const keptCapacityFailures = 10
 
 func dropOldCapacityFailures(attempts []model.Attempt) []model.Attempt {
 	run := 0
-	for i := len(attempts) - 1; i >= 0 && strings.HasPrefix(attempts[i].StatusReason, model.ReasonCapacity); i-- {
+	for i := len(attempts) - 1; i >= 0 && unusedAttempt(attempts[i].StatusReason); i-- {
 		run++
 	}
 	if run <= keptCapacityFailures {
@@ -209,8 +212,14 @@ func dropOldCapacityFailures(attempts []model.Attempt) []model.Attempt {
 	return append(attempts[:start:start], attempts[start+drop:]...)
 }
 
-// attemptReason is the statusReason of an attempt that did not complete.
+// attemptReason is the statusReason of an attempt that did not complete,
+// safe to print: SageMaker's failure reason may quote a training process's
+// output, escape sequences included.
 func (e *Engine) attemptReason(j *model.ServiceJob, tj events.TrainingJob) string {
+	return model.CleanText(e.rawAttemptReason(j, tj))
+}
+
+func (e *Engine) rawAttemptReason(j *model.ServiceJob, tj events.TrainingJob) string {
 	if j.TerminateReason != "" {
 		return j.TerminateReason
 	}

@@ -76,8 +76,9 @@ type ServiceJob struct {
 	// old capacity-failure attempts are dropped from Attempts.
 	Launches int32 `json:"launches,omitempty"`
 	// CapacityFailures counts consecutive launches that failed for lack of
-	// capacity; NotBefore (epoch ms) holds the job back until its backoff
-	// has passed, so a shortage is not hammered every pass.
+	// capacity or a fault of the machine; NotBefore (epoch ms) holds the
+	// job back until its backoff has passed, so a shortage is not hammered
+	// every pass.
 	CapacityFailures int32 `json:"capacityFailures,omitempty"`
 	NotBefore        int64 `json:"notBefore,omitempty"`
 	// RunnableAt is when the job last entered RUNNABLE.
@@ -87,6 +88,11 @@ type ServiceJob struct {
 	// re-placements, for job state time limit actions.
 	BlockedCode  string `json:"blockedCode,omitempty"`
 	BlockedSince int64  `json:"blockedSince,omitempty"`
+	// ReservedAt is the time a backfill queue last reserved for the job
+	// (epoch ms; its statusReason says so too): the latest it will start if
+	// the jobs ahead run to their runtime bounds. The next pass serves
+	// reserved jobs first, in this order, so the reservation holds.
+	ReservedAt int64 `json:"reservedAt,omitempty"`
 	// StopReason is why sagequeue asked SageMaker to stop the current attempt
 	// (a terminate request or the attempt timeout), and StopRequestedAt when.
 	StopReason      string `json:"stopReason,omitempty"`
@@ -196,16 +202,24 @@ func (j *ServiceJob) Transition(to JobStatus, now int64, reason string) error {
 	if to == StatusStarting || to == StatusRunning || to.Terminal() {
 		// The job got capacity (or is done): whatever held it back is over.
 		j.BlockedCode, j.BlockedSince = "", 0
-		j.CapacityFailures, j.NotBefore = 0, 0
+		j.NotBefore = 0
+	}
+	if to == StatusRunning || to.Terminal() {
+		// Only training (or the end) ends a run of failures that were not
+		// the job's: a machine fault comes after capacity was acquired
+		// (STARTING), and its backoff must go on growing.
+		j.CapacityFailures = 0
 	}
 	return nil
 }
 
-// SetReason sets statusReason and, when the reason's code is new, starts the
-// clock that job state time limit actions read. An empty reason keeps the
-// clock: a job that goes back to RUNNABLE with the same capacity error keeps
-// accumulating time, as AWS Batch does.
+// SetReason sets statusReason (made safe to print with CleanText) and, when
+// the reason's code is new, starts the clock that job state time limit
+// actions read. An empty reason keeps the clock: a job that goes back to
+// RUNNABLE with the same capacity error keeps accumulating time, as AWS
+// Batch does.
 func (j *ServiceJob) SetReason(reason string, now int64) {
+	reason = CleanText(reason)
 	j.StatusReason = reason
 	code := ReasonCode(reason)
 	if code != "" && code != j.BlockedCode {
@@ -225,6 +239,13 @@ const (
 	ReasonMisconfiguration     = "MISCONFIGURATION:SERVICE_ENVIRONMENT_MAX_RESOURCE"
 	ReasonMisconfigurationText = ReasonMisconfiguration + " - Service environment(s) associated with the job queue cannot meet the capacity requirement of the job."
 	ReasonCapacity             = "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY"
+	// ReasonInfrastructure starts the reason of an attempt that a fault of
+	// the machine ended ("INFRASTRUCTURE:DISK_FULL - ..."): the job went
+	// back to RUNNABLE without using an attempt.
+	ReasonInfrastructure = "INFRASTRUCTURE"
+	// ReasonBackfill is the code of a job of a backfill queue that waits with
+	// a reservation; the text says when, and why it was not backfilled.
+	ReasonBackfill = "BACKFILL:RESERVED"
 )
 
 // ShouldRetry decides whether a job whose attempt just failed with reason goes

@@ -162,7 +162,12 @@ type JobQueue struct {
 	SchedulingPolicyArn      string                    `json:"schedulingPolicyArn,omitempty"`
 	ServiceEnvironmentOrder  []ServiceEnvironmentOrder `json:"serviceEnvironmentOrder"`
 	JobStateTimeLimitActions []JobStateTimeLimitAction `json:"jobStateTimeLimitActions,omitempty"`
-	Tags                     map[string]string         `json:"tags,omitempty"`
+	// Backfill is a sagequeue extension, off by default as AWS Batch has no
+	// such thing: a job that does not fit gets a reservation (the earliest
+	// time running jobs' runtime bounds free enough capacity) and later jobs
+	// may start around it if they cannot delay it (see package sched).
+	Backfill bool              `json:"backfill,omitempty"`
+	Tags     map[string]string `json:"tags,omitempty"`
 	// QuotaManagement is set when the queue's scheduling policy is a quota
 	// management policy: its jobs go to quota shares. A policy keeps its
 	// kind for life, so the queue records it once.
