@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -9,6 +10,8 @@ import (
 	"path/filepath"
 
 	"github.com/spf13/cobra"
+
+	"github.com/sagequeue/sagequeue/internal/awsconf"
 )
 
 // ServerBinary is the name of the server binary (cmd/sagequeue-server): the
@@ -24,6 +27,10 @@ type ServerParts struct {
 	// Dashboard is the web dashboard's files, which `sagequeue dashboard`
 	// serves beside its signing proxy.
 	Dashboard DashboardFiles
+	// AWSConfig resolves the AWS configuration with the AWS SDK's own
+	// loader (package awsconf/full), for what the client's cannot
+	// (awsconfig.go).
+	AWSConfig func(context.Context, awsconf.Request) (awsconf.Resolved, error)
 }
 
 // DashboardFiles serves the dashboard's files (internal/dashboard).
@@ -65,7 +72,7 @@ go build -o bin/ ./cmd/... . Its flags: sagequeue serve --help.`,
 // process id, the terminal and the signals a supervisor sends; otherwise it
 // runs as a child with the App's streams.
 func (a *App) runServerBinary(cmd *cobra.Command) error {
-	path, err := a.findServerBinary(cmd.CommandPath())
+	path, err := a.findServerBinary(cmd.CommandPath() + " runs")
 	if err != nil {
 		return err
 	}
@@ -90,8 +97,8 @@ func (a *App) runServerBinary(cmd *cobra.Command) error {
 }
 
 // findServerBinary returns the path of the server binary, or an error that
-// says how to get one.
-func (a *App) findServerBinary(command string) (string, error) {
+// says how to get one; what is what needs it ("sagequeue serve runs").
+func (a *App) findServerBinary(what string) (string, error) {
 	getenv := a.Getenv
 	if getenv == nil { // an App made by a program, not Main, may have none
 		getenv = os.Getenv
@@ -116,8 +123,8 @@ func (a *App) findServerBinary(command string) (string, error) {
 	if next != "" {
 		where = fmt.Sprintf("at %s or on PATH", next)
 	}
-	return "", usagef("%s runs in the server binary %s, which is not %s: build both binaries with `go build -o bin/ ./cmd/...`, or name it with SAGEQUEUE_SERVER",
-		command, ServerBinary, where)
+	return "", usagef("%s in the server binary %s, which is not %s: build both binaries with `go build -o bin/ ./cmd/...`, or name it with SAGEQUEUE_SERVER",
+		what, ServerBinary, where)
 }
 
 func isExecutable(p string) bool {

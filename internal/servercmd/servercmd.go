@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sagequeue/sagequeue/internal/awsconf/full"
 	"github.com/sagequeue/sagequeue/internal/cli"
 	"github.com/sagequeue/sagequeue/internal/dashboard"
 	"github.com/sagequeue/sagequeue/internal/model"
@@ -25,7 +26,7 @@ import (
 
 // Parts are the server binary's parts of the CLI.
 func Parts() cli.ServerParts {
-	return cli.ServerParts{Serve: NewServeCmd, Dashboard: dashboard.Files{}}
+	return cli.ServerParts{Serve: NewServeCmd, Dashboard: dashboard.Files{}, AWSConfig: full.Load}
 }
 
 // NewServeCmd is `sagequeue serve`.
