@@ -54,6 +54,12 @@ func testAdopt(t *testing.T, sig syscall.Signal) {
 		s.WaitStatus(ids[i], types.ServiceJobStatusRunning, 30*time.Second)
 		pids = append(pids, readPid(t, s.File(fmt.Sprintf("pid-%d", i)), 10*time.Second))
 	}
+	// serve runs the supervisors with the light client binary beside it.
+	for _, pid := range supervisors(s.DataDir) {
+		if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err != nil || exe != binary {
+			t.Errorf("supervisor %d runs %q (%v), want the client binary %s", pid, exe, err, binary)
+		}
+	}
 	log0 := s.DataDir + "/jobs/" + trainingJobName(s, ids[0]) + "/output.log"
 	if sig == syscall.SIGTERM {
 		s.Stop()

@@ -8,6 +8,9 @@ import (
 	"os"
 
 	"github.com/sagequeue/sagequeue/internal/cli"
+	// Training jobs' supervisors run from this binary: its init takes over
+	// a process started as one, before anything else runs (see the package).
+	_ "github.com/sagequeue/sagequeue/internal/supervisor"
 )
 
 func main() {

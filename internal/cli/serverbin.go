@@ -19,6 +19,10 @@ import (
 // the running executable, then on PATH; SAGEQUEUE_SERVER names it outright.
 const ServerBinary = "sagequeue-server"
 
+// ClientBinary is the name of the client binary (cmd/sagequeue), which the
+// server binary beside it runs training jobs' supervisors with.
+const ClientBinary = "sagequeue"
+
 // ServerParts are what the server binary adds to the CLI. The client binary
 // must not link them (see the package comment and TestClientDependencies).
 type ServerParts struct {

@@ -1,4 +1,4 @@
-//go:build linux || darwin || freebsd || netbsd || openbsd || dragonfly
+//go:build linux
 
 package localsm
 
@@ -17,10 +17,17 @@ import (
 // BenchmarkJobLifecycle is one training job from CreateTrainingJob to its
 // Completed event, for an entry point that does nothing (`true`): the
 // endpoint's own cost per job (directory, state saves, process start and
-// end; since supervisors, the supervisor's start too), one job at a time.
+// end, and the supervisor's start), one job at a time. The supervisor is
+// this test binary, which links the SageMaker SDK as the server binary
+// does, or the light client binary, as `sagequeue serve` runs it.
 func BenchmarkJobLifecycle(b *testing.B) {
+	b.Run("supervisor=server-like", func(b *testing.B) { benchJobLifecycle(b, "") })
+	b.Run("supervisor=client", func(b *testing.B) { benchJobLifecycle(b, needClientBinary(b)) })
+}
+
+func benchJobLifecycle(b *testing.B, supervisor string) {
 	done := make(chan string, 16)
-	srv, err := New(Config{Dir: b.TempDir(), Logger: quiet, Emit: func(_ context.Context, ev events.TrainingJobStateChange) {
+	srv, err := New(Config{Dir: b.TempDir(), Logger: quiet, Supervisor: supervisor, Emit: func(_ context.Context, ev events.TrainingJobStateChange) {
 		if terminal(ev.Detail.TrainingJobStatus) {
 			done <- ev.Detail.TrainingJobName + " " + ev.Detail.TrainingJobStatus
 		}

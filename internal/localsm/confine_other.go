@@ -4,7 +4,6 @@ package localsm
 
 import (
 	"errors"
-	"os/exec"
 
 	"github.com/sagequeue/sagequeue/internal/runas"
 )
@@ -12,8 +11,6 @@ import (
 // Elsewhere there is no way to start a process as another account here.
 
 var errNoConfinement = errors.New("running training jobs as another account is only supported on Unix")
-
-func runAs(*exec.Cmd, *runas.Account) {}
 
 func confineDir(string, *jobPaths, *runas.Account) error { return errNoConfinement }
 

@@ -8,24 +8,11 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"syscall"
 
 	"github.com/sagequeue/sagequeue/internal/runas"
 )
-
-// runAs makes cmd start as the account, with exactly its groups (none of
-// the server's).
-func runAs(cmd *exec.Cmd, a *runas.Account) {
-	if a == nil {
-		return
-	}
-	if cmd.SysProcAttr == nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{}
-	}
-	cmd.SysProcAttr.Credential = &syscall.Credential{Uid: a.UID, Gid: a.GID, Groups: append([]uint32{}, a.Groups...)}
-}
 
 // confineDir gives a job's /opt/ml stand-ins to its account, 0700, and
 // keeps the job directory the server's, traversable but not listable.

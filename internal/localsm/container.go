@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/sagequeue/sagequeue/internal/runas"
+	"github.com/sagequeue/sagequeue/internal/supervisor"
 )
 
 // optML is where SageMaker puts a training job's files in its container.
@@ -34,11 +35,11 @@ const optML = "/opt/ml"
 // A stop is a SIGTERM to the runtime's client, which passes it to the
 // container; the container is named after the job and its directory, so
 // that it can be killed by name when the client cannot pass a SIGKILL on.
-func (s *Server) containerCommand(j *job, host *jobPaths, image string, acct *runas.Account) (argv, env []string, ref *containerRef) {
+func (s *Server) containerCommand(j *job, host *jobPaths, image string, acct *runas.Account) (argv, env []string, ref *supervisor.Container) {
 	in := j.req.in
 	inside := host.inContainer()
 	vars := s.environment(j, inside, nil)
-	ref = &containerRef{Runtime: s.cfg.ContainerRuntime, Name: containerName(j.dir)}
+	ref = &supervisor.Container{Runtime: s.cfg.ContainerRuntime, Name: containerName(j.dir)}
 
 	argv = append([]string(nil), s.cfg.ContainerRuntime...)
 	argv = append(argv, "run", "--rm", "--name", ref.Name, "--hostname", currentHost,

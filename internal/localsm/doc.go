@@ -37,12 +37,12 @@
 //
 // Every job's state lives in <Dir>/<name>/state.json, so Describe and List
 // survive a restart. Training processes outlive the server: each runs under
-// a supervisor of its own (supervisor.go) that records how it ended, and a
-// restarted server (after a Shutdown with KeepRunning, or a kill -9) adopts
-// the jobs still running, ends the ones that ended meanwhile as their
-// supervisors recorded, and starts the ones whose process never started. No
-// training process starts before its supervisor's identity is saved, so
-// none runs that a restart cannot find.
+// a supervisor of its own (package supervisor, run by Config.Supervisor)
+// that records how it ended, and a restarted server (after a Shutdown with
+// KeepRunning, or a kill -9) adopts the jobs still running, ends the ones
+// that ended meanwhile as their supervisors recorded, and starts the ones
+// whose process never started. No training process starts before its
+// supervisor's identity is saved, so none runs that a restart cannot find.
 //
 // A fault of the machine (disk full, no file descriptors left, ...) ends a
 // job with a FailureReason starting "InfrastructureError" (faults.go), and

@@ -1,9 +1,6 @@
 package localsm
 
-import (
-	"errors"
-	"syscall"
-)
+import "github.com/sagequeue/sagequeue/internal/supervisor"
 
 // Machine faults are what this machine lacked, not what a training job did
 // wrong: a job that meets one ends Failed with a FailureReason
@@ -16,42 +13,11 @@ import (
 // backoff, as it does for a lack of capacity.
 const infrastructureError = "InfrastructureError"
 
-// The faults, named as a statusReason names them.
-const (
-	faultDiskFull        = "DISK_FULL"                  // ENOSPC, EDQUOT
-	faultFileDescriptors = "FILE_DESCRIPTORS_EXHAUSTED" // EMFILE, ENFILE
-	faultMemory          = "OUT_OF_MEMORY"              // ENOMEM
-	faultProcesses       = "PROCESS_LIMIT"              // EAGAIN from fork
-	faultIO              = "IO_ERROR"                   // EIO
-	faultReadOnly        = "READ_ONLY_FILESYSTEM"       // EROFS
-	// faultSupervisorLost: the supervisor of a training process ended
-	// without saying how the process ended (it was killed).
-	faultSupervisorLost = "SUPERVISOR_LOST"
-)
-
-// machineFault names the machine fault behind err, or "" when err is not
-// one (a missing file, a bad path: the job's own doing).
-func machineFault(err error) string {
-	var errno syscall.Errno
-	if !errors.As(err, &errno) {
-		return ""
-	}
-	switch errno {
-	case syscall.ENOSPC, syscall.EDQUOT:
-		return faultDiskFull
-	case syscall.EMFILE, syscall.ENFILE:
-		return faultFileDescriptors
-	case syscall.ENOMEM:
-		return faultMemory
-	case syscall.EAGAIN:
-		return faultProcesses
-	case syscall.EIO:
-		return faultIO
-	case syscall.EROFS:
-		return faultReadOnly
-	}
-	return ""
-}
+// The faults are named as a statusReason names them: those of the machine
+// (supervisor.MachineFault: DISK_FULL, FILE_DESCRIPTORS_EXHAUSTED, ...),
+// and faultSupervisorLost: the supervisor of a training process ended
+// without saying how the process ended (it was killed).
+const faultSupervisorLost = "SUPERVISOR_LOST"
 
 // faultReason is the FailureReason of a job ended by a machine fault.
 func faultReason(fault, detail string) string {
@@ -62,7 +28,7 @@ func faultReason(fault, detail string) string {
 // doing what (e.g. "cannot prepare the job directory"): a machine fault,
 // or else the job's own ClientError.
 func failureOf(what string, err error) string {
-	if fault := machineFault(err); fault != "" {
+	if fault := supervisor.MachineFault(err); fault != "" {
 		return faultReason(fault, what+": "+err.Error())
 	}
 	return "ClientError: " + what + ": " + err.Error()

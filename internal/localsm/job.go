@@ -16,6 +16,7 @@ import (
 
 	"github.com/sagequeue/sagequeue/internal/events"
 	"github.com/sagequeue/sagequeue/internal/model"
+	"github.com/sagequeue/sagequeue/internal/supervisor"
 )
 
 // Secondary statuses this endpoint goes through.
@@ -57,7 +58,7 @@ type record struct {
 	LastModifiedTime  time.Time    `json:"lastModifiedTime"`
 	Transitions       []transition `json:"secondaryStatusTransitions"`
 	// Supervisor is the job's supervisor, saved before it is released to
-	// start the training process (see supervisor.go).
+	// start the training process (see package supervisor).
 	Supervisor *supervisorRef `json:"supervisor,omitempty"`
 	// Container names the job's container, when it runs in one.
 	Container string `json:"container,omitempty"`
@@ -268,7 +269,7 @@ func (s *Server) createTrainingJob(body []byte) (any, error) {
 		s.mu.Lock()
 		delete(s.jobs, j.key)
 		s.mu.Unlock()
-		if fault := machineFault(err); fault != "" {
+		if fault := supervisor.MachineFault(err); fault != "" {
 			// Nothing is created; the engine tries again after a backoff.
 			return nil, &apiError{status: http.StatusInternalServerError, code: infrastructureError, msg: fault + " - cannot create the training job's directory: " + err.Error()}
 		}
@@ -512,7 +513,7 @@ func (s *Server) save(j *job, sync bool) error {
 	}()
 	b, err := json.MarshalIndent(rec, "", "  ")
 	if err == nil {
-		err = writeFileAtomic(filepath.Join(j.dir, stateFile), b, 0o600, sync)
+		err = supervisor.WriteFileAtomic(filepath.Join(j.dir, stateFile), b, 0o600, sync)
 	}
 	if err != nil {
 		s.log.Error("cannot save training job state", "trainingJob", rec.Name, "err", err)
@@ -521,34 +522,6 @@ func (s *Server) save(j *job, sync bool) error {
 }
 
 const stateFile = "state.json"
-
-// writeFileAtomic writes a file through a temporary file and a rename, so
-// that a crash leaves the old file or the new one; with sync, the data is
-// on disk before the rename.
-func writeFileAtomic(path string, data []byte, perm os.FileMode, sync bool) error {
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(perm)
-	}
-	if err == nil && sync {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
-}
 
 // load reads every job under the directory and takes over the ones that
 // were running when the previous server went away (see resume).
@@ -631,7 +604,7 @@ func (s *Server) resume(j *job) {
 		if err := resetDir(j.dir); err != nil {
 			s.log.Warn("cannot clear a training job's directory", "trainingJob", j.rec.Name, "err", err)
 		}
-		appendLog(j.dir, "the local SageMaker endpoint restarted before the training process started; starting it now")
+		supervisor.AppendLog(j.dir, "the local SageMaker endpoint restarted before the training process started; starting it now")
 		s.log.Info("starting a training job whose process never started under the previous endpoint", "trainingJob", j.rec.Name)
 		s.mu.Lock()
 		s.wg.Add(1)
@@ -668,7 +641,7 @@ func (s *Server) killOrphan(j *job) {
 		return
 	}
 	ours := false
-	if start, err := processStartTime(pid); err == nil && start == j.rec.PidStartTime && processAlive(pid) {
+	if start, err := supervisor.ProcessStartTime(pid); err == nil && start == j.rec.PidStartTime && processAlive(pid) {
 		ours = true
 	} else {
 		ours = groupCarries(pid, "TRAINING_JOB_ARN="+j.rec.Arn)
@@ -677,15 +650,15 @@ func (s *Server) killOrphan(j *job) {
 		return
 	}
 	s.log.Info("stopping the process group of a training job left running by a previous endpoint", "trainingJob", j.rec.Name, "pgid", pid)
-	appendLog(j.dir, fmt.Sprintf("the local SageMaker endpoint restarted: sending SIGTERM to process group %d", pid))
-	signalGroup(pid, false)
+	supervisor.AppendLog(j.dir, fmt.Sprintf("the local SageMaker endpoint restarted: sending SIGTERM to process group %d", pid))
+	supervisor.SignalGroup(pid, false)
 	deadline := time.Now().Add(s.cfg.StopGrace)
 	for groupAlive(pid) && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	if groupAlive(pid) {
-		appendLog(j.dir, fmt.Sprintf("process group %d still alive after %s: sending SIGKILL", pid, s.cfg.StopGrace))
-		signalGroup(pid, true)
+		supervisor.AppendLog(j.dir, fmt.Sprintf("process group %d still alive after %s: sending SIGKILL", pid, s.cfg.StopGrace))
+		supervisor.SignalGroup(pid, true)
 	}
 }
 

@@ -41,8 +41,15 @@ func TestMain(m *testing.M) {
 		crashHelper(dir)
 		return
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	for _, c := range cleanups {
+		c()
+	}
+	os.Exit(code)
 }
+
+// cleanups run when the tests are done.
+var cleanups []func()
 
 var quiet = slog.New(slog.DiscardHandler)
 

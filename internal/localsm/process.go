@@ -11,9 +11,11 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/sagequeue/sagequeue/internal/supervisor"
 )
 
-// The server's side of a job's supervisor (see supervisor.go): start it
+// The server's side of a job's supervisor (see package supervisor): start it
 // held, save its identity, release it; follow it; adopt it after a
 // restart; settle a job whose supervisor is gone.
 
@@ -22,12 +24,12 @@ import (
 type supervisorRef struct {
 	Pid       int    `json:"pid"`
 	StartTime uint64 `json:"startTime,omitempty"`
-	// Token is in the supervisor's environment (supervisorEnv), so that a
+	// Token is in the supervisor's environment (supervisor.Env), so that a
 	// pid the kernel has given to another program is never taken for it.
 	Token string `json:"token"`
 }
 
-func (r *supervisorRef) entry() string { return supervisorEnv + "=" + r.Token }
+func (r *supervisorRef) entry() string { return supervisor.Env + "=" + r.Token }
 
 // alive reports whether the supervisor runs now.
 func (r *supervisorRef) alive() bool { return isProcess(r.Pid, r.StartTime, r.entry()) }
@@ -37,16 +39,16 @@ type supervision struct {
 	// proc signals the supervisor; nil when it could not be proven ours.
 	proc *os.Process
 	// started delivers the training process once it runs (at most once).
-	started chan startedRecord
+	started chan supervisor.Started
 	// exited delivers how the process ended, once; nil when the
 	// supervisor is gone without saying.
-	exited chan *exitRecord
+	exited chan *supervisor.Exit
 	// adopted: a previous server started it.
 	adopted bool
 }
 
 func newSupervision() *supervision {
-	return &supervision{started: make(chan startedRecord, 1), exited: make(chan *exitRecord, 1)}
+	return &supervision{started: make(chan supervisor.Started, 1), exited: make(chan *supervisor.Exit, 1)}
 }
 
 // stop asks the supervisor to stop the training process (SIGTERM, then
@@ -68,7 +70,7 @@ const releaseWait = 10 * time.Second
 // startSupervisor starts a supervisor for spec, held; saves its identity;
 // then releases it. A non-empty failure is the job's FailureReason when the
 // supervisor could not be started or recorded: nothing runs then.
-func (s *Server) startSupervisor(j *job, spec launchSpec, container string) (*supervision, string) {
+func (s *Server) startSupervisor(j *job, spec supervisor.Spec, container string) (*supervision, string) {
 	const what = "cannot start the training job's supervisor"
 	token := make([]byte, 16)
 	rand.Read(token)
@@ -84,19 +86,31 @@ func (s *Server) startSupervisor(j *job, spec launchSpec, container string) (*su
 		specW.Close()
 		return nil, internalFailure(what, err)
 	}
-	cmd := &exec.Cmd{
-		Path:       s.self,
-		Args:       []string{supervisorName, j.dir},
-		Env:        append(os.Environ(), ref.entry()),
-		Stdin:      specR,
-		ExtraFiles: []*os.File{repW},
+	command := func(program string) *exec.Cmd {
+		cmd := &exec.Cmd{
+			Path:       program,
+			Args:       []string{supervisor.ProcessName, j.dir},
+			Env:        append(os.Environ(), ref.entry()),
+			Stdin:      specR,
+			ExtraFiles: []*os.File{repW},
+		}
+		if f, err := os.OpenFile(filepath.Join(j.dir, supervisor.LogFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600); err == nil {
+			cmd.Stderr = f
+		}
+		detachProcess(cmd)
+		return cmd
 	}
-	if f, err := os.OpenFile(filepath.Join(j.dir, supervisorLog), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600); err == nil {
-		defer f.Close()
-		cmd.Stderr = f
-	}
-	detachProcess(cmd)
+	cmd := command(s.program)
 	err = cmd.Start()
+	if err != nil && s.program != s.self && supervisor.MachineFault(err) == "" {
+		// The supervisors' program is gone (deleted, replaced by one that
+		// cannot run): this one can supervise too.
+		s.log.Warn("cannot start the supervisors' program; supervising with this one", "program", s.program, "err", err)
+		closeStderr(cmd)
+		cmd = command(s.self)
+		err = cmd.Start()
+	}
+	closeStderr(cmd)
 	specR.Close()
 	repW.Close()
 	if err != nil {
@@ -105,7 +119,7 @@ func (s *Server) startSupervisor(j *job, spec launchSpec, container string) (*su
 		return nil, internalFailure(what, err)
 	}
 	ref.Pid = cmd.Process.Pid
-	ref.StartTime, _ = processStartTime(ref.Pid)
+	ref.StartTime, _ = supervisor.ProcessStartTime(ref.Pid)
 
 	s.mu.Lock()
 	j.rec.Supervisor, j.rec.Container = ref, container
@@ -129,10 +143,10 @@ func (s *Server) startSupervisor(j *job, spec launchSpec, container string) (*su
 	v := newSupervision()
 	v.proc = cmd.Process
 	go func() {
-		var ex *exitRecord
+		var ex *supervisor.Exit
 		sc := bufio.NewScanner(repR)
 		for sc.Scan() {
-			var rep report
+			var rep supervisor.Report
 			if json.Unmarshal(sc.Bytes(), &rep) != nil {
 				continue
 			}
@@ -156,10 +170,18 @@ func (s *Server) startSupervisor(j *job, spec launchSpec, container string) (*su
 	return v, ""
 }
 
+// closeStderr closes the supervisor's log that cmd was given: the
+// supervisor has its own descriptor once it runs.
+func closeStderr(cmd *exec.Cmd) {
+	if f, ok := cmd.Stderr.(*os.File); ok {
+		f.Close()
+	}
+}
+
 // internalFailure is the FailureReason for err, which kept the endpoint
 // itself from doing what: a machine fault, or else an internal error.
 func internalFailure(what string, err error) string {
-	if fault := machineFault(err); fault != "" {
+	if fault := supervisor.MachineFault(err); fault != "" {
 		return faultReason(fault, what+": "+err.Error())
 	}
 	return "InternalServerError: " + what + ": " + err.Error()
@@ -176,12 +198,12 @@ func (s *Server) adopt(j *job) *supervision {
 		// Found first, proven after: the handle is the proven process.
 		v.proc = p
 	}
-	lock := filepath.Join(j.dir, supervisorLock)
+	lock := filepath.Join(j.dir, supervisor.LockFile)
 	go func() {
 		sent := false
 		sendStarted := func() {
-			var st startedRecord
-			if !sent && readJSON(filepath.Join(j.dir, startedFile), &st) && st.Pid > 0 {
+			var st supervisor.Started
+			if !sent && supervisor.ReadJSON(filepath.Join(j.dir, supervisor.StartedFile), &st) && st.Pid > 0 {
 				v.started <- st
 				sent = true
 			}
@@ -203,9 +225,9 @@ func (s *Server) adopt(j *job) *supervision {
 	return v
 }
 
-func readExit(dir string) *exitRecord {
-	var ex exitRecord
-	if !readJSON(filepath.Join(dir, exitFile), &ex) {
+func readExit(dir string) *supervisor.Exit {
+	var ex supervisor.Exit
+	if !supervisor.ReadJSON(filepath.Join(dir, supervisor.ExitFile), &ex) {
 		return nil
 	}
 	return &ex
@@ -237,12 +259,12 @@ func (s *Server) recoverJob(j *job) recovery {
 		// Its supervisor was never released (or never started).
 		return recoverRerun
 	}
-	lock := filepath.Join(j.dir, supervisorLock)
+	lock := filepath.Join(j.dir, supervisor.LockFile)
 	deadline := time.Now().Add(releaseWait)
 	for !lockHeld(lock) {
 		if !ref.alive() {
 			// Gone: did anything run?
-			if readExit(j.dir) != nil || fileExists(filepath.Join(j.dir, startedFile)) {
+			if readExit(j.dir) != nil || fileExists(filepath.Join(j.dir, supervisor.StartedFile)) {
 				return recoverSettle
 			}
 			return recoverRerun
@@ -266,13 +288,13 @@ func (s *Server) recoverJob(j *job) recovery {
 // died without recording its end: the members of its process group that
 // still carry the job's mark, and its container.
 func (s *Server) cleanupLost(j *job) {
-	var st startedRecord
-	if readJSON(filepath.Join(j.dir, startedFile), &st) && st.Pid > 0 && groupCarries(st.Pid, "TRAINING_JOB_ARN="+j.rec.Arn) {
-		appendLog(j.dir, fmt.Sprintf("the training process's supervisor is gone: sending SIGKILL to process group %d", st.Pid))
-		signalGroup(st.Pid, true)
+	var st supervisor.Started
+	if supervisor.ReadJSON(filepath.Join(j.dir, supervisor.StartedFile), &st) && st.Pid > 0 && groupCarries(st.Pid, "TRAINING_JOB_ARN="+j.rec.Arn) {
+		supervisor.AppendLog(j.dir, fmt.Sprintf("the training process's supervisor is gone: sending SIGKILL to process group %d", st.Pid))
+		supervisor.SignalGroup(st.Pid, true)
 	}
 	if j.rec.Container != "" && len(s.cfg.ContainerRuntime) > 0 {
-		(&containerRef{Runtime: s.cfg.ContainerRuntime, Name: j.rec.Container}).remove()
+		(&supervisor.Container{Runtime: s.cfg.ContainerRuntime, Name: j.rec.Container}).Remove()
 	}
 }
 
@@ -285,7 +307,7 @@ func resetDir(dir string) error {
 	}
 	for _, e := range entries {
 		switch e.Name() {
-		case stateFile, logFile, supervisorLog:
+		case stateFile, logFile, supervisor.LogFile:
 			continue
 		}
 		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {

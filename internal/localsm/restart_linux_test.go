@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker/types"
 
 	"github.com/sagequeue/sagequeue/internal/events"
+	"github.com/sagequeue/sagequeue/internal/supervisor"
 )
 
 // TestRestartAfterCrash kills a server (SIGKILL, no Shutdown) with jobs in
@@ -77,7 +78,7 @@ func TestRestartAfterCrash(t *testing.T) {
 	touch(t, filepath.Join(scratch, "ended"))
 	syscall.Kill(recs["killed"].Pid, syscall.SIGKILL)
 	for _, name := range []string{"ended", "killed"} {
-		waitFile(t, filepath.Join(dir, name, exitFile))
+		waitFile(t, filepath.Join(dir, name, supervisor.ExitFile))
 	}
 	waitGone(t, "killed grandchild", killedChild)
 	syscall.Kill(recs["orphaned"].Supervisor.Pid, syscall.SIGKILL)
@@ -109,12 +110,12 @@ func TestRestartAfterCrash(t *testing.T) {
 			c.Wait()
 		}()
 	}
-	legacyStart, _ := processStartTime(legacy.Process.Pid)
-	strangerStart, _ := processStartTime(stranger.Process.Pid)
+	legacyStart, _ := supervisor.ProcessStartTime(legacy.Process.Pid)
+	strangerStart, _ := supervisor.ProcessStartTime(stranger.Process.Pid)
 	writeRecord(t, dir, record{Name: "legacy", Pid: legacy.Process.Pid, PidStartTime: legacyStart})
 	writeRecord(t, dir, record{Name: "reused", Pid: stranger.Process.Pid, PidStartTime: strangerStart - 1})
 	writeRecord(t, dir, record{Name: "reused-supervisor", Supervisor: &supervisorRef{Pid: stranger.Process.Pid, StartTime: strangerStart, Token: "not-the-strangers"}})
-	if err := writeJSONAtomic(filepath.Join(dir, "reused-supervisor", startedFile), startedRecord{Pid: stranger.Process.Pid}); err != nil {
+	if err := supervisor.WriteJSONAtomic(filepath.Join(dir, "reused-supervisor", supervisor.StartedFile), supervisor.Started{Pid: stranger.Process.Pid}); err != nil {
 		t.Fatal(err)
 	}
 

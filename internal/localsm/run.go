@@ -1,40 +1,28 @@
 package localsm
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker/types"
 
 	"github.com/sagequeue/sagequeue/internal/events"
 	"github.com/sagequeue/sagequeue/internal/runas"
+	"github.com/sagequeue/sagequeue/internal/supervisor"
 )
 
 const (
-	logFile     = "output.log"
+	logFile     = supervisor.OutputLog
 	currentHost = "algo-1"
-	// pipeDrain is how long the output pipes may stay open after the
-	// process group is gone: only a process that left the group can hold
-	// them, and we stop reading rather than wait for it.
-	pipeDrain = 2 * time.Second
-	// maxLogLine splits longer lines, so that one runaway line (a progress
-	// bar without newlines) cannot take unbounded memory.
-	maxLogLine = 64 << 10
-	noteHeader = "sagequeue local endpoint: "
 )
 
 // noEntrypoint is the FailureReason of a job the endpoint has no way to run.
@@ -99,7 +87,7 @@ func (s *Server) execute(j *job) (failure string, detached bool) {
 		notes.note("cannot run the training job as its account: %v", err)
 		return failureOf("cannot run the training job as its account", err), false
 	}
-	ls := launchSpec{Dir: j.dir, StopGrace: s.cfg.StopGrace}
+	ls := supervisor.Spec{Dir: j.dir, StopGrace: s.cfg.StopGrace}
 	var containerName string
 	if container {
 		ls.Argv, ls.Env, ls.Container = s.containerCommand(j, paths, image, acct)
@@ -199,7 +187,7 @@ func (s *Server) follow(j *job, v *supervision) (failure string, detached bool) 
 
 // outcome is the FailureReason for how a job's process ended ("" for
 // success); ex is nil when its supervisor is gone without saying.
-func (s *Server) outcome(j *job, ex *exitRecord) string {
+func (s *Server) outcome(j *job, ex *supervisor.Exit) string {
 	if ex == nil {
 		s.cleanupLost(j)
 		s.mu.Lock()
@@ -239,20 +227,6 @@ func (s *Server) outcome(j *job, ex *exitRecord) string {
 	return "AlgorithmError: " + ex.Description + ": " + detail
 }
 
-// startError drops what exec repeats of the command line, so that the
-// reason reads "cannot start /x: no such file or directory".
-func startError(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	var ee *exec.Error
-	if errors.As(err, &ee) {
-		return ee.Err
-	}
-	return err
-}
-
 // failureFile is what the algorithm wrote to output/failure, SageMaker's
 // channel for a failure description.
 func failureFile(outputDir string, acct *runas.Account) string {
@@ -269,14 +243,6 @@ func failureFile(outputDir string, acct *runas.Account) string {
 	defer f.Close()
 	b, _ := io.ReadAll(io.LimitReader(f, maxFailureReason))
 	return strings.TrimSpace(string(b))
-}
-
-// accountNote says which account a process runs as, when not the server's.
-func accountNote(acct *runas.Account) string {
-	if acct == nil {
-		return ""
-	}
-	return " as " + acct.String()
 }
 
 // jobPaths are the /opt/ml stand-ins of one job.
@@ -299,7 +265,7 @@ type noter interface {
 type dirNotes string
 
 func (d dirNotes) note(format string, args ...any) {
-	appendLog(string(d), fmt.Sprintf(format, args...))
+	supervisor.AppendLog(string(d), fmt.Sprintf(format, args...))
 }
 
 // prepareDir lays out the job directory as SageMaker lays out /opt/ml. For
@@ -590,74 +556,4 @@ func countGPUs() int {
 
 func fileURL(path string) string {
 	return (&url.URL{Scheme: "file", Path: path}).String()
-}
-
-// jobLog is a job's output.log: stdout, stderr and the endpoint's own notes,
-// one whole line per write so that the streams interleave by line.
-type jobLog struct {
-	mu   sync.Mutex
-	f    *os.File
-	last string // last non-empty stderr line
-}
-
-func openLog(dir string) (*jobLog, error) {
-	f, err := os.OpenFile(filepath.Join(dir, logFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	return &jobLog{f: f}, nil
-}
-
-func (l *jobLog) close() { l.f.Close() }
-
-func (l *jobLog) write(line []byte, stderr bool) {
-	buf := make([]byte, 0, len(line)+1)
-	buf = append(buf, line...)
-	buf = append(buf, '\n')
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.f.Write(buf)
-	if stderr {
-		// A progress bar redraws with \r; what shows last is what counts.
-		if i := bytes.LastIndexByte(line, '\r'); i >= 0 {
-			line = line[i+1:]
-		}
-		if t := strings.TrimSpace(string(line)); t != "" {
-			l.last = t
-		}
-	}
-}
-
-func (l *jobLog) note(format string, args ...any) {
-	l.write([]byte(noteHeader+fmt.Sprintf(format, args...)), false)
-}
-
-func (l *jobLog) lastStderr() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.last
-}
-
-// copy writes what r delivers to the log line by line until r ends.
-func (l *jobLog) copy(r io.Reader, stderr bool) {
-	br := bufio.NewReaderSize(r, maxLogLine)
-	for {
-		line, err := br.ReadSlice('\n')
-		if len(line) > 0 {
-			l.write(bytes.TrimSuffix(line, []byte("\n")), stderr)
-		}
-		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
-			return
-		}
-	}
-}
-
-// appendLog adds a note to a job's log when no jobLog is open (at restart).
-func appendLog(dir, msg string) {
-	f, err := os.OpenFile(filepath.Join(dir, logFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return
-	}
-	defer f.Close()
-	f.WriteString(noteHeader + msg + "\n")
 }

@@ -1,6 +1,7 @@
 package localsm
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -50,6 +51,11 @@ type Config struct {
 	ContainerRuntime []string
 	// ContainerRunArgs are added to every container's run (e.g. --gpus all).
 	ContainerRunArgs []string
+	// Supervisor is the program that runs the jobs' supervisors: any
+	// binary that links package supervisor, such as the light client
+	// binary, whose start costs a fraction of the server's. "" runs them
+	// with this program itself, which links it through this package.
+	Supervisor string
 	// InstanceLimit, when > 0, is the workstation's "account quota": a
 	// CreateTrainingJob whose instances, added to those of the jobs still
 	// InProgress or Stopping, would exceed it fails with
@@ -75,8 +81,9 @@ type Server struct {
 	// context ends.
 	cancelEmit context.CancelFunc
 
-	// self is the program supervisors run (see supervisor.go).
-	self string
+	// program runs supervisors (Config.Supervisor, else self); self is
+	// this program, which runs them when program cannot be started.
+	program, self string
 
 	mu     sync.Mutex
 	jobs   map[string]*job // by lower-cased name: SageMaker names are unique regardless of case
@@ -158,6 +165,7 @@ func New(cfg Config) (*Server, error) {
 		jobs:   map[string]*job{},
 		detach: make(chan struct{}),
 	}
+	s.program = cmp.Or(cfg.Supervisor, self)
 	s.emitCtx, s.cancelEmit = context.WithCancel(context.Background())
 	if err := s.load(); err != nil {
 		unlock()

@@ -90,6 +90,9 @@ type Options struct {
 	// go to each of its `run`s (e.g. --gpus all).
 	ContainerRuntime []string
 	ContainerRunArgs []string
+	// Supervisor is the program that runs training jobs' supervisors (see
+	// localsm.Config.Supervisor); "" runs them with this program.
+	Supervisor string
 }
 
 // Run serves until ctx ends, then shuts down in order: stop taking requests,
@@ -182,6 +185,7 @@ func Run(ctx context.Context, o Options) error {
 		Emit: runner.Deliver, StopGrace: o.StopGrace, InstanceLimit: o.InstanceLimit, Logger: o.Logger,
 		RunAs:       door.jobAccounts(),
 		KeepRunning: !o.StopJobsOnExit, ContainerRuntime: o.ContainerRuntime, ContainerRunArgs: o.ContainerRunArgs,
+		Supervisor: o.Supervisor,
 	})
 	if err != nil {
 		ln.Close()

@@ -98,6 +98,7 @@ file and the TLS certificate again. See docs/security.md.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			o.Reload = reloadSignals(ctx)
+			o.Supervisor = supervisorProgram(ctx, o.Logger)
 			return sqserver.Run(ctx, o)
 		},
 	}
