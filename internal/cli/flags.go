@@ -124,6 +124,10 @@ func (f *durationFlag) Seconds() int64 {
 	return int64(math.Ceil(f.D.Seconds()))
 }
 
+// ParseDuration parses a duration of the command line: seconds ("90"), or
+// a Go duration ("1h30m"), or days ("2d"); for the server binary's commands.
+func ParseDuration(s string) (time.Duration, error) { return parseDuration(s) }
+
 func parseDuration(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil {

@@ -31,6 +31,9 @@ type ServerParts struct {
 	// Dashboard is the web dashboard's files, which `sagequeue dashboard`
 	// serves beside its signing proxy.
 	Dashboard DashboardFiles
+	// Simulate builds the simulate command (internal/servercmd), whose
+	// simulator the client does not link.
+	Simulate func(*App) *cobra.Command
 	// AWSConfig resolves the AWS configuration with the AWS SDK's own
 	// loader (package awsconf/full), for what the client's cannot
 	// (awsconfig.go).
@@ -45,7 +48,37 @@ type DashboardFiles interface {
 	CrossSite(r *http.Request) bool
 }
 
-func init() { register(groupServer, newServeCmd) }
+func init() {
+	register(groupServer, newServeCmd)
+	register(groupConfig, newSimulateCmd)
+}
+
+// SimulateShort is the one-line help of `sagequeue simulate`.
+const SimulateShort = "Replay a trace of jobs through the scheduler under a configuration (what-if)"
+
+// newSimulateCmd is the server binary's simulate command, or in the client
+// a stand-in that runs the server binary with the same command line (its
+// flags and help are the server binary's: sagequeue simulate --help).
+func newSimulateCmd(a *App) *cobra.Command {
+	if a.Server.Simulate != nil {
+		return a.Server.Simulate(a)
+	}
+	return &cobra.Command{
+		Use:   "simulate --config FILE --trace FILE [flags]",
+		Short: SimulateShort,
+		Long: `Replay a trace of jobs through the scheduler on a virtual clock, under a
+configuration file, and report how the capacity was used and how long jobs
+waited (docs/simulate.md).
+
+simulate runs in the server binary, ` + ServerBinary + `, which is looked for next
+to this one, then on PATH (or named by SAGEQUEUE_SERVER); build both with
+go build -o bin/ ./cmd/... . Its flags: sagequeue simulate --help.`,
+		DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.runServerBinary(cmd)
+		},
+	}
+}
 
 // newServeCmd is the server binary's serve command, or in the client a
 // stand-in that runs the server binary with the same command line. The

@@ -1,7 +1,7 @@
 // Package servercmd is what the server binary (cmd/sagequeue-server) adds to
-// the sagequeue CLI: the serve command and the dashboard's files. It is the
-// one place where the CLI meets the server packages, so that the client
-// binary (cmd/sagequeue) links none of them.
+// the sagequeue CLI: the serve command, the dashboard's files, the simulator
+// and the AWS SDK's configuration loader. It is the one place where the CLI
+// meets them, so that the client binary (cmd/sagequeue) links none of them.
 package servercmd
 
 import (
@@ -26,7 +26,7 @@ import (
 
 // Parts are the server binary's parts of the CLI.
 func Parts() cli.ServerParts {
-	return cli.ServerParts{Serve: NewServeCmd, Dashboard: dashboard.Files{}, AWSConfig: full.Load}
+	return cli.ServerParts{Serve: NewServeCmd, Dashboard: dashboard.Files{}, Simulate: NewSimulateCmd, AWSConfig: full.Load}
 }
 
 // NewServeCmd is `sagequeue serve`.

@@ -1,12 +1,56 @@
-package cli
+package servercmd
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sagequeue/sagequeue/internal/cli"
 )
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func (r result) String() string {
+	return "stdout:\n" + r.stdout + "\nstderr:\n" + r.stderr
+}
+
+// runCLI runs the server binary's command line in-process.
+func runCLI(t *testing.T, args ...string) result {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := cli.ServerMain(t.Context(), args, strings.NewReader(""), &out, &errb, Parts())
+	return result{code: code, stdout: out.String(), stderr: errb.String()}
+}
+
+// wantCode fails the test unless r exited with code, an error being one
+// line on stderr.
+func wantCode(t *testing.T, r result, code int) {
+	t.Helper()
+	if r.code != code {
+		t.Fatalf("exit code %d, want %d\n%s", r.code, code, r)
+	}
+	if code != 0 && (!strings.HasPrefix(r.stderr, "sagequeue: ") || strings.Count(r.stderr, "\n") != 1) {
+		t.Fatalf("error is not one line starting with 'sagequeue: ': %q", r.stderr)
+	}
+}
+
+// dig returns the value at a path of object members.
+func dig(v any, path ...string) any {
+	for _, p := range path {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = m[p]
+	}
+	return v
+}
 
 // simFiles writes a configuration (FIFO queue q on 2 instances, with or
 // without backfill) and a trace: r1 holds one instance for 100 s, big needs
@@ -35,8 +79,8 @@ small,2,50,1,q,a,0,50
 
 func TestSimulateTable(t *testing.T) {
 	fifo, _, trace := simFiles(t)
-	r := runCLI(t, "", "", "simulate", "--config", fifo, "--trace", trace)
-	wantCode(t, r, ExitOK)
+	r := runCLI(t, "simulate", "--config", fifo, "--trace", trace)
+	wantCode(t, r, cli.ExitOK)
 	for _, want := range []string{"Trace:", trace + " (sagequeue): 3 jobs", "2 instances; queue q (FIFO)", "Utilization", "Idle while waiting", "3 placed",
 		"WAIT", "queue q", "q/a", "q/b", "SHARE", "COMPETING", "1m 9s"} { // mean wait (0 + 99 + 108) / 3 s
 		if !strings.Contains(r.stdout, want) {
@@ -47,8 +91,8 @@ func TestSimulateTable(t *testing.T) {
 
 func TestSimulateJSONAndCompare(t *testing.T) {
 	fifo, backfill, trace := simFiles(t)
-	r := runCLI(t, "", "", "simulate", "--config", fifo, "--trace", trace, "--json")
-	wantCode(t, r, ExitOK)
+	r := runCLI(t, "simulate", "--config", fifo, "--trace", trace, "--json")
+	wantCode(t, r, cli.ExitOK)
 	var one map[string]any
 	if err := json.Unmarshal([]byte(r.stdout), &one); err != nil {
 		t.Fatalf("--json output is not JSON: %v\n%s", err, r.stdout)
@@ -72,8 +116,8 @@ func TestSimulateJSONAndCompare(t *testing.T) {
 		t.Fatalf("shares.q/a: %v", dig(one, "shares"))
 	}
 
-	r = runCLI(t, "", "", "simulate", "--config", fifo, "--trace", trace, "--compare", backfill, "-o", "json")
-	wantCode(t, r, ExitOK)
+	r = runCLI(t, "simulate", "--config", fifo, "--trace", trace, "--compare", backfill, "-o", "json")
+	wantCode(t, r, cli.ExitOK)
 	var two map[string]map[string]any
 	if err := json.Unmarshal([]byte(r.stdout), &two); err != nil {
 		t.Fatalf("--compare --json output: %v\n%s", err, r.stdout)
@@ -82,8 +126,8 @@ func TestSimulateJSONAndCompare(t *testing.T) {
 		t.Fatalf("mean waits: FIFO %v, backfill %v; want 69 and 33 (small backfilled)", dig(two["a"], "waitSeconds", "mean"), dig(two["b"], "waitSeconds", "mean"))
 	}
 
-	r = runCLI(t, "", "", "simulate", "--config", fifo, "--trace", trace, "--compare", backfill)
-	wantCode(t, r, ExitOK)
+	r = runCLI(t, "simulate", "--config", fifo, "--trace", trace, "--compare", backfill)
+	wantCode(t, r, cli.ExitOK)
 	for _, want := range []string{"A fifo.yaml", "B backfill.yaml", "B - A", "wait mean", "1m 9s", "33s", "-52.2 %"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Fatalf("--compare table lacks %q:\n%s", want, r.stdout)
@@ -96,8 +140,8 @@ func TestSimulateJSONAndCompare(t *testing.T) {
 func TestSimulateHTML(t *testing.T) {
 	fifo, backfill, trace := simFiles(t)
 	page := filepath.Join(t.TempDir(), "report.html")
-	r := runCLI(t, "", "", "simulate", "--config", fifo, "--trace", trace, "--compare", backfill, "--html", page)
-	wantCode(t, r, ExitOK)
+	r := runCLI(t, "simulate", "--config", fifo, "--trace", trace, "--compare", backfill, "--html", page)
+	wantCode(t, r, cli.ExitOK)
 	b, err := os.ReadFile(page)
 	if err != nil {
 		t.Fatal(err)
@@ -136,8 +180,8 @@ func TestSimulateRefusesBadInput(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			r := runCLI(t, "", "", append([]string{"simulate"}, tc.args...)...)
-			wantCode(t, r, ExitUsage)
+			r := runCLI(t, append([]string{"simulate"}, tc.args...)...)
+			wantCode(t, r, cli.ExitUsage)
 			if !strings.Contains(r.stderr, tc.want) || r.stdout != "" {
 				t.Fatalf("want nothing simulated and an error containing %q:\n%s", tc.want, r)
 			}
@@ -148,9 +192,9 @@ func TestSimulateRefusesBadInput(t *testing.T) {
 // TestSimulateOpenBTrace runs the shared trace as docs/simulate.md does.
 func TestSimulateOpenBTrace(t *testing.T) {
 	traces := filepath.Join("..", "..", "examples", "traces")
-	r := runCLI(t, "", "", "simulate", "--config", filepath.Join(traces, "backfill.yaml"),
+	r := runCLI(t, "simulate", "--config", filepath.Join(traces, "backfill.yaml"),
 		"--trace", filepath.Join(traces, "openb_pod_list_default.first-half.csv"), "--format", "openb", "--capacity", "52", "--json")
-	wantCode(t, r, ExitOK)
+	wantCode(t, r, cli.ExitOK)
 	var out map[string]any
 	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package cli
+package servercmd
 
 import (
 	"bytes"
@@ -7,12 +7,15 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sagequeue/sagequeue/internal/cli"
 	"github.com/sagequeue/sagequeue/internal/simulate"
 )
 
-func init() { register(groupConfig, newSimulateCmd) }
-
-func newSimulateCmd(a *App) *cobra.Command {
+// NewSimulateCmd is `sagequeue simulate`. It runs in the server binary: the
+// simulator and what it reads (the configuration's YAML, the scheduler, the
+// HTML report's template) took a fifteenth of every client command's
+// start-up, and the client's stand-in hands the command line over.
+func NewSimulateCmd(a *cli.App) *cobra.Command {
 	var (
 		req                      simulate.Request
 		until, tick, bound, html string
@@ -21,7 +24,7 @@ func newSimulateCmd(a *App) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "simulate --config FILE --trace FILE [flags]",
-		Short: "Replay a trace of jobs through the scheduler under a configuration (what-if)",
+		Short: cli.SimulateShort,
 		Long: `Replay a trace of jobs through the scheduler of sagequeue serve (the same
 sched.Plan) on a virtual clock, under a configuration file in the format of
 sagequeue serve --config, and report how the capacity was used and how long
@@ -51,34 +54,34 @@ input (a file, a row, a queue or a share) is exit code 2.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if req.Config == "" || req.Trace == "" {
-				return usagef("--config and --trace are required")
+				return cli.Usagef("--config and --trace are required")
 			}
 			if !cmd.Flags().Changed("runtime-bound") && req.Format == simulate.FormatOpenB {
 				bound = "exact" // the trace has no bounds: take the durations
 			}
 			var err error
-			if req.Bound, err = simulate.ParseBound(bound, parseDuration); err != nil {
-				return usagef("%v", err)
+			if req.Bound, err = simulate.ParseBound(bound, cli.ParseDuration); err != nil {
+				return cli.Usagef("%v", err)
 			}
 			if until != "" {
-				if req.Until, err = parseDuration(until); err != nil || req.Until <= 0 {
-					return usagef("--until: want a positive duration like 30d or 12h, got %q", until)
+				if req.Until, err = cli.ParseDuration(until); err != nil || req.Until <= 0 {
+					return cli.Usagef("--until: want a positive duration like 30d or 12h, got %q", until)
 				}
 			}
 			if tick != "" {
 				if tick == "0" || tick == "none" {
 					req.Tick = -1
-				} else if req.Tick, err = parseDuration(tick); err != nil || req.Tick <= 0 {
-					return usagef("--tick: want a duration like 1m, or none, got %q", tick)
+				} else if req.Tick, err = cli.ParseDuration(tick); err != nil || req.Tick <= 0 {
+					return cli.Usagef("--tick: want a duration like 1m, or none, got %q", tick)
 				}
 			}
 			if capacity < 0 {
-				return usagef("--capacity must be positive, got %d", capacity)
+				return cli.Usagef("--capacity must be positive, got %d", capacity)
 			}
 			req.Capacity = capacity
 			ra, rb, err := simulate.Simulate(req)
 			if err != nil {
-				return usagef("%v", err) // the input is wrong: the files, the trace or the flags
+				return cli.Usagef("%v", err) // the input is wrong: the files, the trace or the flags
 			}
 			if html != "" {
 				var page bytes.Buffer
@@ -90,7 +93,7 @@ input (a file, a row, a queue or a share) is exit code 2.`,
 				}
 			}
 			switch {
-			case asJSON || a.json():
+			case asJSON || a.Output == "json":
 				return simulate.WriteJSON(a.Stdout, ra, rb)
 			case rb != nil:
 				return simulate.WriteCompare(a.Stdout, ra, rb)
