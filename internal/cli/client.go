@@ -64,7 +64,10 @@ func (a *App) Batch(ctx context.Context) (*batch.Client, error) {
 		AppID:            r.AppID,
 		DefaultsMode:     aws.DefaultsMode(r.DefaultsMode),
 	}
-	if req.HTTPS && r.CABundle != "" {
+	switch {
+	case !req.HTTPS:
+		cfg.HTTPClient = newOneShotHTTP() // oneshot.go
+	case r.CABundle != "":
 		if cfg.HTTPClient, err = caBundleClient(r.CABundle); err != nil {
 			return nil, err
 		}
