@@ -94,7 +94,7 @@ func (h *Handler) submitServiceJob(ctx context.Context, r *request) (any, error)
 		}
 		job.TimeoutConfig = &model.TimeoutConfig{AttemptDurationSeconds: *in.TimeoutConfig.AttemptDurationSeconds}
 	}
-	if err := job.Validate(q.FairShare()); err != nil {
+	if err := job.ValidateParsed(q.FairShare()); err != nil { // the payload was parsed above
 		return nil, err
 	}
 	if err := h.checkTrainingPlan(ctx, q, tr); err != nil {
@@ -109,7 +109,10 @@ func (h *Handler) submitServiceJob(ctx context.Context, r *request) (any, error)
 	if h.cfg.Identity != nil {
 		job.SubmittedBy = h.cfg.Identity(r.http)
 	}
-	job.RequestDigest = digest(in)
+	if job.ClientToken != "" {
+		// Only a repeated token compares requests.
+		job.RequestDigest = digest(in)
+	}
 
 	stored, err := h.cfg.Store.PutJob(ctx, job)
 	if errors.Is(err, store.ErrAlreadyExists) && stored != nil {

@@ -199,15 +199,23 @@ func (t *TimeoutConfig) Validate(field string) error {
 // Validate checks a new job as submitted to a queue; fairShare says whether the
 // queue has a fair-share policy. It checks the payload as a CreateTrainingJob
 // request too.
-func (j *ServiceJob) Validate(fairShare bool) error {
+func (j *ServiceJob) Validate(fairShare bool) error { return j.validate(fairShare, true) }
+
+// ValidateParsed is Validate for a job whose payload the caller has checked
+// with ParsePayload already: a submission parses it once.
+func (j *ServiceJob) ValidateParsed(fairShare bool) error { return j.validate(fairShare, false) }
+
+func (j *ServiceJob) validate(fairShare, payload bool) error {
 	if err := ValidateName("jobName", j.JobName); err != nil {
 		return err
 	}
 	if j.ServiceJobType != ServiceJobTypeSageMakerTraining {
 		return Invalidf("serviceJobType", "must be %s, got %q", ServiceJobTypeSageMakerTraining, j.ServiceJobType)
 	}
-	if _, err := ParsePayload(j.ServiceRequestPayload); err != nil {
-		return err
+	if payload {
+		if _, err := ParsePayload(j.ServiceRequestPayload); err != nil {
+			return err
+		}
 	}
 	if err := ValidateSchedulingPriority("schedulingPriority", j.SchedulingPriority); err != nil {
 		return err
