@@ -28,10 +28,10 @@ type sagequeue struct {
 const benchConfig = `
 environments:
   - {name: idle, maxCapacity: 64}
-  - {name: off, maxCapacity: 1, state: DISABLED}
+  - {name: held, maxCapacity: 1, state: DISABLED}
 queues:
   - {name: run, priority: 1, environments: [idle]}
-  - {name: hold, priority: 1, environments: [off]}
+  - {name: hold, priority: 1, environments: [held]}
 `
 
 var servingLine = regexp.MustCompile(`msg="sagequeue serving" addr=(\S+)`)
