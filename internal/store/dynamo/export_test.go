@@ -14,11 +14,12 @@ import (
 
 // SeedJobs writes jobs in their final form (every item PutJob and UpdateJob
 // would have left, with the jobs' own Version) with BatchWriteItem, many at
-// a time, then adds the jobs to their lines' counters: a backlog of
-// thousands in seconds, for tests whose subject is what comes after.
+// a time, then adds the jobs to their lines' and queues' counters: a
+// backlog of thousands in seconds, for tests whose subject is what comes
+// after.
 func (s *Store) SeedJobs(ctx context.Context, jobs []*model.ServiceJob) error {
 	var reqs []types.WriteRequest
-	lines := map[[2]string]int64{}
+	counters := map[[2]string]int64{}
 	for _, j := range jobs {
 		if err := checkJob(j); err != nil {
 			return err
@@ -36,8 +37,13 @@ func (s *Store) SeedJobs(ctx context.Context, jobs []*model.ServiceJob) error {
 				reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: it}})
 			}
 		}
-		if j.Status == model.StatusRunnable {
-			lines[[2]string{j.JobQueue, j.ShareIdentifier}]++
+		switch j.Status {
+		case model.StatusRunnable:
+			k := lineKey(j.JobQueue, j.ShareIdentifier)
+			counters[[2]string{getS(k, AttrPK), getS(k, AttrSK)}]++
+		case model.StatusSubmitted:
+			k := countKey(j.JobQueue, shardOf(j.JobID))
+			counters[[2]string{getS(k, AttrPK), getS(k, AttrSK)}]++
 		}
 	}
 	var (
@@ -69,8 +75,8 @@ func (s *Store) SeedJobs(ctx context.Context, jobs []*model.ServiceJob) error {
 	if first != nil {
 		return first
 	}
-	for l, n := range lines {
-		if err := s.AddToLine(ctx, l[0], l[1], n); err != nil {
+	for k, n := range counters {
+		if err := s.addCounter(ctx, key(k[0], k[1]), n); err != nil {
 			return err
 		}
 	}
@@ -101,12 +107,14 @@ func (s *Store) RawItem(ctx context.Context, pk, sk string) (map[string]types.At
 	return out.Item, nil
 }
 
-// AddToLine changes a line's counter behind the jobs' back, as an index
-// that lags the counter would look.
-func (s *Store) AddToLine(ctx context.Context, queue, share string, d int64) error {
+// addCounter adds d to a counter item.
+func (s *Store) addCounter(ctx context.Context, k item, d int64) error {
 	_, err := s.updateItem(ctx, &dynamodb.UpdateItemInput{
-		Key: lineKey(queue, share), UpdateExpression: aws.String("ADD #n :d"),
+		Key: k, UpdateExpression: aws.String("ADD #n :d"),
 		ExpressionAttributeNames: map[string]string{"#n": attrCount}, ExpressionAttributeValues: item{":d": num(d)},
 	})
 	return err
 }
+
+// ShardOf is the shard of a job.
+func ShardOf(jobID string) int { return shardOf(jobID) }

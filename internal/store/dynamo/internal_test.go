@@ -100,12 +100,12 @@ func TestTransactionConflictsAreRetriedThenConflict(t *testing.T) {
 		}
 	}
 	calls := 0
-	err := retryConflicts(context.Background(), func() error { calls++; return conflict })
+	err := retryContention(context.Background(), func() error { calls++; return conflict })
 	if calls != conflictAttempts || !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("%d calls, %v; want %d calls and ErrConflict", calls, err, conflictAttempts)
 	}
 	calls = 0
-	err = retryConflicts(context.Background(), func() error {
+	err = retryContention(context.Background(), func() error {
 		if calls++; calls < 3 {
 			return conflict
 		}
@@ -114,7 +114,7 @@ func TestTransactionConflictsAreRetriedThenConflict(t *testing.T) {
 	if err != nil || calls != 3 {
 		t.Fatalf("a conflict that clears: %d calls, %v", calls, err)
 	}
-	if err := retryConflicts(context.Background(), func() error { return refused }); !errors.Is(err, refused) {
+	if err := retryContention(context.Background(), func() error { return refused }); !errors.Is(err, refused) {
 		t.Fatalf("a refused condition was retried: %v", err)
 	}
 }
