@@ -48,6 +48,8 @@ type rigOptions struct {
 	reconcileAfter time.Duration
 	dropEvents     bool
 	holder         string
+	// sagemaker, if set, wraps the engine's SageMaker client (faults).
+	sagemaker func(engine.SageMaker) engine.SageMaker
 }
 
 func newRig(t *testing.T, o rigOptions) *rig {
@@ -94,8 +96,12 @@ func (r *rig) newEngine(o rigOptions) *engine.Engine {
 	if holder == "" {
 		holder = "test"
 	}
+	var sm engine.SageMaker = r.sm
+	if o.sagemaker != nil {
+		sm = o.sagemaker(sm)
+	}
 	e, err := engine.New(engine.Config{
-		Store: r.store, SageMaker: r.sm, Bus: r.bus, Holder: holder, ReconcileAfter: o.reconcileAfter,
+		Store: r.store, SageMaker: sm, Bus: r.bus, Holder: holder, ReconcileAfter: o.reconcileAfter,
 		LocalDefaults: true, LeaseTTL: 10 * time.Second,
 	})
 	if err != nil {

@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/sagemaker/types"
 	"github.com/aws/smithy-go"
@@ -27,13 +29,18 @@ const (
 	TagAttempt = "sagequeue:attempt"
 )
 
-// launchAll calls CreateTrainingJob for admitted jobs, a few at a time.
+// launchAll calls CreateTrainingJob for admitted jobs, a few at a time, and
+// then records the launched training jobs' ARNs in one batch.
 //
 // The jobs of a FIFO queue launch one after another in queue order: when
-// SageMaker refuses one for capacity, the ones behind it are put back in line
-// unlaunched, so a quota shortage cannot let a later job overtake an earlier
-// one. Fair-share queues, and different queues, launch concurrently.
-func (e *Engine) launchAll(ctx context.Context, w *world, admitted []*model.ServiceJob, res *PassResult) {
+// SageMaker refuses one for capacity or a quota, the ones behind it are put
+// back in line unlaunched, so a shortage cannot let a later job overtake an
+// earlier one. Fair-share queues, and different queues, launch
+// concurrently. When SageMaker throttles a launch, or the pass's time for
+// launching is up (stop), no further job is launched in this pass: the rest
+// go back to their lines unlaunched, as if they had not been admitted, for
+// the next pass.
+func (e *Engine) launchAll(ctx context.Context, w *world, admitted []*model.ServiceJob, stop time.Time, res *PassResult) {
 	var groups [][]*model.ServiceJob
 	fifo := map[string]int{}
 	for _, j := range admitted {
@@ -46,14 +53,19 @@ func (e *Engine) launchAll(ctx context.Context, w *world, admitted []*model.Serv
 		}
 		groups = append(groups, []*model.ServiceJob{j})
 	}
-	var mu sync.Mutex
+	var (
+		mu       sync.Mutex
+		back     []*model.ServiceJob // to put back unlaunched
+		records  []launchRecord
+		throttle atomic.Bool
+	)
 	count := func(out launchOutcome) {
 		mu.Lock()
 		defer mu.Unlock()
 		switch out {
 		case launched:
 			res.Launched++
-		case requeued, refused, deferred:
+		case requeued, refused:
 			res.Requeued++
 		case failed:
 			res.Failed++
@@ -67,19 +79,76 @@ func (e *Engine) launchAll(ctx context.Context, w *world, admitted []*model.Serv
 			defer wg.Done()
 			short := false // SageMaker refused a job of this group for capacity
 			for _, j := range group {
-				if short {
-					count(e.putBack(ctx, j))
+				if short || throttle.Load() || over(stop) {
+					mu.Lock()
+					back = append(back, j)
+					mu.Unlock()
 					continue
 				}
 				sem <- struct{}{}
-				out := e.launch(ctx, w.envs[j.ServiceEnvironment], j)
+				out, arn := e.launch(ctx, w.envs[j.ServiceEnvironment], j)
 				<-sem
+				switch out {
+				case launched:
+					mu.Lock()
+					records = append(records, launchRecord{j, arn})
+					mu.Unlock()
+				case throttled:
+					throttle.Store(true)
+					mu.Lock()
+					back = append(back, j)
+					mu.Unlock()
+					continue
+				}
 				short = out == refused
 				count(out)
 			}
 		}()
 	}
 	wg.Wait()
+	e.recordLaunches(ctx, records)
+	res.Requeued += e.putBackAll(ctx, back)
+	if throttle.Load() {
+		e.cfg.Logger.Warn("SageMaker throttled CreateTrainingJob: the jobs not yet launched go back to their lines for the next pass", "putBack", len(back))
+	}
+}
+
+// putBackAll returns admitted jobs that were never launched to RUNNABLE, as
+// if they had not been admitted (no attempt used, no backoff): one batch
+// write, and a job that changed meanwhile one at a time. It returns how
+// many went back.
+func (e *Engine) putBackAll(ctx context.Context, jobs []*model.ServiceJob) int {
+	if len(jobs) == 0 {
+		return 0
+	}
+	now := e.nowMs()
+	var batch []*model.ServiceJob
+	for _, j := range jobs {
+		cur := *j
+		cur.Attempts = slices.Clone(j.Attempts)
+		if cur.Transition(model.StatusRunnable, now, "") != nil || len(cur.Attempts) == 0 || cur.LatestAttempt().TrainingJobArn != "" {
+			continue
+		}
+		cur.Attempts = cur.Attempts[:len(cur.Attempts)-1]
+		batch = append(batch, &cur)
+	}
+	stored, errs := e.cfg.Store.UpdateJobs(ctx, batch, nil)
+	n := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			n++
+			e.publish(ctx, stored[i])
+			e.observeTransition(model.StatusScheduled, stored[i])
+		case errors.Is(err, store.ErrConflict):
+			if e.putBack(ctx, batch[i]) == deferred {
+				n++
+			}
+		default:
+			e.cfg.Logger.Warn("putting back a job that was not launched", "job", batch[i].JobID, "err", err)
+		}
+	}
+	return n
 }
 
 // putBack returns an admitted job that was never launched to RUNNABLE, as
@@ -114,23 +183,25 @@ func (e *Engine) putBack(ctx context.Context, j *model.ServiceJob) launchOutcome
 type launchOutcome int
 
 const (
-	launched launchOutcome = iota
-	refused                // no capacity: back to RUNNABLE after a backoff
-	requeued               // a failed attempt that will be retried
-	deferred               // put back unlaunched behind a refused job
-	failed                 // the job ended
-	unknown                // the call's fate is unknown; reconcile will find out
+	launched  launchOutcome = iota
+	refused                 // no capacity, or a quota: back to RUNNABLE after a backoff
+	requeued                // a failed attempt that will be retried
+	deferred                // put back unlaunched
+	throttled               // SageMaker throttled the call: to be put back unlaunched
+	failed                  // the job ended
+	unknown                 // the call's fate is unknown; reconcile will find out
 )
 
-// launch sends the current attempt of a SCHEDULED job to SageMaker and records
-// the outcome.
-func (e *Engine) launch(ctx context.Context, env *model.ServiceEnvironment, j *model.ServiceJob) launchOutcome {
+// launch sends the current attempt of a SCHEDULED job to SageMaker and
+// returns the outcome, with the training job's ARN when it launched. What
+// SageMaker refused is recorded; a launch is not (the caller records it).
+func (e *Engine) launch(ctx context.Context, env *model.ServiceEnvironment, j *model.ServiceJob) (launchOutcome, string) {
 	if j.ServiceRequestPayload == "" {
 		// Listed and updated jobs may come without their payload.
 		full, err := e.cfg.Store.GetJob(ctx, j.JobID)
 		if err != nil {
 			e.cfg.Logger.Warn("reading a job to launch it", "job", j.JobID, "err", err)
-			return unknown
+			return unknown, ""
 		}
 		j.ServiceRequestPayload = full.ServiceRequestPayload
 	}
@@ -147,37 +218,41 @@ func (e *Engine) launch(ctx context.Context, env *model.ServiceEnvironment, j *m
 	var ae smithy.APIError
 	switch {
 	case err == nil:
+		return launched, arn
 	case errors.As(err, &ae) && ae.ErrorCode() == "ResourceInUse":
 		// A launch retried after a crash: the job is there already.
 		d, derr := e.cfg.SageMaker.DescribeTrainingJob(ctx, &sagemaker.DescribeTrainingJobInput{TrainingJobName: &a.TrainingJobName})
 		if derr != nil {
 			e.cfg.Logger.Warn("describing a training job that already exists", "trainingJob", a.TrainingJobName, "err", derr)
-			return unknown
+			return unknown, ""
 		}
-		arn = aws.ToString(d.TrainingJobArn)
-		err = nil
-	case isCapacityError(err):
+		return launched, aws.ToString(d.TrainingJobArn)
+	}
+	switch classifyLaunch(err) {
+	case classThrottled:
+		return throttled, ""
+	case classCapacity, classResourceLimit:
+		reason := errorText(err)
+		if classifyLaunch(err) == classCapacity && !strings.HasPrefix(reason, "CapacityError") {
+			reason = "CapacityError: " + reason
+		}
 		if e.endLaunch(ctx, j, events.TrainingJob{
-			TrainingJobName: a.TrainingJobName, TrainingJobStatus: events.TrainingFailed,
-			FailureReason: "CapacityError: " + errorText(err),
+			TrainingJobName: a.TrainingJobName, TrainingJobStatus: events.TrainingFailed, FailureReason: reason,
 		}) == unknown {
-			return unknown
+			return unknown, ""
 		}
-		return refused
-	case isClientError(err):
+		return refused, ""
+	case classRefused:
 		return e.endLaunch(ctx, j, events.TrainingJob{
 			TrainingJobName: a.TrainingJobName, TrainingJobStatus: events.TrainingFailed,
 			FailureReason: launchFailed + errorText(err),
-		})
-	default:
-		// A timeout or a server error: the job may or may not exist. Reconcile
-		// describes it soon and launches it again if it does not.
-		e.cfg.Logger.Warn("launching a training job", "trainingJob", a.TrainingJobName, "err", err)
-		e.markUnchecked(ctx, j.JobID, a.TrainingJobName)
-		return unknown
+		}), ""
 	}
-	e.recordLaunch(ctx, j.JobID, a.TrainingJobName, arn)
-	return launched
+	// A timeout or a server error: the job may or may not exist. Reconcile
+	// describes it soon and launches it again if it does not.
+	e.cfg.Logger.Warn("launching a training job", "trainingJob", a.TrainingJobName, "err", err)
+	e.markUnchecked(ctx, j.JobID, a.TrainingJobName)
+	return unknown, ""
 }
 
 // endLaunch ends an attempt whose launch was refused, as if SageMaker had
@@ -204,6 +279,42 @@ func (e *Engine) recordLaunch(ctx context.Context, jobID, trainingJob, arn strin
 		a.TrainingJobArn = arn
 		return true
 	})
+}
+
+// launchRecord is a launched job, as admitted, and its training job's ARN.
+type launchRecord struct {
+	job *model.ServiceJob
+	arn string
+}
+
+// recordLaunches stores the ARNs of launched training jobs: one batch write
+// of the jobs as admitted, and one at a time (recordLaunch) those that
+// changed since (a state change event was quicker).
+func (e *Engine) recordLaunches(ctx context.Context, records []launchRecord) {
+	if len(records) == 0 {
+		return
+	}
+	now := e.nowMs()
+	batch := make([]*model.ServiceJob, len(records))
+	for i, r := range records {
+		j := *r.job
+		j.Attempts = slices.Clone(r.job.Attempts)
+		j.LatestAttempt().TrainingJobArn = r.arn
+		j.UpdatedAt = now
+		j.ServiceRequestPayload = ""
+		batch[i] = &j
+	}
+	_, errs := e.cfg.Store.UpdateJobs(ctx, batch, nil)
+	for i, err := range errs {
+		switch {
+		case err == nil:
+		case errors.Is(err, store.ErrConflict):
+			r := records[i]
+			e.recordLaunch(ctx, r.job.JobID, r.job.LatestAttempt().TrainingJobName, r.arn)
+		default:
+			e.cfg.Logger.Warn("recording a launched training job", "job", records[i].job.JobID, "err", err)
+		}
+	}
 }
 
 // markUnchecked makes reconcile look at a job at the next pass.
@@ -269,40 +380,6 @@ func (e *Engine) trainingJobInput(j *model.ServiceJob, name string, env *model.S
 		}
 	}
 	return &in, nil
-}
-
-// isCapacityError reports errors that mean "no capacity now, try later":
-// throttling and account limits. They do not use an attempt.
-func isCapacityError(err error) bool {
-	var ae smithy.APIError
-	if !errors.As(err, &ae) {
-		return false
-	}
-	switch ae.ErrorCode() {
-	case "ResourceLimitExceeded", "ThrottlingException", "Throttling", "ThrottledException",
-		"TooManyRequestsException", "RequestLimitExceeded", "ProvisionedThroughputExceededException":
-		return true
-	}
-	return strings.HasPrefix(ae.ErrorCode(), "CapacityError")
-}
-
-// isClientError reports a refusal that a retry of the same request will not
-// change (a bad payload, a missing role): a client fault, or an API error
-// answered with a 4xx status (the SDK does not model every error code).
-func isClientError(err error) bool {
-	var invalid smithy.InvalidParamsError
-	if errors.As(err, &invalid) {
-		return true // refused by the SDK before it was sent
-	}
-	var ae smithy.APIError
-	if !errors.As(err, &ae) {
-		return false
-	}
-	if ae.ErrorFault() == smithy.FaultClient {
-		return true
-	}
-	var re *awshttp.ResponseError
-	return errors.As(err, &re) && re.HTTPStatusCode() >= 400 && re.HTTPStatusCode() < 500
 }
 
 // launchFailed starts the reason of an attempt whose CreateTrainingJob was

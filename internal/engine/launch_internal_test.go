@@ -68,7 +68,7 @@ func TestTrainingJobInput(t *testing.T) {
 			}
 		})
 	}
-	if _, err := e.trainingJobInput(job(`{"ResourceConfig":"x"}`), "n", env); !isClientError(err) {
+	if _, err := e.trainingJobInput(job(`{"ResourceConfig":"x"}`), "n", env); classifyLaunch(err) != classRefused {
 		t.Fatalf("a payload that is not a CreateTrainingJob request: %v", err)
 	}
 }

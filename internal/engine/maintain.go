@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker"
@@ -21,14 +22,21 @@ const ReasonTimeout = "Job attempt duration exceeded timeout"
 
 // maintain looks after jobs in flight: it stops the training jobs of
 // terminated jobs and of attempts past their timeout, and asks SageMaker
-// about jobs not heard from for ReconcileAfter (all of them with all). It
-// reports whether any job gave capacity back.
-func (e *Engine) maintain(ctx context.Context, lease *store.Lease, w *world, active []*model.ServiceJob, all bool, res *PassResult) (bool, error) {
+// about jobs not heard from for ReconcileAfter (all of them with all),
+// until stop (the pass's share of time for it; the rest waits for the next
+// pass). It reports whether any job gave capacity back.
+func (e *Engine) maintain(ctx context.Context, lease *store.Lease, w *world, active []*model.ServiceJob, all bool, stop time.Time, res *PassResult) (bool, error) {
 	now := e.nowMs()
 	overdue := e.cfg.ReconcileAfter.Milliseconds()
 	var mu sync.Mutex
 	released := false
 	err := e.each(ctx, active, func(j *model.ServiceJob) error {
+		if over(stop) {
+			mu.Lock()
+			res.More = true
+			mu.Unlock()
+			return nil
+		}
 		var out Outcome
 		var err error
 		switch {
@@ -115,7 +123,13 @@ func (e *Engine) reconcile(ctx context.Context, w *world, j *model.ServiceJob) (
 	if isNotFound(err) {
 		a := j.LatestAttempt()
 		if j.Status == model.StatusScheduled {
-			e.launch(ctx, w.envs[j.ServiceEnvironment], j)
+			switch out, arn := e.launch(ctx, w.envs[j.ServiceEnvironment], j); out {
+			case launched:
+				e.recordLaunch(ctx, j.JobID, a.TrainingJobName, arn)
+			case throttled:
+				// Still unknown to SageMaker: ask again next pass.
+				e.markUnchecked(ctx, j.JobID, a.TrainingJobName)
+			}
 			return Outcome{JobID: j.JobID, From: j.Status, To: j.Status}, nil
 		}
 		// It ran once and is gone: give the job back to the queue.

@@ -132,15 +132,19 @@ func (e *Engine) advance(j *model.ServiceJob, tj events.TrainingJob, now int64) 
 		e.endAttempt(j, a, tj, now, reason)
 		_ = j.Transition(model.StatusSucceeded, now, reason)
 	default:
-		switch reason := e.attemptReason(j, tj); {
+		switch reason, class := e.attemptReason(j, tj), classifyEnd(tj); {
 		case j.TerminateReason != "":
 			e.endAttempt(j, a, tj, now, reason)
 			j.IsTerminated = true
 			_ = j.Transition(model.StatusFailed, now, j.TerminateReason)
-		case j.StopReason == "" && strings.HasPrefix(tj.FailureReason, "CapacityError"):
-			// No capacity: back to the queue without using an attempt, and
-			// not again before a backoff that doubles with each failure.
+		case j.StopReason == "" && (class == classCapacity || class == classResourceLimit):
+			// No capacity, or an account quota: back to the queue without
+			// using an attempt, and not again before a backoff that doubles
+			// with each failure.
 			reason = model.ReasonCapacity + " - Unable to provision requested compute resources (" + tj.FailureReason + ")"
+			if class == classResourceLimit {
+				reason = model.ReasonResourceLimit + " - SageMaker refused the training job for an account quota (" + tj.FailureReason + ")"
+			}
 			e.endAttempt(j, a, tj, now, reason)
 			_ = j.Transition(model.StatusRunnable, now, reason)
 			j.CapacityFailures++
@@ -186,7 +190,10 @@ const keptCapacityFailures = 10
 
 func dropOldCapacityFailures(attempts []model.Attempt) []model.Attempt {
 	run := 0
-	for i := len(attempts) - 1; i >= 0 && strings.HasPrefix(attempts[i].StatusReason, model.ReasonCapacity); i-- {
+	requeued := func(a model.Attempt) bool {
+		return strings.HasPrefix(a.StatusReason, model.ReasonCapacity) || strings.HasPrefix(a.StatusReason, model.ReasonResourceLimit)
+	}
+	for i := len(attempts) - 1; i >= 0 && requeued(attempts[i]); i-- {
 		run++
 	}
 	if run <= keptCapacityFailures {

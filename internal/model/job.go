@@ -205,6 +205,13 @@ const (
 	ReasonMisconfiguration     = "MISCONFIGURATION:SERVICE_ENVIRONMENT_MAX_RESOURCE"
 	ReasonMisconfigurationText = ReasonMisconfiguration + " - Service environment(s) associated with the job queue cannot meet the capacity requirement of the job."
 	ReasonCapacity             = "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY"
+	// ReasonResourceLimit is the code of a job that SageMaker refused for
+	// an account quota (ResourceLimitExceeded, e.g. "the account-level
+	// service limit 'ml.p5.48xlarge for training job usage' is 0
+	// Instances"). It is not a shortage of capacity that passes by itself,
+	// so it has its own code, for job state time limit actions to end such
+	// jobs on their own schedule.
+	ReasonResourceLimit = "MISCONFIGURATION:SAGEMAKER_RESOURCE_LIMIT_EXCEEDED"
 )
 
 // ShouldRetry decides whether a job whose attempt just failed with reason goes
