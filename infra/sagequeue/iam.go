@@ -51,6 +51,12 @@ func (s *Sagequeue) role(fn cloud.Function, logs awslogs.LogGroup) awsiam.Role {
 	if perms.PutEvents {
 		add("PublishEvents", []string{"events:PutEvents"}, []string{*s.Bus.EventBusArn()}, nil)
 	}
+	if fn == cloud.FunctionSchedule {
+		// The event source mapping reads the schedule queue with the
+		// function's role (what AWSLambdaSQSQueueExecutionRole grants, on
+		// this queue alone).
+		add("ScheduleRequests", []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}, []string{*s.ScheduleRequests.QueueArn()}, nil)
+	}
 	if q, ok := s.AsyncDeadLetters[fn]; ok {
 		// Lambda sends failed asynchronous invocations to the dead-letter
 		// queue with the function's role.

@@ -6,7 +6,8 @@
 // whose member names are those of the Batch API. Errors follow the protocol:
 // HTTP 400 with X-Amzn-ErrorType ClientException and {"message": ...} naming
 // the field and the rule; 429 TooManyRequestsException when a record keeps
-// changing under us; 500 ServerException when something broke. A rejected
+// changing under us or the store is throttled; 500 ServerException when
+// something broke. A rejected
 // request stores and changes nothing.
 //
 // The handler is the same in `sagequeue serve` and behind API Gateway; it
@@ -228,6 +229,8 @@ func (h *Handler) fail(w http.ResponseWriter, hr *http.Request, reqID, op string
 		writeError(w, http.StatusBadRequest, "ClientException", ce.msg)
 	case errors.Is(err, errBusy):
 		writeError(w, http.StatusTooManyRequests, "TooManyRequestsException", "the resource is being changed by other requests; retry")
+	case errors.Is(err, store.ErrThrottled):
+		writeError(w, http.StatusTooManyRequests, "TooManyRequestsException", "sagequeue's table is over its throughput; retry")
 	case errors.Is(err, context.Canceled):
 		writeError(w, http.StatusBadRequest, "ClientException", "request canceled")
 	default:

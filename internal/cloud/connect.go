@@ -38,7 +38,7 @@ func Connect(ctx context.Context, c Config, logger *slog.Logger, extra ...func(*
 			*base = aws.String(u)
 		}
 	}
-	ddb := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
+	ddb := dynamodb.NewFromConfig(awsCfg, dynamo.RetryOptions, func(o *dynamodb.Options) {
 		endpoint(c.DynamoDBEndpoint, &o.BaseEndpoint)
 		// In this SDK version (service/dynamodb v1.74.0) the CRC32 check of
 		// responses wraps the body after the deserializer has read it, so it

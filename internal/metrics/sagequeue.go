@@ -28,7 +28,7 @@ type Def struct {
 // dimensionNames are the CloudWatch dimension names of the labels.
 var dimensionNames = map[string]string{
 	"queue": "Queue", "status": "Status", "from": "From", "to": "To", "environment": "Environment",
-	"share": "Share", "operation": "Operation", "code": "ErrorCode", "result": "Result",
+	"share": "Share", "operation": "Operation", "code": "ErrorCode", "result": "Result", "field": "Field",
 }
 
 // Bucket bounds, in seconds.
@@ -73,7 +73,7 @@ var (
 	JobRetries = &Def{Name: "sagequeue_job_retries_total", CloudWatch: "JobRetries", Kind: Counter, Labels: []string{"queue"}, Unit: "Count",
 		Help: "Failed attempts that went back to RUNNABLE for another attempt (retry strategy)."}
 	CapacityFailures = &Def{Name: "sagequeue_capacity_failures_total", CloudWatch: "CapacityFailures", Kind: Counter, Labels: []string{"queue"}, Unit: "Count",
-		Help: "Launches or attempts that failed for lack of capacity and went back to RUNNABLE without using an attempt."}
+		Help: "Launches or attempts that failed for lack of capacity or for an account quota (ResourceLimitExceeded) and went back to RUNNABLE without using an attempt."}
 	JobWait = &Def{Name: "sagequeue_job_wait_seconds", CloudWatch: "JobWaitTime", Kind: Histogram, Labels: []string{"queue"}, Unit: "Seconds", Buckets: waitBuckets,
 		Help: "Time from submission to the first placement (createdAt to scheduledAt)."}
 	JobRun = &Def{Name: "sagequeue_job_run_seconds", CloudWatch: "JobRunTime", Kind: Histogram, Labels: []string{"queue"}, Unit: "Seconds", Buckets: runBuckets,
@@ -101,6 +101,10 @@ var (
 	SageMakerLatency = &Def{Name: "sagequeue_sagemaker_request_duration_seconds", CloudWatch: "SageMakerLatency", Kind: Histogram, Labels: []string{"operation"}, Unit: "Seconds", Buckets: callBuckets,
 		Help: "Duration of calls to SageMaker."}
 
+	// Events in.
+	EventFieldsSkipped = &Def{Name: "sagequeue_event_fields_skipped_total", CloudWatch: "EventFieldsSkipped", Kind: Counter, Labels: []string{"field"}, Unit: "Count",
+		Help: "Fields of SageMaker state change events that did not decode and were left out; the rest of each event was applied."}
+
 	// The Batch API.
 	APIRequests = &Def{Name: "sagequeue_api_requests_total", CloudWatch: "APIRequests", Kind: Counter, Labels: []string{"operation", "code"}, Unit: "Count",
 		Help: "Batch API requests by operation and HTTP status code."}
@@ -113,7 +117,7 @@ var All = []*Def{
 	Jobs, QueueInstancesInUse, QueueHeadWait, EnvInstancesInUse, EnvInstancesCapacity, ShareUsage, ShareInstancesInUse, StateErrors,
 	JobsSubmitted, JobsFinished, JobTransitions, JobRetries, CapacityFailures, JobWait, JobRun,
 	Passes, PassDuration, Launches, Stops, Reconciliations, TimeLimitTerminations,
-	SageMakerRequests, SageMakerErrors, SageMakerLatency, APIRequests, APILatency,
+	SageMakerRequests, SageMakerErrors, SageMakerLatency, EventFieldsSkipped, APIRequests, APILatency,
 }
 
 // stateDefs are the gauges refilled from the store.
@@ -240,12 +244,20 @@ func (r *Recorder) JobTransition(from model.JobStatus, j *model.ServiceJob) {
 		}
 		if to == model.StatusRunnable {
 			switch {
-			case strings.HasPrefix(j.StatusReason, model.ReasonCapacity):
+			case strings.HasPrefix(j.StatusReason, model.ReasonCapacity), strings.HasPrefix(j.StatusReason, model.ReasonResourceLimit):
 				r.sink.add(CapacityFailures, 1, labels(queue))
 			case j.StatusReason != "":
 				r.sink.add(JobRetries, 1, labels(queue))
 			}
 		}
+	}
+}
+
+// EventFieldsSkipped counts the fields of an incoming event that did not
+// decode (events.ParseTrainingJobStateChange).
+func (r *Recorder) EventFieldsSkipped(fields []string) {
+	for _, f := range fields {
+		r.sink.add(EventFieldsSkipped, 1, labels(f))
 	}
 }
 
