@@ -107,17 +107,15 @@ type Sagequeue struct {
 type fnSpec struct {
 	id          string
 	description string
-	timeout     float64 // seconds
+	timeout     float64 // seconds (cloud.Timeouts)
 	memory      float64 // MB
 }
 
 var specs = map[cloud.Function]fnSpec{
-	cloud.FunctionSubmit: {"Submit", "sagequeue API (AWS Batch service-job API) behind the HTTP API", 29, 256},
-	// Below the scheduler lease's 60 s time to live (docs/configuration.md);
-	// a pass keeps within it (engine budget).
-	cloud.FunctionSchedule:    {"Schedule", "sagequeue scheduling passes", 50, 512},
-	cloud.FunctionStateChange: {"StateChange", "sagequeue: SageMaker training job state changes to service jobs", 30, 256},
-	cloud.FunctionConfigure:   {"Configure", "sagequeue: applies the deployment's configuration (custom resource)", 300, 256},
+	cloud.FunctionSubmit:      {"Submit", "sagequeue API (AWS Batch service-job API) behind the HTTP API", cloud.Timeouts[cloud.FunctionSubmit].Seconds(), 256},
+	cloud.FunctionSchedule:    {"Schedule", "sagequeue scheduling passes", cloud.Timeouts[cloud.FunctionSchedule].Seconds(), 512},
+	cloud.FunctionStateChange: {"StateChange", "sagequeue: SageMaker training job state changes to service jobs", cloud.Timeouts[cloud.FunctionStateChange].Seconds(), 256},
+	cloud.FunctionConfigure:   {"Configure", "sagequeue: applies the deployment's configuration (custom resource)", cloud.Timeouts[cloud.FunctionConfigure].Seconds(), 256},
 }
 
 // New builds sagequeue in scope.

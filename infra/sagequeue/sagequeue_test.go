@@ -705,7 +705,7 @@ func TestLeastPrivilege(t *testing.T) {
 		},
 		cloud.FunctionSchedule: {
 			ownLogs("Schedule"),
-			ddb("dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
+			ddb("dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
 			index("heads"),
 			tableKey, events,
 			// The event source mapping reads the schedule queue, and only it.

@@ -51,6 +51,14 @@ const (
 	envLogStream = "AWS_LAMBDA_LOG_STREAM_NAME"
 )
 
+// Timeouts are the functions' Lambda timeouts: the stack sets them, and
+// the tests invoke the handlers with them. Schedule's is below the
+// scheduler lease's 60 s time to live; a pass keeps within it.
+var Timeouts = map[Function]time.Duration{
+	FunctionSubmit: 29 * time.Second, FunctionSchedule: 50 * time.Second,
+	FunctionStateChange: 30 * time.Second, FunctionConfigure: 300 * time.Second,
+}
+
 // Defaults.
 const (
 	DefaultEventBus     = "default"

@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/batch/types"
 
 	"github.com/sagequeue/sagequeue/internal/cloud"
+	"github.com/sagequeue/sagequeue/internal/lambdatest"
 	"github.com/sagequeue/sagequeue/internal/events"
 	"github.com/sagequeue/sagequeue/internal/setup"
 )
@@ -147,7 +148,9 @@ func TestConfigureCustomResource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw := httptest.NewServer(&apiGateway{t: t, submit: lambda.NewHandler(sub.Handle)})
+	rt := &lambdatest.Runtime{Account: e2eAccount, Region: e2eRegion}
+	submitFn := &lambdatest.Function{Runtime: rt, Name: "submit", Timeout: cloud.Timeouts[cloud.FunctionSubmit], New: func() lambda.Handler { return lambda.NewHandler(sub.Handle) }}
+	gw := httptest.NewServer(&apiGateway{t: t, submit: submitFn})
 	t.Cleanup(gw.Close)
 	client := batch.New(batch.Options{
 		BaseEndpoint: aws.String(gw.URL + "/prod"), Region: e2eRegion,

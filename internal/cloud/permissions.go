@@ -51,7 +51,8 @@ var (
 //     getservicejoblogs reads the training jobs' log streams. UpdateJob is
 //     never fenced there, so no ConditionCheckItem.
 //   - schedule takes the scheduler lease (UpdateItem), makes fenced updates
-//     (ConditionCheckItem of the lease), reads heads (the heads index),
+//     (ConditionCheckItem of the lease) a batch at a time (UpdateJobs reads
+//     the batch's jobs with BatchGetItem), reads heads (the heads index),
 //     lists only collections (Query of the table, no list index), adds share
 //     usage (PutItem), and launches, describes and stops training jobs.
 //   - statechange updates jobs (unfenced) and adds share usage.
@@ -77,7 +78,7 @@ func PermissionsOf(fn Function) Permissions {
 		}
 	case FunctionSchedule:
 		return Permissions{
-			DynamoDB:  with("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"),
+			DynamoDB:  with("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "dynamodb:BatchGetItem"),
 			Indexes:   []string{dynamo.IndexHeads},
 			SageMaker: []string{"sagemaker:AddTags", "sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob"},
 			PutEvents: true,

@@ -227,13 +227,17 @@ type change struct {
 
 // write forwards a write, recording what it changed: the items' states
 // before (read from the backend the first time the proxy meets an item)
-// and after (from the request, or read back after an UpdateItem).
+// and after (from the request, or read back after an UpdateItem). Items a
+// write cannot move in or out of an index (a Put without index
+// attributes of an item never seen with any, an UpdateItem that names
+// none) are not tracked, unless the load is metered.
 func (l *lagState) write(r *http.Request, op string, req map[string]any, body []byte, lag time.Duration, load *KeyLoad) (int, http.Header, []byte) {
 	ws := writesOf(op, req)
 	type target struct {
-		w   written
-		s   *schema
-		key string
+		w     written
+		s     *schema
+		key   string
+		track bool
 	}
 	var targets []target
 	var stripes []int
@@ -246,7 +250,14 @@ func (l *lagState) write(r *http.Request, op string, req map[string]any, body []
 			w.key = s.keyAttrs(w.item)
 		}
 		k := s.keyOf(w.table, w.key)
-		targets = append(targets, target{w, s, k})
+		l.mu.Lock()
+		known := l.items[k] != nil
+		l.mu.Unlock()
+		track := load != nil || known || s.touchesIndexes(w, req)
+		targets = append(targets, target{w, s, k, track})
+		if !track {
+			continue
+		}
 		h := fnv.New32a()
 		h.Write([]byte(k))
 		stripes = append(stripes, int(h.Sum32()%uint32(len(l.p.locks))))
@@ -261,25 +272,35 @@ func (l *lagState) write(r *http.Request, op string, req map[string]any, body []
 			l.p.locks[i].Unlock()
 		}
 	}()
-	olds := make([]map[string]any, len(targets))
-	for i, t := range targets {
+	// The states before, read in one batch for the items met for the
+	// first time.
+	var unknown []readKey
+	for _, t := range targets {
 		l.mu.Lock()
-		h := l.items[t.key]
+		known := l.items[t.key] != nil
 		l.mu.Unlock()
-		if h == nil {
-			it, err := l.read(t.w.table, t.w.key)
-			if err != nil {
-				return l.p.roundTrip(r, body)
-			}
-			h = &history{table: t.w.table, versions: []version{{item: it}}}
-			l.mu.Lock()
-			l.items[t.key] = h
-			l.mu.Unlock()
+		if t.track && !known {
+			unknown = append(unknown, readKey{t.w.table, t.w.key, t.key})
 		}
-		l.mu.Lock()
-		olds[i] = h.current()
-		l.mu.Unlock()
 	}
+	before, err := l.readMany(unknown)
+	if err != nil {
+		return l.p.roundTrip(r, body)
+	}
+	olds := make([]map[string]any, len(targets))
+	l.mu.Lock()
+	for i, t := range targets {
+		if !t.track {
+			continue
+		}
+		h := l.items[t.key]
+		if h == nil {
+			h = &history{table: t.w.table, versions: []version{{item: before[t.key]}}}
+			l.items[t.key] = h
+		}
+		olds[i] = h.current()
+	}
+	l.mu.Unlock()
 	status, hdr, out := l.p.roundTrip(r, body)
 	if status != http.StatusOK {
 		return status, hdr, out
@@ -302,24 +323,29 @@ func (l *lagState) write(r *http.Request, op string, req map[string]any, body []
 			}
 		}
 	}
+	// The states after an UpdateItem, read back in one batch.
+	var updated []readKey
+	for _, t := range targets {
+		if t.track && t.w.kind == "Update" && !unprocessed[t.key] {
+			updated = append(updated, readKey{t.w.table, t.w.key, t.key})
+		}
+	}
+	after, err := l.readMany(updated)
+	if err != nil {
+		return status, hdr, out
+	}
 	now := time.Now()
 	var changes []change
 	for i, t := range targets {
-		if unprocessed[t.key] {
+		if !t.track || unprocessed[t.key] {
 			continue
 		}
 		var next map[string]any
 		switch t.w.kind {
 		case "Put":
 			next = t.w.item
-		case "Delete":
-			next = nil
 		case "Update":
-			it, err := l.read(t.w.table, t.w.key)
-			if err != nil {
-				continue
-			}
-			next = it
+			next = after[t.key]
 		case "ConditionCheck":
 			changes = append(changes, change{table: t.w.table, kind: t.w.kind, old: olds[i], new: olds[i], txn: t.w.txn})
 			continue
@@ -331,6 +357,104 @@ func (l *lagState) write(r *http.Request, op string, req map[string]any, body []
 		load.write(l, op, out, changes)
 	}
 	return status, hdr, out
+}
+
+// touchesIndexes reports whether a write to an item the proxy has not met
+// may put it into an index or change its entry: a Put of an item with an
+// index key attribute, an UpdateItem whose expressions name an attribute an
+// index keys or carries (any, for an index that carries them all), and
+// any DeleteItem (the old item is unknown).
+func (s *schema) touchesIndexes(w written, req map[string]any) bool {
+	switch w.kind {
+	case "Put":
+		for _, g := range s.gsis {
+			if w.item[g.pk] != nil || (g.sk != "" && w.item[g.sk] != nil) {
+				return true
+			}
+		}
+		return false
+	case "Delete":
+		return true
+	case "ConditionCheck":
+		return false
+	}
+	// An UpdateItem, alone or in a transaction: the names its expressions
+	// use, through ExpressionAttributeNames or as they are.
+	upd := req
+	if w.txn {
+		for _, ti := range asSlice(req["TransactItems"]) {
+			if u := asMap(asMap(ti)["Update"]); u != nil && s.keyOf(w.table, asMap(u["Key"])) == s.keyOf(w.table, w.key) {
+				upd = u
+			}
+		}
+	}
+	expr := asString(upd["UpdateExpression"])
+	for _, n := range asMap(upd["ExpressionAttributeNames"]) {
+		expr += " " + asString(n)
+	}
+	for _, g := range s.gsis {
+		if g.all {
+			return true
+		}
+		for _, a := range append([]string{g.pk, g.sk}, g.include...) {
+			if a != "" && strings.Contains(expr, a) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// readKey names an item to read: its table, key attributes and identity.
+type readKey struct {
+	table string
+	key   map[string]any
+	id    string
+}
+
+// readMany reads items from the backend, consistently, with BatchGetItem:
+// by identity, nil for an item that does not exist.
+func (l *lagState) readMany(keys []readKey) (map[string]map[string]any, error) {
+	out := map[string]map[string]any{}
+	for len(keys) > 0 {
+		n := min(len(keys), 100)
+		batch := keys[:n]
+		keys = keys[n:]
+		pending := map[string]any{}
+		seen := map[string]bool{}
+		for _, k := range batch {
+			if seen[k.id] {
+				continue
+			}
+			seen[k.id] = true
+			ka := asMap(pending[k.table])
+			if ka == nil {
+				ka = map[string]any{"ConsistentRead": true}
+				pending[k.table] = ka
+			}
+			ka["Keys"] = append(asSlice(ka["Keys"]), k.key)
+		}
+		for len(pending) > 0 {
+			var resp struct {
+				Responses       map[string][]map[string]any
+				UnprocessedKeys map[string]any
+			}
+			if err := l.p.call("BatchGetItem", map[string]any{"RequestItems": pending}, &resp); err != nil {
+				return nil, err
+			}
+			for table, items := range resp.Responses {
+				s, err := l.schema(table)
+				if err != nil {
+					return nil, err
+				}
+				for _, it := range items {
+					out[s.keyOf(table, it)] = it
+				}
+			}
+			pending = resp.UnprocessedKeys
+		}
+	}
+	return out, nil
 }
 
 // record adds an item's new version and marks the index partitions it left.
@@ -392,16 +516,6 @@ func (l *lagState) prune(now time.Time, lag time.Duration) {
 			delete(l.lingering, ix)
 		}
 	}
-}
-
-// read reads an item from the backend, consistently; nil when it does not
-// exist.
-func (l *lagState) read(table string, key map[string]any) (map[string]any, error) {
-	var out struct{ Item map[string]any }
-	if err := l.p.call("GetItem", map[string]any{"TableName": table, "Key": key, "ConsistentRead": true}, &out); err != nil {
-		return nil, err
-	}
-	return out.Item, nil
 }
 
 // keyCondition is a Query's key condition: the partition key's value and a

@@ -85,12 +85,17 @@ type Config struct {
 }
 
 // Engine is the scheduler and state-change handler. It is safe for
-// concurrent use; passes are serialized by the store's lease.
+// concurrent use; passes are serialized by the store's lease across
+// engines, and one engine runs one pass at a time (a second Schedule meanwhile
+// returns Busy).
 type Engine struct {
 	cfg Config
 
 	mu    sync.Mutex
 	lease *store.Lease // held across passes and renewed when half spent
+	// passing is held while a pass runs: the lease is the engine's, so two
+	// passes of one engine at once would both pass its fence.
+	passing sync.Mutex
 }
 
 // TrainingDefaults are what a deployment puts into every training job whose

@@ -55,6 +55,13 @@ func (e *Engine) ScheduleAndReconcileAll(ctx context.Context) (PassResult, error
 
 func (e *Engine) schedule(ctx context.Context, reconcileAll bool) (res PassResult, err error) {
 	defer func() { e.observePass(res, err) }()
+	// One pass at a time per engine, as per lease: a second caller finds
+	// the scheduler busy, as it would find another's lease.
+	if !e.passing.TryLock() {
+		res.Busy = true
+		return res, nil
+	}
+	defer e.passing.Unlock()
 	start := e.cfg.Now()
 	b := newBudget(ctx)
 	if !b.end.IsZero() {
