@@ -20,8 +20,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/batch/types"
 
 	"github.com/sagequeue/sagequeue/internal/cloud"
-	"github.com/sagequeue/sagequeue/internal/lambdatest"
 	"github.com/sagequeue/sagequeue/internal/events"
+	"github.com/sagequeue/sagequeue/internal/lambdatest"
 	"github.com/sagequeue/sagequeue/internal/setup"
 )
 

@@ -197,10 +197,10 @@ type stack struct {
 	smURL  string
 
 	submitFn, scheduleFn *lambdatest.Function
-	gw     *httptest.Server
-	batch  *batch.Client
-	logs   *syncBuffer
-	dir    string
+	gw                   *httptest.Server
+	batch                *batch.Client
+	logs                 *syncBuffer
+	dir                  string
 
 	mu        sync.Mutex
 	jobEvents []recordedEvent
@@ -320,7 +320,7 @@ func newStack(t *testing.T, o stackOptions) *stack {
 	s.bus.Rule(events.SourceSageMaker, events.DetailTypeTrainingJobStateChange, func(raw []byte) { statechange.Invoke(ctx, raw) })
 	s.bus.Rule(events.Source, events.DetailTypeJobStateChange, func(raw []byte) {
 		var ev struct {
-			Time   time.Time       `json:"time"`
+			Time   time.Time        `json:"time"`
 			Detail events.JobDetail `json:"detail"`
 		}
 		if err := json.Unmarshal(raw, &ev); err != nil {
