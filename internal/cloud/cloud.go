@@ -341,13 +341,17 @@ func triggers(raw json.RawMessage) (map[string]int, []string) {
 func (s *Schedule) Handle(ctx context.Context, raw json.RawMessage) error {
 	kinds, ids := triggers(raw)
 	defer s.m.flush()
-	if kinds[triggerTick] > 0 {
-		defer s.m.collectState(ctx, s.st) // after the pass, so the gauges show its result
-	}
+	// What follows the pass (giving the lease back, asking for another
+	// pass, the gauges) ends a little before the deadline, or takes at most
+	// 5 s without one.
 	waitUntil := time.Now().Add(30 * time.Second)
+	after, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	if dl, ok := ctx.Deadline(); ok {
-		waitUntil = time.Now().Add(time.Until(dl) / 2)
+		left := time.Until(dl)
+		waitUntil = time.Now().Add(left / 2)
+		after, cancel = context.WithDeadline(context.WithoutCancel(ctx), dl.Add(-min(max(left/30, 100*time.Millisecond), time.Second)))
 	}
+	defer cancel()
 	res, err := s.eng.Schedule(ctx)
 	for delay := 100 * time.Millisecond; err == nil && res.Busy && time.Now().Add(delay).Before(waitUntil); delay = min(delay*2, time.Second) {
 		select {
@@ -357,29 +361,31 @@ func (s *Schedule) Handle(ctx context.Context, raw json.RawMessage) error {
 		res, err = s.eng.Schedule(ctx)
 	}
 	if !res.Busy {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		if dl, ok := ctx.Deadline(); ok {
-			rctx, cancel = context.WithDeadline(context.WithoutCancel(ctx), dl)
-		}
-		if rerr := s.eng.Release(rctx); rerr != nil {
+		if rerr := s.eng.Release(after); rerr != nil {
 			s.log.Warn("giving the scheduler lease back", "err", rerr)
 		}
-		cancel()
 	}
 	attrs := []any{
 		"triggers", kinds, "eventIds", ids,
 		"busy", res.Busy, "more", res.More, "promoted", res.Promoted, "admitted", res.Admitted, "launched", res.Launched,
 		"requeued", res.Requeued, "failed", res.Failed, "terminated", res.Terminated, "reasons", res.Reasons,
 		"stops", res.Stops, "reconciled", res.Reconciled, "heads", res.Heads, "durationMs", res.Duration.Milliseconds(),
+		"phasesMs", map[string]int64{
+			"maintain": res.Phases.Maintain.Milliseconds(), "promote": res.Phases.Promote.Milliseconds(), "plan": res.Phases.Plan.Milliseconds(),
+			"apply": res.Phases.Apply.Milliseconds(), "launch": res.Phases.Launch.Milliseconds(),
+		},
 	}
 	if err == nil && (res.Busy || res.More) {
 		reason := events.ScheduleReasonMore
 		if res.Busy {
 			reason = events.ScheduleReasonBusy
 		}
-		if perr := s.bus.Publish(ctx, events.ScheduleRequested(reason, "", s.now())); perr != nil {
+		if perr := s.bus.Publish(after, events.ScheduleRequested(reason, "", s.now())); perr != nil {
 			s.log.Warn("asking for another scheduling pass", "reason", reason, "err", perr)
 		}
+	}
+	if kinds[triggerTick] > 0 {
+		s.m.collectState(after, s.st) // after the pass, so the gauges show its result
 	}
 	switch {
 	case err != nil:

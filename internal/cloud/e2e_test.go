@@ -403,14 +403,18 @@ func (s *stack) checkLambda() {
 }
 
 // store reads the stack's table directly, past the fault layer.
-func (s *stack) store() *dynamo.Store {
-	s.t.Helper()
+func (s *stack) store() *dynamo.Store { return directStore(s.t) }
+
+// directStore is a store on the test's table (made by stackDeps), past the
+// fault layer and the recording of calls.
+func directStore(t *testing.T) *dynamo.Store {
+	t.Helper()
 	tablesMu.Lock()
-	table := tables[s.t]
+	table := tables[t]
 	tablesMu.Unlock()
-	st, err := dynamo.New(context.Background(), dynamo.Config{Client: ddblocal.Client(s.t), Table: table})
+	st, err := dynamo.New(context.Background(), dynamo.Config{Client: ddblocal.Client(t), Table: table})
 	if err != nil {
-		s.t.Fatal(err)
+		t.Fatal(err)
 	}
 	return st
 }

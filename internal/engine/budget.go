@@ -22,13 +22,23 @@ type budget struct {
 
 // The phases' shares of a pass's budget: by then each phase starts no new
 // work. Maintenance (stops, reconciliation) and promotion of SUBMITTED
-// jobs take what is left to the next pass; planning has no share (it
-// reads only the heads of the lines); admissions are applied until
-// shareApply and launched until shareLaunch, and an admitted job not
-// launched by then goes back to its line unlaunched.
+// jobs leave what is left to the next pass; planning reads only the heads
+// of the lines; admissions are applied until shareApply and launched until
+// shareLaunch, and an admitted job not launched by then goes back to its
+// line unlaunched.
+//
+// The phases whose writes may be cut short safely (a promotion, a stop, a
+// reconciliation is all or nothing, and what was not done is done by the
+// next pass), and planning, which writes nothing, are also cancelled at
+// their cut: a store that answers slowly, as a throttled table does,
+// cannot keep them from leaving the time to admit and launch. Admissions
+// are not: the engine must know which it made, to launch them.
 const (
 	shareMaintain = 0.25
+	cutMaintain   = 0.35
 	sharePromote  = 0.45
+	cutPromote    = 0.55
+	cutPlan       = 0.70
 	shareApply    = 0.80
 	shareLaunch   = 0.90
 )
@@ -54,3 +64,16 @@ func (b budget) by(share float64) time.Time {
 
 // over reports whether the time of a phase ending at t (from by) is up.
 func over(t time.Time) bool { return !t.IsZero() && !time.Now().Before(t) }
+
+// phase returns the context of a phase cut at share of the budget (the
+// pass's context without a deadline), and whether an error of the phase
+// is its cut, which ends the phase rather than the pass.
+func (b budget) phase(ctx context.Context, share float64) (context.Context, context.CancelFunc, func(error) bool) {
+	if b.end.IsZero() {
+		return ctx, func() {}, func(error) bool { return false }
+	}
+	pctx, cancel := context.WithDeadline(ctx, b.by(share))
+	return pctx, cancel, func(err error) bool {
+		return err != nil && pctx.Err() != nil && ctx.Err() == nil
+	}
+}

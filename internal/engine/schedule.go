@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -33,6 +34,13 @@ type PassResult struct {
 	// after, or every admission applied, or the store throttled it.
 	More     bool
 	Duration time.Duration
+	// Phases is the time each phase of the pass took.
+	Phases Phases
+}
+
+// Phases is the time each phase of a pass took.
+type Phases struct {
+	Maintain, Promote, Plan, Apply, Launch time.Duration
 }
 
 var activeStatuses = []model.JobStatus{model.StatusScheduled, model.StatusStarting, model.StatusRunning}
@@ -136,6 +144,11 @@ func (w *world) decayOf(queue string) (tau float64, fair bool) {
 }
 
 func (e *Engine) pass(ctx context.Context, lease *store.Lease, reconcileAll bool, b budget, res *PassResult) error {
+	mark := time.Now()
+	took := func(d *time.Duration) {
+		now := time.Now()
+		*d, mark = now.Sub(mark), now
+	}
 	w, err := e.readWorld(ctx)
 	if err != nil {
 		return err
@@ -144,17 +157,31 @@ func (e *Engine) pass(ctx context.Context, lease *store.Lease, reconcileAll bool
 	if err != nil {
 		return err
 	}
-	if changed, err := e.maintain(ctx, lease, w, active, reconcileAll, b.by(shareMaintain), res); err != nil {
+	mctx, cancel, cut := b.phase(ctx, cutMaintain)
+	changed, err := e.maintain(mctx, lease, w, active, reconcileAll, b.by(shareMaintain), res)
+	cancel()
+	switch {
+	case cut(err):
+		res.More = true
+	case err != nil:
 		return err
-	} else if changed {
+	}
+	if changed {
 		if active, err = e.listAll(ctx, store.JobQuery{Statuses: activeStatuses}); err != nil {
 			return err
 		}
 	}
-	promoted, err := e.promote(ctx, lease, b.by(sharePromote), res)
-	if err != nil {
+	took(&res.Phases.Maintain)
+	pctx, cancel, cut := b.phase(ctx, cutPromote)
+	promoted, err := e.promote(pctx, lease, b.by(sharePromote), res)
+	cancel()
+	switch {
+	case cut(err):
+		res.More = true
+	case err != nil:
 		return err
 	}
+	took(&res.Phases.Promote)
 
 	for _, j := range active {
 		w.snap.Active = append(w.snap.Active, sched.AllocationOf(j))
@@ -168,15 +195,24 @@ func (e *Engine) pass(ctx context.Context, lease *store.Lease, reconcileAll bool
 			w.snap.Usage = append(w.snap.Usage, usage...)
 		}
 	}
-	jobs, d, err := e.plan(ctx, w, active, promoted, res)
-	if err != nil {
+	lctx, cancel, cut := b.phase(ctx, cutPlan)
+	jobs, d, err := e.plan(lctx, w, active, promoted, res)
+	cancel()
+	switch {
+	case cut(err):
+		res.More = true // nothing planned: the next pass plans
+		return nil
+	case err != nil:
 		return err
 	}
+	took(&res.Phases.Plan)
 	admitted, err := e.apply(ctx, lease, jobs, d, b.by(shareApply), res)
 	if err != nil {
 		return err
 	}
+	took(&res.Phases.Apply)
 	e.launchAll(ctx, w, admitted, b.by(shareLaunch), res)
+	took(&res.Phases.Launch)
 	return nil
 }
 
@@ -312,23 +348,34 @@ func mergeHeads(heads []*model.ServiceJob, more bool, fresh []*model.ServiceJob,
 	return out
 }
 
-// promoteChunk is how many SUBMITTED jobs a pass reads and promotes at a
-// time: one batch write (store.UpdateJobs) and one publication of their
-// events each.
-const promoteChunk = 100
+// promoteChunk bounds how many SUBMITTED jobs a pass reads and promotes at
+// a time: one batch write (store.UpdateJobs) and one publication of their
+// events each. A pass with a deadline starts smaller and sizes the next
+// chunk by how long the last took, so that it does not start one it cannot
+// finish in time.
+const (
+	promoteChunk      = 100
+	firstPromoteChunk = 20
+)
 
 // promote moves SUBMITTED jobs to RUNNABLE, oldest first, a chunk at a time
 // until none is left or stop (the pass's share of time for it) has come,
 // and returns them as stored. The first placement uses the first attempt
-// of the retry strategy.
+// of the retry strategy. What it promoted before an error is returned with
+// it.
 func (e *Engine) promote(ctx context.Context, lease *store.Lease, stop time.Time, res *PassResult) ([]*model.ServiceJob, error) {
 	var promoted []*model.ServiceJob
+	size := promoteChunk
+	if !stop.IsZero() {
+		size = firstPromoteChunk
+	}
 	for first := true; ; first = false {
 		if !first && over(stop) {
 			res.More = true
 			return promoted, nil
 		}
-		submitted, more, err := e.cfg.Store.Submitted(ctx, promoteChunk)
+		began := time.Now()
+		submitted, more, err := e.cfg.Store.Submitted(ctx, size)
 		if err != nil {
 			if errors.Is(err, store.ErrThrottled) {
 				res.More = true
@@ -349,25 +396,32 @@ func (e *Engine) promote(ctx context.Context, lease *store.Lease, stop time.Time
 		}
 		stored, errs := e.cfg.Store.UpdateJobs(ctx, batch, lease)
 		var done []*model.ServiceJob
+		var failed error
 		for i, err := range errs {
 			switch {
 			case err == nil:
 				done = append(done, stored[i])
 				e.observeTransition(model.StatusSubmitted, stored[i])
-			case errors.Is(err, store.ErrLeaseLost):
-				return promoted, err
 			case errors.Is(err, store.ErrThrottled):
 				res.More = true
-			case !errors.Is(err, store.ErrConflict):
-				return promoted, err
+			case !errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrLeaseLost):
+				failed = cmp.Or(failed, err)
 			}
 		}
 		res.Promoted += len(done)
 		promoted = append(promoted, done...)
 		e.publish(ctx, done...)
+		if failed != nil {
+			return promoted, failed
+		}
 		if !more || len(done) == 0 {
 			res.More = res.More || more
 			return promoted, nil
+		}
+		if !stop.IsZero() {
+			// As many as the time left would take twice over.
+			perJob := time.Since(began) / time.Duration(len(submitted))
+			size = int(min(max(time.Until(stop)/(2*max(perJob, time.Millisecond)), 1), promoteChunk))
 		}
 	}
 }
