@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"log/slog"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -99,7 +99,7 @@ func (s *sageMaker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"TrainingJobName": in.TrainingJobName, "TrainingJobArn": arn, "TrainingJobStatus": "InProgress", "SecondaryStatus": "Pending",
 			"CreationTime": float64(created.UnixMilli()) / 1000, "LastModifiedTime": float64(created.UnixMilli()) / 1000,
 			"AlgorithmSpecification": map[string]any{"TrainingInputMode": "File"}, "RoleArn": "arn:aws:iam::123456789012:role/r",
-			"ResourceConfig": map[string]any{"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 10},
+			"ResourceConfig":    map[string]any{"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 10},
 			"StoppingCondition": map[string]any{"MaxRuntimeInSeconds": 600}, "OutputDataConfig": map[string]any{"S3OutputPath": "s3://b/o"},
 		})
 	case "StopTrainingJob":
