@@ -36,12 +36,14 @@
 //	client := dynamodb.NewFromConfig(ddblocal.Config(p.URL()), dynamo.RetryOptions)
 //
 // The lag of the indexes is emulated from what the proxy sees: it records
-// every item a write changes (reading it from the backend before its first
-// write and after an UpdateItem) and rewrites the answers of index
-// Queries. Writes that do not pass through the proxy are invisible to it
-// (they show in indexes at once). A Query with a FilterExpression is only
-// spared the entries that are too new; entries that left the index within
-// the lag are not put back into it (the proxy does not evaluate filters).
+// every item a write may move in or out of an index (reading it back after
+// an UpdateItem) and rewrites the answers of index Queries. Writes that do
+// not pass through the proxy are invisible to it: they show in indexes at
+// once, and an item first written through the proxy counts as new (its
+// old index entries do not linger). A Query with a FilterExpression is
+// only spared the entries that are too new; entries that left the index
+// within the lag are not put back into it (the proxy does not evaluate
+// filters).
 package ddbfault
 
 import (

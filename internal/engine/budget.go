@@ -39,8 +39,8 @@ const (
 	sharePromote  = 0.45
 	cutPromote    = 0.55
 	cutPlan       = 0.70
-	shareApply    = 0.80
-	shareLaunch   = 0.90
+	shareApply    = 0.75
+	shareLaunch   = 0.85
 )
 
 func newBudget(ctx context.Context) budget {

@@ -29,22 +29,44 @@ const (
 	TagAttempt = "sagequeue:attempt"
 )
 
-// launchAll calls CreateTrainingJob for admitted jobs, a few at a time, and
-// then records the launched training jobs' ARNs in one batch.
+// launcher calls CreateTrainingJob for the jobs a pass admits, a batch of
+// admissions at a time (launch), and records the launched training jobs'
+// ARNs in one batch write per batch.
 //
 // The jobs of a FIFO queue launch one after another in queue order: when
-// SageMaker refuses one for capacity or a quota, the ones behind it are put
-// back in line unlaunched, so a shortage cannot let a later job overtake an
-// earlier one. Fair-share queues, and different queues, launch
-// concurrently. When SageMaker throttles a launch, or the pass's time for
-// launching is up (stop), no further job is launched in this pass: the rest
-// go back to their lines unlaunched, as if they had not been admitted, for
-// the next pass.
-func (e *Engine) launchAll(ctx context.Context, w *world, admitted []*model.ServiceJob, stop time.Time, res *PassResult) {
+// SageMaker refuses one for capacity or a quota, the ones behind it (in
+// this batch and in the pass's later ones) are put back in line
+// unlaunched, so a shortage cannot let a later job overtake an earlier
+// one. Fair-share queues, and different queues, launch concurrently. When
+// SageMaker throttles a launch, or the pass's time for launching is up
+// (stop), no further job is launched in this pass: the rest go back to
+// their lines unlaunched, as if they had not been admitted, for the next
+// pass.
+type launcher struct {
+	e    *Engine
+	w    *world
+	stop time.Time
+	res  *PassResult
+
+	mu       sync.Mutex
+	short    map[string]bool // FIFO queues of which SageMaker refused a job
+	throttle atomic.Bool
+}
+
+func (e *Engine) newLauncher(w *world, stop time.Time, res *PassResult) *launcher {
+	return &launcher{e: e, w: w, stop: stop, res: res, short: map[string]bool{}}
+}
+
+// done reports whether the pass launches nothing more.
+func (l *launcher) done() bool { return l.throttle.Load() || over(l.stop) }
+
+// launch launches a batch of admitted jobs, in the order admitted.
+func (l *launcher) launch(ctx context.Context, admitted []*model.ServiceJob) {
+	e, res := l.e, l.res
 	var groups [][]*model.ServiceJob
 	fifo := map[string]int{}
 	for _, j := range admitted {
-		if q := w.queues[j.JobQueue]; q != nil && !q.FairShare() {
+		if q := l.w.queues[j.JobQueue]; q != nil && !q.FairShare() {
 			if i, ok := fifo[j.JobQueue]; ok {
 				groups[i] = append(groups[i], j)
 				continue
@@ -54,14 +76,12 @@ func (e *Engine) launchAll(ctx context.Context, w *world, admitted []*model.Serv
 		groups = append(groups, []*model.ServiceJob{j})
 	}
 	var (
-		mu       sync.Mutex
-		back     []*model.ServiceJob // to put back unlaunched
-		records  []launchRecord
-		throttle atomic.Bool
+		back    []*model.ServiceJob // to put back unlaunched
+		records []launchRecord
 	)
 	count := func(out launchOutcome) {
-		mu.Lock()
-		defer mu.Unlock()
+		l.mu.Lock()
+		defer l.mu.Unlock()
 		switch out {
 		case launched:
 			res.Launched++
@@ -71,44 +91,53 @@ func (e *Engine) launchAll(ctx context.Context, w *world, admitted []*model.Serv
 			res.Failed++
 		}
 	}
+	isShort := func(j *model.ServiceJob) bool {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return l.short[j.JobQueue]
+	}
 	sem := make(chan struct{}, e.cfg.LaunchConcurrency)
 	var wg sync.WaitGroup
 	for _, group := range groups {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			short := false // SageMaker refused a job of this group for capacity
 			for _, j := range group {
-				if short || throttle.Load() || over(stop) {
-					mu.Lock()
+				if isShort(j) || l.done() {
+					l.mu.Lock()
 					back = append(back, j)
-					mu.Unlock()
+					l.mu.Unlock()
 					continue
 				}
 				sem <- struct{}{}
-				out, arn := e.launch(ctx, w.envs[j.ServiceEnvironment], j)
+				out, arn := e.launch(ctx, l.w.envs[j.ServiceEnvironment], j)
 				<-sem
+				l.mu.Lock()
 				switch out {
 				case launched:
-					mu.Lock()
 					records = append(records, launchRecord{j, arn})
-					mu.Unlock()
 				case throttled:
-					throttle.Store(true)
-					mu.Lock()
+					l.throttle.Store(true)
 					back = append(back, j)
-					mu.Unlock()
-					continue
+				case refused:
+					if q := l.w.queues[j.JobQueue]; q != nil && !q.FairShare() {
+						l.short[j.JobQueue] = true
+					}
 				}
-				short = out == refused
-				count(out)
+				l.mu.Unlock()
+				if out != throttled {
+					count(out)
+				}
 			}
 		}()
 	}
 	wg.Wait()
-	e.recordLaunches(ctx, records)
+	// Putting back first: a job admitted but not launched holds capacity
+	// until it goes back (or reconcile launches it); a launch not recorded
+	// is recorded by its first event.
 	res.Requeued += e.putBackAll(ctx, back)
-	if throttle.Load() {
+	e.recordLaunches(ctx, records)
+	if l.throttle.Load() && len(back) > 0 {
 		e.cfg.Logger.Warn("SageMaker throttled CreateTrainingJob: the jobs not yet launched go back to their lines for the next pass", "putBack", len(back))
 	}
 }

@@ -50,7 +50,7 @@ func (e *Engine) maintain(ctx context.Context, lease *store.Lease, w *world, act
 			mu.Lock()
 			res.Stops++
 			mu.Unlock()
-		case all || now-max(j.CheckedAt, j.UpdatedAt) >= overdue:
+		case all || now-max(j.CheckedAt, j.UpdatedAt) >= overdue || unconfirmed(j, now):
 			out, err = e.reconcile(ctx, w, j)
 			mu.Lock()
 			res.Reconciled++
@@ -69,6 +69,18 @@ func (e *Engine) maintain(ctx context.Context, lease *store.Lease, w *world, act
 		return nil
 	})
 	return released, err
+}
+
+// unconfirmedAfter is how long an admitted attempt may go without a
+// training job ARN (no launch recorded, no event) before reconcile asks
+// SageMaker about it: a pass that ran out of time, or died, between the
+// admission and the launch leaves such jobs, and reconcile launches them.
+const unconfirmedAfter = 30 * time.Second
+
+func unconfirmed(j *model.ServiceJob, now int64) bool {
+	a := j.LatestAttempt()
+	return j.Status == model.StatusScheduled && a != nil && a.TrainingJobArn == "" &&
+		now-max(j.CheckedAt, j.UpdatedAt) >= unconfirmedAfter.Milliseconds()
 }
 
 func timedOut(j *model.ServiceJob, now int64) bool {

@@ -206,14 +206,16 @@ func (e *Engine) pass(ctx context.Context, lease *store.Lease, reconcileAll bool
 		return err
 	}
 	took(&res.Phases.Plan)
-	admitted, err := e.apply(ctx, lease, jobs, d, b.by(shareApply), res)
-	if err != nil {
-		return err
-	}
+	l := e.newLauncher(w, b.by(shareLaunch), res)
+	err = e.apply(ctx, lease, jobs, d, b.by(shareApply), res, func(admitted []*model.ServiceJob) bool {
+		start := time.Now()
+		l.launch(ctx, admitted)
+		res.Phases.Launch += time.Since(start)
+		return !l.done()
+	})
 	took(&res.Phases.Apply)
-	e.launchAll(ctx, w, admitted, b.by(shareLaunch), res)
-	took(&res.Phases.Launch)
-	return nil
+	res.Phases.Apply -= res.Phases.Launch
+	return err
 }
 
 // plan reads the heads of every line and runs sched.Plan, reading deeper
@@ -431,9 +433,12 @@ const applyChunk = 100
 
 // apply commits the plan: reasons, terminations and admissions, in that
 // order, each a conditional write fenced by the lease, a batch at a time
-// until stop (the pass's share of time for it). It returns the admitted
-// jobs as stored, in the plan's order.
-func (e *Engine) apply(ctx context.Context, lease *store.Lease, jobs map[string]*model.ServiceJob, d sched.Decisions, stop time.Time, res *PassResult) ([]*model.ServiceJob, error) {
+// until stop (the pass's share of time for it). It hands each batch's
+// admitted jobs, as stored and in the plan's order, to launch before it
+// writes the next batch (and stops admitting when launch says the pass
+// launches no more): when the pass's time runs out, few jobs are left
+// admitted and not launched.
+func (e *Engine) apply(ctx context.Context, lease *store.Lease, jobs map[string]*model.ServiceJob, d sched.Decisions, stop time.Time, res *PassResult, launch func([]*model.ServiceJob) bool) error {
 	now := e.nowMs()
 	type change struct {
 		from model.JobStatus
@@ -476,12 +481,13 @@ func (e *Engine) apply(ctx context.Context, lease *store.Lease, jobs map[string]
 		})
 	}
 
-	var admitted []*model.ServiceJob
+	launching := true
 	for start := 0; start < len(changes); start += applyChunk {
-		if start > 0 && over(stop) {
+		if start > 0 && (over(stop) || !launching && changes[start].job.Status == model.StatusScheduled) {
 			res.More = true
 			break
 		}
+		var admitted []*model.ServiceJob
 		chunk := changes[start:min(start+applyChunk, len(changes))]
 		batch := make([]*model.ServiceJob, len(chunk))
 		for i, c := range chunk {
@@ -494,14 +500,14 @@ func (e *Engine) apply(ctx context.Context, lease *store.Lease, jobs map[string]
 			switch {
 			case err == nil:
 			case errors.Is(err, store.ErrLeaseLost):
-				return nil, err
+				return err
 			case errors.Is(err, store.ErrThrottled):
 				res.More = true
 				continue // still RUNNABLE: the next pass sees it
 			case errors.Is(err, store.ErrConflict):
 				continue // changed under us: the next pass sees it
 			default:
-				return nil, err
+				return err
 			}
 			j := stored[i]
 			*c.n++
@@ -517,8 +523,11 @@ func (e *Engine) apply(ctx context.Context, lease *store.Lease, jobs map[string]
 			e.observeTransition(c.from, j)
 		}
 		e.publish(ctx, changed...)
+		if len(admitted) > 0 {
+			launching = launch(admitted)
+		}
 	}
-	return admitted, nil
+	return nil
 }
 
 // listAll reads every page of a query.

@@ -30,6 +30,10 @@ type change struct {
 // change. A job whose version condition fails is left out and the rest of
 // its transaction is tried again; a lost lease refuses every job not yet
 // written.
+//
+// Jobs it moves to SCHEDULED come back with their payload (read with
+// BatchGetItem too): the scheduler launches them next, and would
+// otherwise read each job again for it.
 func (s *Store) UpdateJobs(ctx context.Context, jobs []*model.ServiceJob, fence *store.Lease) ([]*model.ServiceJob, []error) {
 	stored, errs := make([]*model.ServiceJob, len(jobs)), make([]error, len(jobs))
 	seen := map[string]bool{}
@@ -94,12 +98,17 @@ func (s *Store) UpdateJobs(ctx context.Context, jobs []*model.ServiceJob, fence 
 			return stored, errs
 		}
 	}
+	s.attachPayloads(ctx, pending)
 	for len(pending) > 0 {
 		t, n := s.batchTxn(pending, fence)
 		err := t.write(ctx, s)
 		if err == nil {
 			for k, c := range pending[:n] {
+				payload := c.st.job.ServiceRequestPayload
 				stored[c.i], errs[c.i] = decodeJob(t.items[t.metaOf[k]].Put.Item)
+				if errs[c.i] == nil {
+					stored[c.i].ServiceRequestPayload = payload
+				}
 			}
 			pending = pending[n:]
 			continue
@@ -137,6 +146,31 @@ func (s *Store) UpdateJobs(ctx context.Context, jobs []*model.ServiceJob, fence 
 		pending = rest
 	}
 	return stored, errs
+}
+
+// attachPayloads reads the payloads of the jobs moving to SCHEDULED into
+// their states (which the transactions do not write: a job's doc is stored
+// without it). A failed read leaves them without: the caller reads them.
+func (s *Store) attachPayloads(ctx context.Context, pending []change) {
+	var keys []item
+	byID := map[string]*model.ServiceJob{}
+	for _, c := range pending {
+		if c.st.job.Status == model.StatusScheduled {
+			keys = append(keys, payloadKey(c.st.job.JobID))
+			byID[c.st.job.JobID] = c.st.job
+		}
+	}
+	items, err := s.batchGetAll(ctx, keys, "#pk, #p", map[string]string{"#pk": AttrPK, "#p": attrPayload}, false)
+	if err != nil {
+		return
+	}
+	for _, it := range items {
+		if j := byID[strings.TrimPrefix(getS(it, AttrPK), pkJob)]; j != nil {
+			if p, err := decodePayload(it); err == nil {
+				j.ServiceRequestPayload = p
+			}
+		}
+	}
 }
 
 // batchTxn builds the transaction of the first jobs of pending that fit in

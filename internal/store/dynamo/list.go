@@ -472,7 +472,6 @@ func (s *Store) resolve(ctx context.Context, entries []entry) ([]*model.ServiceJ
 // request: eventually consistent for lists (as the index that named them),
 // consistent for updates.
 func (s *Store) readMetas(ctx context.Context, ids []string, consistent bool) (map[string]item, error) {
-	out := make(map[string]item, len(ids))
 	seen := map[string]bool{}
 	var keys []item
 	for _, id := range ids {
@@ -481,7 +480,23 @@ func (s *Store) readMetas(ctx context.Context, ids []string, consistent bool) (m
 			keys = append(keys, jobKey(id))
 		}
 	}
-	names := map[string]string{"#pk": AttrPK, "#doc": attrDoc, "#v": attrVersion, "#exp": AttrExpiresAt}
+	items, err := s.batchGetAll(ctx, keys, "#pk, #doc, #v, #exp",
+		map[string]string{"#pk": AttrPK, "#doc": attrDoc, "#v": attrVersion, "#exp": AttrExpiresAt}, consistent)
+	if err != nil {
+		return nil, wrap("read listed jobs", err)
+	}
+	out := make(map[string]item, len(items))
+	for _, it := range items {
+		out[strings.TrimPrefix(getS(it, AttrPK), pkJob)] = it
+	}
+	return out, nil
+}
+
+// batchGetAll reads items with BatchGetItem, 100 keys a request, until
+// DynamoDB has answered for every key (UnprocessedKeys are asked again,
+// with backoff).
+func (s *Store) batchGetAll(ctx context.Context, keys []item, projection string, names map[string]string, consistent bool) ([]item, error) {
+	var out []item
 	for len(keys) > 0 {
 		n := min(len(keys), 100)
 		pending := map[string][]item{*s.table: keys[:n]}
@@ -489,15 +504,13 @@ func (s *Store) readMetas(ctx context.Context, ids []string, consistent bool) (m
 		for delay := 20 * time.Millisecond; len(pending) > 0; delay = min(delay*2, time.Second) {
 			req := map[string]types.KeysAndAttributes{}
 			for t, ks := range pending {
-				req[t] = types.KeysAndAttributes{Keys: ks, ProjectionExpression: aws.String("#pk, #doc, #v, #exp"), ExpressionAttributeNames: names, ConsistentRead: aws.Bool(consistent)}
+				req[t] = types.KeysAndAttributes{Keys: ks, ProjectionExpression: aws.String(projection), ExpressionAttributeNames: names, ConsistentRead: aws.Bool(consistent)}
 			}
 			res, err := s.batchGet(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
 			if err != nil {
-				return nil, wrap("read listed jobs", err)
+				return nil, err
 			}
-			for _, it := range res.Responses[*s.table] {
-				out[strings.TrimPrefix(getS(it, AttrPK), pkJob)] = it
-			}
+			out = append(out, res.Responses[*s.table]...)
 			pending = map[string][]item{}
 			for t, ka := range res.UnprocessedKeys {
 				pending[t] = ka.Keys
