@@ -351,3 +351,44 @@ func TestHeadsMergeShards(t *testing.T) {
 		t.Fatalf("every head: %v more=%v %v, want %v", ids(got), more, err, want)
 	}
 }
+
+// TestAdmissionsComeWithPayloads: jobs that UpdateJobs moves to SCHEDULED
+// come back with their payload, which the scheduler launches next.
+func TestAdmissionsComeWithPayloads(t *testing.T) {
+	s, m := newStore(t)
+	var jobs []*model.ServiceJob
+	for i := range 3 {
+		j := job(fmt.Sprintf("p%d", i), queueA, t0+int64(i))
+		j.ServiceRequestPayload = fmt.Sprintf(`{"n":%d}`, i)
+		j.Status, j.Version = model.StatusRunnable, 1
+		jobs = append(jobs, j)
+	}
+	if err := s.SeedJobs(ctx, jobs); err != nil {
+		t.Fatal(err)
+	}
+	for i, j := range jobs {
+		j.ServiceRequestPayload = ""
+		if i < 2 {
+			j.Status = model.StatusScheduled
+		} else {
+			j.StatusReason = "still waiting"
+		}
+	}
+	before := m.Read()
+	stored, errs := s.UpdateJobs(ctx, jobs, nil)
+	for i, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := ""
+		if i < 2 {
+			want = fmt.Sprintf(`{"n":%d}`, i)
+		}
+		if stored[i].ServiceRequestPayload != want {
+			t.Fatalf("job %d came back with payload %q, want %q", i, stored[i].ServiceRequestPayload, want)
+		}
+	}
+	if c := m.Read().Sub(before); c.Requests > 4 {
+		t.Fatalf("three updates took %d requests", c.Requests)
+	}
+}
