@@ -53,7 +53,9 @@ func TestPartitionLoad(t *testing.T) {
 	if err := dynamo.CreateTable(ctx, direct, name); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { direct.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(name)}) })
+	t.Cleanup(func() {
+		direct.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(name)})
+	})
 	meter := &dynamo.Meter{}
 	s, err := dynamo.New(ctx, dynamo.Config{Client: dynamodb.NewFromConfig(ddblocal.Config(p.URL()), dynamo.RetryOptions), Table: name, Meter: meter})
 	if err != nil {
