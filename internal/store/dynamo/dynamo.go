@@ -10,21 +10,24 @@
 //	JOB#<jobId>       PAYLOAD      serviceRequestPayload (p, compressed), written once; expiresAt
 //	TOKEN#<token>     TOKEN        jobId of the job holding a client token; expiresAt
 //	ACTIVE            <ck>         a copy of doc while the job is SCHEDULED, STARTING or RUNNING
-//	SUBMITTED         <ck>         a copy of doc while the job is SUBMITTED
+//	SUBMITTED#<k>     <ck>         a copy of doc while the job is SUBMITTED
+//	COUNT#<k>         SUBMITTED#<queueArn>   n: how many of the queue's jobs are SUBMITTED
 //	LINES#<queueArn>  S#<share>    n: how many RUNNABLE jobs the line holds
 //	USAGE#<queueArn>  S#<share>    doc (model.ShareUsage JSON), version
 //	CONF#ENV, CONF#POLICY, CONF#QUEUE / <name>    doc (JSON), version
 //	LEASE#<name>      LEASE        holder (absent when free), token, expires (epoch ms)
 //
 // where ck is "<createdAt, 13 digits>#<jobId>", whose byte order is the
-// contract's list order.
+// contract's list order, and k is the job's shard (Shards): every key each
+// job writes at submission and promotion is split by it, so that a burst
+// spreads over Shards partitions of each.
 //
 // # Indexes
 //
-//	heads          hk = L#<queueArn>#<share>   hs = store.DispatchKey   RUNNABLE jobs; carries doc, version
-//	byQueueStatus  qs = <queueArn>#<status>    ck                       jobs in no collection; carries nm, sh
-//	byStatus       st = <status>               ck                       jobs in no collection; carries nm, sh
-//	byQueue        q  = <queueArn>             ck                       every job; carries nm, sh
+//	heads          hk = L#<queueArn>#<share>#<k>   hs = store.DispatchKey   RUNNABLE jobs; carries doc, version
+//	byQueueStatus  qs = <queueArn>#<status>#<k>    ck                       jobs in no collection; carries nm, sh
+//	byStatus       st = <status>#<k>               ck                       jobs in no collection; carries nm, sh
+//	byQueue        q  = <queueArn>#<k>             ck                       every job; carries nm, sh
 //
 // The list indexes carry only attributes that never change after PutJob
 // (nm, the lower-cased name, and sh, the share), so an update that keeps a
@@ -37,10 +40,16 @@
 // from their collection (ACTIVE, SUBMITTED) with a consistent Query: the copy
 // there is written in the same TransactWriteItems as the job, so the
 // scheduler never counts capacity from a lagging index, and a pass triggered
-// by a submission sees it. Lines are counters kept in the same transactions.
-// Heads come from the heads index, eventually consistent: the scheduler's
-// writes are conditional on each job's version, so a stale head costs a
-// refused write, never a wrong one.
+// by a submission sees it. Lines and SUBMITTED counts are counters kept in
+// the same transactions. Heads come from the heads index, eventually
+// consistent: the scheduler's writes are conditional on each job's version,
+// so a stale head costs a refused write, never a wrong one.
+//
+// # Contention
+//
+// Transactions cancelled for conflicts or throttling are retried here (the
+// SDK's retryer cannot tell them apart); what stays throttled is
+// store.ErrThrottled. RetryOptions sets a client's retryer for DynamoDB.
 package dynamo
 
 import (
