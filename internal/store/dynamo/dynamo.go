@@ -275,8 +275,9 @@ const conflictAttempts = 6
 // before it reports ErrThrottled; throttleBackoff and maxThrottleBackoff
 // space the tries (doubling, jittered): about 15 s in all, which spans the
 // time DynamoDB takes to add capacity to a partition that has run hot.
-const (
-	throttleAttempts   = 10
+const throttleAttempts = 10
+
+var (
 	throttleBackoff    = 50 * time.Millisecond
 	maxThrottleBackoff = 3 * time.Second
 )
