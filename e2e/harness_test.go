@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -74,8 +77,13 @@ type Server struct {
 	URL     string
 	// Batch is the SDK client of the current generation.
 	Batch *batch.Client
+	// Config is the file given to --config; a test may rewrite it before
+	// a Restart.
+	Config string
 
+	opts    ServerOptions
 	args    []string
+	env     []string
 	http    *http.Client
 	stderr  *syncBuffer
 	gen     int
@@ -89,6 +97,28 @@ type ServerOptions struct {
 	Tick          time.Duration // --tick (default 100ms: time limits and ticks act fast)
 	StopGrace     time.Duration // --stop-grace (default 2s)
 	InstanceLimit int           // --instance-limit
+	// Host is the address to listen on (127.0.0.1); the port is free.
+	Host string
+	// Args are more flags (--auth-file, --tls-cert, ...).
+	Args []string
+	// Key and Secret sign the harness's requests (anything goes without
+	// --auth-file).
+	Key, Secret string
+	// CA, when set, is the certificate the harness's clients trust: the
+	// server speaks HTTPS (--tls-cert in Args).
+	CA *x509.Certificate
+	// RunAs is --run-as. When the tests run as root and it is "", jobs run
+	// as root too (--insecure-run-as-root), as the tests' scripts expect
+	// to read and write their scratch files.
+	RunAs string
+	// KeepJobs leaves training jobs running when serve stops, for the
+	// next generation to adopt (serve's default). Without it tests run
+	// serve with --stop-jobs-on-exit, so that nothing outlives them.
+	KeepJobs bool
+	// Env are more environment variables of serve.
+	Env []string
+	// DataDir, if set, is the data directory (else a fresh one).
+	DataDir string
 }
 
 // StartServer writes config (YAML) to a file and starts `sagequeue serve`
@@ -104,7 +134,10 @@ func StartServer(t testing.TB, config string, o ServerOptions) *Server {
 		o.StopGrace = 2 * time.Second
 	}
 	root := t.TempDir()
-	s := &Server{t: t, Work: filepath.Join(root, "work"), DataDir: filepath.Join(root, "data"), stderr: &syncBuffer{}}
+	s := &Server{t: t, Work: filepath.Join(root, "work"), DataDir: filepath.Join(root, "data"), stderr: &syncBuffer{}, opts: o, env: o.Env}
+	if o.DataDir != "" {
+		s.DataDir = o.DataDir
+	}
 	for _, d := range []string{s.Work, s.DataDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
@@ -114,10 +147,27 @@ func StartServer(t testing.TB, config string, o ServerOptions) *Server {
 	if err := os.WriteFile(cfg, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	s.Config = cfg
 	s.args = []string{"--data-dir", s.DataDir, "--config", cfg, "--tick", o.Tick.String(), "--stop-grace", o.StopGrace.String()}
 	if o.InstanceLimit > 0 {
 		s.args = append(s.args, "--instance-limit", strconv.Itoa(o.InstanceLimit))
 	}
+	if !o.KeepJobs {
+		s.args = append(s.args, "--stop-jobs-on-exit")
+	}
+	switch {
+	case o.RunAs != "":
+		s.args = append(s.args, "--run-as", o.RunAs)
+		// Confined jobs must get through the test's directories to theirs.
+		for _, d := range []string{filepath.Dir(root), root} {
+			if err := os.Chmod(d, 0o711); err != nil {
+				t.Fatal(err)
+			}
+		}
+	case os.Geteuid() == 0:
+		s.args = append(s.args, "--insecure-run-as-root")
+	}
+	s.args = append(s.args, o.Args...)
 	t.Cleanup(func() {
 		if s.running() {
 			s.stop(syscall.SIGTERM, 30*time.Second)
@@ -125,6 +175,8 @@ func StartServer(t testing.TB, config string, o ServerOptions) *Server {
 				t.Errorf("sagequeue serve did not exit cleanly on SIGTERM: %v", s.waitErr)
 			}
 		}
+		// Whatever a killed generation left running ends with the test.
+		stopSupervisors(s.DataDir)
 		if !t.Failed() {
 			return
 		}
@@ -150,13 +202,20 @@ func (s *Server) start() {
 	s.gen++
 	listen := s.Addr
 	if listen == "" {
-		listen = "127.0.0.1:0" // the server picks a free port and logs it
+		host := s.opts.Host
+		if host == "" {
+			host = "127.0.0.1"
+		}
+		listen = net.JoinHostPort(host, "0") // the server picks a free port and logs it
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		addr, err := s.spawn(listen, deadline)
 		if err == nil {
 			s.Addr, s.URL = addr, "http://"+addr
+			if s.opts.CA != nil {
+				s.URL = "https://" + addr
+			}
 			break
 		}
 		// Restarting on the same port can race with a socket that briefly
@@ -168,19 +227,37 @@ func (s *Server) start() {
 		s.t.Fatalf("starting sagequeue serve (generation %d): %v", s.gen, err)
 	}
 	tr := &http.Transport{MaxIdleConns: 512, MaxIdleConnsPerHost: 512, IdleConnTimeout: 30 * time.Second}
+	if s.opts.CA != nil {
+		pool := x509.NewCertPool()
+		pool.AddCert(s.opts.CA)
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool}
+	}
 	s.http = &http.Client{Transport: tr, Timeout: 30 * time.Second}
-	s.Batch = batch.New(batch.Options{
-		BaseEndpoint: aws.String(s.URL),
-		Region:       "local",
-		Credentials:  credentials.NewStaticCredentialsProvider("e2e", "e2e", ""),
-		HTTPClient:   s.http,
-	})
+	key, secret := s.opts.Key, s.opts.Secret
+	if key == "" {
+		key, secret = "e2e", "e2e"
+	}
+	s.Batch = s.Client(key, secret)
 	// It logs "serving" once the configuration is applied; make sure the API
 	// answers through the SDK too.
 	if _, err := s.Batch.DescribeServiceEnvironments(context.Background(), &batch.DescribeServiceEnvironmentsInput{}); err != nil {
 		s.t.Fatalf("sagequeue serve does not answer DescribeServiceEnvironments: %v", err)
 	}
 }
+
+// Client is the SDK Batch client of the current generation, signing with
+// key and secret; opts change it further.
+func (s *Server) Client(key, secret string, opts ...func(*batch.Options)) *batch.Client {
+	return batch.New(batch.Options{
+		BaseEndpoint: aws.String(s.URL),
+		Region:       "local",
+		Credentials:  credentials.NewStaticCredentialsProvider(key, secret, ""),
+		HTTPClient:   s.http,
+	}, opts...)
+}
+
+// HTTP is the server's HTTP client (it trusts the server's certificate).
+func (s *Server) HTTP() *http.Client { return s.http }
 
 // spawn starts the process and returns the address it serves on.
 func (s *Server) spawn(listen string, deadline time.Time) (string, error) {
@@ -190,6 +267,7 @@ func (s *Server) spawn(listen string, deadline time.Time) (string, error) {
 	}
 	cmd := exec.Command(binary, append([]string{"serve", "--listen", listen}, s.args...)...)
 	cmd.Dir = s.Work
+	cmd.Env = append(os.Environ(), s.env...)
 	cmd.Stdout, cmd.Stderr = pw, pw
 	// If the test binary dies, the server shuts down (and stops its jobs).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
@@ -475,6 +553,39 @@ func processGone(pid int, want string) bool {
 	}
 	cmdline, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
 	return want != "" && !strings.Contains(string(bytes.ReplaceAll(cmdline, []byte{0}, []byte{' '})), want)
+}
+
+// supervisors lists the training jobs' supervisors of a data directory
+// (their argv is "sagequeue-supervisor DATA_DIR/jobs/<name>").
+func supervisors(dataDir string) []int {
+	entries, _ := os.ReadDir("/proc")
+	prefix := "sagequeue-supervisor " + filepath.Join(dataDir, "jobs") + "/"
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if strings.HasPrefix(string(bytes.ReplaceAll(cmdline, []byte{0}, []byte{' '})), prefix) && !processGone(pid, "") {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// stopSupervisors asks every supervisor of a data directory to stop its
+// job (SIGTERM: its process group gets SIGTERM, then SIGKILL), and waits a
+// little for them.
+func stopSupervisors(dataDir string) {
+	pids := supervisors(dataDir)
+	for _, pid := range pids {
+		syscall.Kill(pid, syscall.SIGTERM)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for len(supervisors(dataDir)) > 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // readPid reads a pid a job wrote to a file, waiting for it to appear.

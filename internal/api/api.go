@@ -14,7 +14,8 @@
 // knows nothing of the engine. GET requests outside /v1/ get the web
 // dashboard (package dashboard), which reads this API from the same origin;
 // requests that other web sites' pages make are refused. It tells the rest of the system about the jobs
-// it stores or changes through Hooks.
+// it stores or changes through Hooks, and asks Config.Access, when set, what
+// each caller may do (access.go).
 package api
 
 import (
@@ -71,8 +72,16 @@ type Config struct {
 	// RoleArn: the roles the deployment may pass to SageMaker. A payload
 	// naming another is refused at submission rather than failing at launch.
 	ExecutionRoles []string
+	// LocalEndpoint, when set, is what the local SageMaker endpoint that
+	// runs this server's jobs can run (sagequeue serve): a payload it
+	// cannot run is refused at submission rather than failing at launch.
+	// Nil (the cloud) accepts what SageMaker accepts.
+	LocalEndpoint *LocalEndpoint
 	// Logs reads training job logs for getservicejoblogs; nil has none.
-	Logs   LogReader
+	Logs LogReader
+	// Access, when set, decides what each caller may do (see access.go);
+	// nil allows everything.
+	Access Access
 	Logger *slog.Logger
 }
 
@@ -117,6 +126,11 @@ func New(cfg Config) *Handler {
 		"describeschedulingpolicies":  h.describeSchedulingPolicies,
 		"listschedulingpolicies":      h.listSchedulingPolicies,
 		"deleteschedulingpolicy":      h.deleteSchedulingPolicy,
+		"createquotashare":            h.createQuotaShare,
+		"updatequotashare":            h.updateQuotaShare,
+		"describequotashare":          h.describeQuotaShare,
+		"listquotashares":             h.listQuotaShares,
+		"deletequotashare":            h.deleteQuotaShare,
 		// sagequeue extensions
 		"getservicejoblogs": h.getServiceJobLogs,
 		"getdashboard":      h.getDashboard,
@@ -178,6 +192,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "ClientException", fmt.Sprintf("%s must be called with POST", hr.URL.Path))
 		return
 	}
+	if kind := actionKind(op); kind != KindJob {
+		// Job operations ask once they know the queue or the job.
+		if err := h.allow(hr.Context(), Action{Operation: operationName(op), Kind: kind}); err != nil {
+			h.fail(w, hr, reqID, op, err)
+			return
+		}
+	}
 	body, err := io.ReadAll(io.LimitReader(hr.Body, MaxBodyBytes+1))
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "ClientException", "request body: could not be read: "+err.Error())
@@ -222,7 +243,10 @@ var errBusy = errors.New("busy")
 
 func (h *Handler) fail(w http.ResponseWriter, hr *http.Request, reqID, op string, err error) {
 	var ce *clientError
+	var denied *AccessDeniedError
 	switch {
+	case errors.As(err, &denied):
+		writeError(w, http.StatusForbidden, "AccessDeniedException", denied.Message)
 	case model.IsValidation(err):
 		writeError(w, http.StatusBadRequest, "ClientException", err.Error())
 	case errors.As(err, &ce):

@@ -101,9 +101,22 @@ func (a *App) printJobDetail(j *batch.DescribeServiceJobOutput) error {
 		status += " (terminated)"
 	}
 	field("Status", a.colorStatus(a.Stdout, status))
-	field("Reason", dash(aws.ToString(j.StatusReason)))
+	field("Reason", dash(safe(aws.ToString(j.StatusReason))))
 	field("Queue", nameFromARN(aws.ToString(j.JobQueue)))
-	field("Share", dash(aws.ToString(j.ShareIdentifier)))
+	if qs := aws.ToString(j.QuotaShareName); qs != "" {
+		field("Quota share", qs)
+	} else {
+		field("Share", dash(aws.ToString(j.ShareIdentifier)))
+	}
+	if pc := j.PreemptionConfiguration; pc != nil && pc.PreemptionRetriesBeforeTermination != nil {
+		field("Preemption retries", fmt.Sprint(*pc.PreemptionRetriesBeforeTermination))
+	}
+	if ps := j.PreemptionSummary; ps != nil {
+		field("Preempted", fmt.Sprintf("%d time(s)", aws.ToInt32(ps.PreemptedAttemptCount)))
+		for _, p := range ps.RecentPreemptedAttempts {
+			field("  preempted attempt", a.longTime(p.StoppedAt)+" "+aws.ToString(p.StatusReason))
+		}
+	}
 	if j.SchedulingPriority != nil {
 		field("Priority", fmt.Sprint(*j.SchedulingPriority))
 	}
@@ -137,7 +150,7 @@ func (a *App) printJobDetail(j *batch.DescribeServiceJobOutput) error {
 		sort.Strings(keys)
 		var tags []string
 		for _, k := range keys {
-			tags = append(tags, k+"="+j.Tags[k])
+			tags = append(tags, safe(k)+"="+safe(j.Tags[k]))
 		}
 		field("Tags", strings.Join(tags, ", "))
 	}
@@ -155,7 +168,7 @@ func (a *App) printJobDetail(j *batch.DescribeServiceJobOutput) error {
 		if att.ServiceResourceId != nil {
 			resource = dash(aws.ToString(att.ServiceResourceId.Value))
 		}
-		at.row(fmt.Sprintf("  %d", i+1), resource, a.longTime(att.StartedAt), a.longTime(att.StoppedAt), dash(aws.ToString(att.StatusReason)))
+		at.row(fmt.Sprintf("  %d", i+1), resource, a.longTime(att.StartedAt), a.longTime(att.StoppedAt), dash(safe(aws.ToString(att.StatusReason))))
 	}
 	return at.flush()
 }

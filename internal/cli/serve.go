@@ -1,14 +1,17 @@
 package cli
 
 import (
+	"context"
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/sagequeue/sagequeue/internal/runas"
 	sqserver "github.com/sagequeue/sagequeue/internal/server"
 )
 
@@ -16,7 +19,8 @@ func init() { register(groupServer, newServeCmd) }
 
 func newServeCmd(a *App) *cobra.Command {
 	var o sqserver.Options
-	var verbose bool
+	var verbose, runAsRoot bool
+	var runtime, runArgs string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run sagequeue on this machine: API, scheduler, local SageMaker, store",
@@ -27,14 +31,32 @@ a local process, and an embedded store in the data directory.
 
 --config applies service environments, scheduling policies and queues at
 start (YAML or JSON; see examples/local.yaml). Stop with Ctrl-C or SIGTERM:
-running training jobs are stopped and go back to their queue at the next
-start without using an attempt. Nothing else is lost, even on a kill -9.
+running training jobs go on running, and the next serve on the same data
+directory adopts them, follows their logs and records how they end, even
+if they end while no server runs; the same after a kill -9. With
+--stop-jobs-on-exit, stopping serve stops them instead, and they go back to
+their queue at the next start without using an attempt.
 
 Training jobs run in the server's working directory with the server's
 environment plus the payload's Environment and SageMaker's SM_* variables;
-their files (the /opt/ml layout, logs) are under DATA_DIR/jobs/<name>/.`,
+their files (the /opt/ml layout, logs) are under DATA_DIR/jobs/<name>/.
+With --container-runtime, a payload that names a TrainingImage runs in that
+image as SageMaker runs it: /opt/ml mounted from DATA_DIR/jobs/<name>/, the
+SM_* variables, "train" as the default command, SIGTERM to stop.
+
+To share the machine, give --auth-file: every request must then be signed
+(SigV4, as the CLI and AWS SDKs do) with a key the file lists, and the
+dashboard asks for a login. serve refuses to listen on an address other
+than loopback without one. When serve runs as root, training jobs run as
+--run-as (or the submitting user's runAs) with a clean environment, each in
+a directory of its own that other jobs cannot read. SIGHUP reads the auth
+file and the TLS certificate again. See docs/security.md.`,
 		Example: `  sagequeue serve --config examples/local.yaml
-  sagequeue serve --listen 0.0.0.0:8642 --data-dir /var/lib/sagequeue --instance-limit 8`,
+  sagequeue serve --listen 0.0.0.0:8642 --auth-file /etc/sagequeue/auth.yaml \
+      --tls-cert /etc/sagequeue/cert.pem --tls-key /etc/sagequeue/key.pem \
+      --data-dir /var/lib/sagequeue --instance-limit 8
+  sagequeue serve --config examples/local.yaml --container-runtime podman
+  sagequeue serve --container-runtime docker --container-run-args "--gpus all"`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			level := slog.LevelInfo
@@ -42,8 +64,22 @@ their files (the /opt/ml layout, logs) are under DATA_DIR/jobs/<name>/.`,
 				level = slog.LevelDebug
 			}
 			o.Logger = slog.New(slog.NewTextHandler(a.Stderr, &slog.HandlerOptions{Level: level}))
+			o.ContainerRuntime, o.ContainerRunArgs = strings.Fields(runtime), strings.Fields(runArgs)
+			if len(o.ContainerRunArgs) > 0 && len(o.ContainerRuntime) == 0 {
+				return usagef("--container-run-args needs --container-runtime")
+			}
+			runAsChanged := cmd.Flags().Changed("run-as")
+			switch {
+			case runAsRoot && runAsChanged:
+				return usagef("--run-as and --insecure-run-as-root contradict each other: give one")
+			case runAsRoot:
+				o.RunAs = ""
+			case os.Geteuid() != 0 && !runAsChanged:
+				o.RunAs = "" // jobs run as serve's own user
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			o.Reload = reloadSignals(ctx)
 			return sqserver.Run(ctx, o)
 		},
 	}
@@ -54,6 +90,37 @@ their files (the /opt/ml layout, logs) are under DATA_DIR/jobs/<name>/.`,
 	f.DurationVar(&o.Tick, "tick", time.Second, "period of scheduling passes when nothing happens")
 	f.DurationVar(&o.StopGrace, "stop-grace", 10*time.Second, "time a stopped training job gets between SIGTERM and SIGKILL")
 	f.Int64Var(&o.InstanceLimit, "instance-limit", 0, "most instances the local endpoint runs at once, like an account quota (0: no limit)")
+	f.StringVar(&o.AuthFile, "auth-file", "", "users, access keys and roles (YAML, see docs/security.md): every request must be signed with one of its keys")
+	f.BoolVar(&o.InsecureNoAuth, "insecure-no-auth", false, "serve a non-loopback --listen address without authentication: anyone who reaches it can run commands here")
+	f.StringVar(&o.TLSCert, "tls-cert", "", "PEM certificate (chain) to serve HTTPS with; reloaded on SIGHUP")
+	f.StringVar(&o.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
+	f.StringVar(&o.RunAs, "run-as", runas.Default, "when serve runs as root: the account training jobs run as (user name, uid or uid:gid), unless the auth file maps the submitter to another")
+	f.BoolVar(&runAsRoot, "insecure-run-as-root", false, "when serve runs as root, run training jobs as root too: they can then read and change everything")
+	f.BoolVar(&o.StopJobsOnExit, "stop-jobs-on-exit", false, "stop running training jobs when serve stops (by default they go on running and the next serve adopts them)")
+	f.StringVar(&runtime, "container-runtime", "", `run payloads' TrainingImage with this container runtime: "podman" or "docker", with options of its own if needed ("podman --runtime runc")`)
+	f.StringVar(&runArgs, "container-run-args", "", `options added to every container's run (e.g. "--gpus all")`)
 	f.BoolVarP(&verbose, "verbose", "v", false, "log debug messages")
 	return cmd
+}
+
+// reloadSignals turns SIGHUP into reload requests until ctx ends.
+func reloadSignals(ctx context.Context) <-chan struct{} {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	reload := make(chan struct{}, 1)
+	go func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				select {
+				case reload <- struct{}{}:
+				default: // one pending reload covers several signals
+				}
+			}
+		}
+	}()
+	return reload
 }

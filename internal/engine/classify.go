@@ -28,6 +28,10 @@ const (
 	// attempt, after a backoff, under its own reason, which job state time
 	// limit actions can act on.
 	classResourceLimit
+	// classInfrastructure: a fault of the machine, not of the job (see
+	// infrastructureError): back to RUNNABLE without using an attempt,
+	// after a backoff, under "INFRASTRUCTURE:<FAULT>".
+	classInfrastructure
 	// classThrottled: SageMaker throttled the request itself, after the
 	// SDK's retries: nothing happened to the job. It goes back to its line
 	// unlaunched, with nothing recorded, and the next pass tries again.
@@ -62,6 +66,8 @@ func classifyLaunch(err error) outcomeClass {
 	}
 	code := ae.ErrorCode()
 	switch {
+	case code == infrastructureError:
+		return classInfrastructure
 	case throttleCodes[code]:
 		return classThrottled
 	case code == "ResourceLimitExceeded":
@@ -89,6 +95,8 @@ func classifyEnd(tj events.TrainingJob) outcomeClass {
 		return classCapacity
 	case strings.HasPrefix(r, "ResourceLimitExceeded"):
 		return classResourceLimit
+	case isMachineFault(tj):
+		return classInfrastructure
 	}
 	return classAttempt
 }

@@ -27,6 +27,9 @@ const (
 	TagJobID   = "sagequeue:jobId"
 	TagQueue   = "sagequeue:jobQueue"
 	TagAttempt = "sagequeue:attempt"
+	// TagSubmittedBy names who submitted the job (its submittedBy), when
+	// known: the local endpoint runs the job as that user's account.
+	TagSubmittedBy = "sagequeue:submittedBy"
 )
 
 // launcher calls CreateTrainingJob for the jobs a pass admits, a batch of
@@ -271,6 +274,16 @@ func (e *Engine) launch(ctx context.Context, env *model.ServiceEnvironment, j *m
 			return unknown, ""
 		}
 		return refused, ""
+	case classInfrastructure:
+		var ae smithy.APIError
+		errors.As(err, &ae)
+		if e.endLaunch(ctx, j, events.TrainingJob{
+			TrainingJobName: a.TrainingJobName, TrainingJobStatus: events.TrainingFailed,
+			FailureReason: infrastructureError + ": " + oneLine(ae.ErrorMessage()),
+		}) == unknown {
+			return unknown, ""
+		}
+		return refused, ""
 	case classRefused:
 		return e.endLaunch(ctx, j, events.TrainingJob{
 			TrainingJobName: a.TrainingJobName, TrainingJobStatus: events.TrainingFailed,
@@ -299,13 +312,15 @@ func (e *Engine) endLaunch(ctx context.Context, j *model.ServiceJob, tj events.T
 }
 
 // recordLaunch stores the ARN of the attempt's training job, unless the job
-// has moved to another attempt meanwhile.
+// has moved to another attempt meanwhile. SageMaker has just answered for
+// it, so it counts as checked (which ends an uncheckedMark).
 func (e *Engine) recordLaunch(ctx context.Context, jobID, trainingJob, arn string) {
+	now := e.nowMs()
 	e.updateAttempt(ctx, jobID, trainingJob, func(j *model.ServiceJob, a *model.Attempt) bool {
-		if a.TrainingJobArn == arn {
+		if a.TrainingJobArn == arn && j.CheckedAt != uncheckedMark {
 			return false
 		}
-		a.TrainingJobArn = arn
+		a.TrainingJobArn, j.CheckedAt = arn, now
 		return true
 	})
 }
@@ -329,7 +344,7 @@ func (e *Engine) recordLaunches(ctx context.Context, records []launchRecord) {
 		j := *r.job
 		j.Attempts = slices.Clone(r.job.Attempts)
 		j.LatestAttempt().TrainingJobArn = r.arn
-		j.UpdatedAt = now
+		j.UpdatedAt, j.CheckedAt = now, now
 		j.ServiceRequestPayload = ""
 		batch[i] = &j
 	}
@@ -346,10 +361,16 @@ func (e *Engine) recordLaunches(ctx context.Context, records []launchRecord) {
 	}
 }
 
+// uncheckedMark in CheckedAt makes the next pass reconcile a job whatever
+// its UpdatedAt says: the write that sets it moves UpdatedAt to now, which
+// alone would put the job off for the reconcile period while the capacity
+// it holds runs nothing.
+const uncheckedMark = 1
+
 // markUnchecked makes reconcile look at a job at the next pass.
 func (e *Engine) markUnchecked(ctx context.Context, jobID, trainingJob string) {
 	e.updateAttempt(ctx, jobID, trainingJob, func(j *model.ServiceJob, _ *model.Attempt) bool {
-		j.CheckedAt = 1
+		j.CheckedAt = uncheckedMark
 		return true
 	})
 }
@@ -396,6 +417,9 @@ func (e *Engine) trainingJobInput(j *model.ServiceJob, name string, env *model.S
 		smtypes.Tag{Key: aws.String(TagQueue), Value: aws.String(queueName)},
 		smtypes.Tag{Key: aws.String(TagAttempt), Value: aws.String(strconv.Itoa(int(j.Launches)))},
 	)
+	if j.SubmittedBy != "" {
+		in.Tags = append(in.Tags, smtypes.Tag{Key: aws.String(TagSubmittedBy), Value: aws.String(j.SubmittedBy)})
+	}
 	e.cfg.Training.apply(&in)
 	if e.cfg.LocalDefaults {
 		fillLocalDefaults(&in, j)

@@ -37,7 +37,7 @@ func (t *throttling) CreateTrainingJob(ctx context.Context, in *sagemaker.Create
 func TestThrottledLaunchIsNotCapacity(t *testing.T) {
 	sm := &throttling{}
 	sm.left.Store(1)
-	r := newRig(t, rigOptions{sagemaker: func(c engine.SageMaker) engine.SageMaker { sm.SageMaker = c; return sm }})
+	r := newRig(t, rigOptions{sageMaker: func(c engine.SageMaker) engine.SageMaker { sm.SageMaker = c; return sm }})
 	r.configure(4)
 	ids := []string{r.submit("fifo", "", "sleep 0.2", nil), r.submit("fifo", "", "sleep 0.2", nil), r.submit("fifo", "", "sleep 0.2", nil)}
 	res := r.pass()

@@ -28,6 +28,7 @@ type PassResult struct {
 	Reasons    int // statusReason changes
 	Stops      int // StopTrainingJob calls (terminations, timeouts)
 	Reconciled int // in-flight jobs checked with SageMaker
+	Preempted  int // jobs chosen as preemption victims and being stopped
 	Heads      int // RUNNABLE jobs read for the snapshot
 	// More means the pass left work for the next one: its time ran out
 	// before every SUBMITTED job was promoted, every in-flight job looked
@@ -118,6 +119,15 @@ func (e *Engine) readWorld(ctx context.Context) (*world, error) {
 	for _, x := range queues {
 		w.queues[x.Arn] = x
 		w.snap.Queues = append(w.snap.Queues, *x)
+		if x.QuotaShares() {
+			shares, err := e.cfg.Store.ListQuotaShares(ctx, x.Name)
+			if err != nil {
+				return nil, err
+			}
+			for _, s := range shares {
+				w.snap.QuotaShares = append(w.snap.QuotaShares, *s)
+			}
+		}
 	}
 	policies, err := e.cfg.Store.ListPolicies(ctx)
 	if err != nil {
@@ -215,7 +225,10 @@ func (e *Engine) pass(ctx context.Context, lease *store.Lease, reconcileAll bool
 	})
 	took(&res.Phases.Apply)
 	res.Phases.Apply -= res.Phases.Launch
-	return err
+	if err != nil {
+		return err
+	}
+	return e.preempt(ctx, lease, active, d.Preempt, res)
 }
 
 // plan reads the heads of every line and runs sched.Plan, reading deeper
@@ -458,7 +471,11 @@ func (e *Engine) apply(ctx context.Context, lease *store.Lease, jobs map[string]
 		changes = append(changes, change{c.Status, &j, n})
 	}
 	for _, r := range d.Reasons {
-		add(jobs[r.JobID], &res.Reasons, func(j *model.ServiceJob) error { j.SetReason(r.Reason, now); j.UpdatedAt = now; return nil })
+		add(jobs[r.JobID], &res.Reasons, func(j *model.ServiceJob) error {
+			j.SetReason(r.Reason, now)
+			j.ReservedAt, j.UpdatedAt = r.ReservedAt, now
+			return nil
+		})
 	}
 	for _, t := range d.Terminate {
 		add(jobs[t.JobID], &res.Terminated, func(j *model.ServiceJob) error {

@@ -137,19 +137,35 @@ func (e *Engine) advance(j *model.ServiceJob, tj events.TrainingJob, now int64) 
 			e.endAttempt(j, a, tj, now, reason)
 			j.IsTerminated = true
 			_ = j.Transition(model.StatusFailed, now, j.TerminateReason)
-		case j.StopReason == "" && (class == classCapacity || class == classResourceLimit):
-			// No capacity, or an account quota: back to the queue without
-			// using an attempt, and not again before a backoff that doubles
-			// with each failure.
-			reason = model.ReasonCapacity + " - Unable to provision requested compute resources (" + tj.FailureReason + ")"
-			if class == classResourceLimit {
-				reason = model.ReasonResourceLimit + " - SageMaker refused the training job for an account quota (" + tj.FailureReason + ")"
-			}
+		case j.PreemptReason != "":
+			// Preempted: back to RUNNABLE without using a retry attempt,
+			// unless its preemption retries are used up.
+			reason = j.PreemptReason
 			e.endAttempt(j, a, tj, now, reason)
-			_ = j.Transition(model.StatusRunnable, now, reason)
-			j.CapacityFailures++
-			j.NotBefore = now + e.capacityBackoff(j.CapacityFailures).Milliseconds()
-			j.Attempts = dropOldCapacityFailures(j.Attempts)
+			requeue := j.PreemptionRequeues()
+			j.RecordPreemption(*a)
+			if requeue {
+				_ = j.Transition(model.StatusRunnable, now, reason)
+			} else {
+				_ = j.Transition(model.StatusFailed, now, reason+" ("+model.ReasonPreemptionRetriesExhausted+")")
+			}
+		case j.StopReason == "" && class == classCapacity:
+			// No capacity: back to the queue without using an attempt, and
+			// not again before a backoff that doubles with each failure.
+			reason = model.ReasonCapacity + " - Unable to provision requested compute resources (" + tj.FailureReason + ")"
+			e.requeueUnused(j, a, tj, now, reason)
+		case j.StopReason == "" && class == classResourceLimit:
+			// An account quota: the same, under a reason of its own, which
+			// job state time limit actions can act on.
+			reason = model.ReasonResourceLimit + " - SageMaker refused the training job for an account quota (" + tj.FailureReason + ")"
+			e.requeueUnused(j, a, tj, now, reason)
+		case j.StopReason == "" && class == classInfrastructure:
+			// The machine failed the job, not the job itself: the same.
+			fault, detail, _ := infrastructureFault(tj.FailureReason)
+			reason = model.ReasonInfrastructure + ":" + fault + " - " + detail
+			e.cfg.Logger.Warn("a fault of the machine ended a training job; the job goes back to its queue without using an attempt",
+				"job", j.JobID, "trainingJob", tj.TrainingJobName, "fault", fault, "detail", detail)
+			e.requeueUnused(j, a, tj, now, reason)
 		case j.ShouldRetry(reason):
 			e.endAttempt(j, a, tj, now, reason)
 			j.Placements++
@@ -162,7 +178,7 @@ func (e *Engine) advance(j *model.ServiceJob, tj events.TrainingJob, now int64) 
 	if end := int64(tj.TrainingEndTime); end > 0 && j.Status.Terminal() {
 		j.StoppedAt = end
 	}
-	j.StopReason, j.StopRequestedAt = "", 0
+	j.StopReason, j.StopRequestedAt, j.PreemptReason = "", 0, ""
 	return true, true
 }
 
@@ -190,10 +206,7 @@ const keptCapacityFailures = 10
 
 func dropOldCapacityFailures(attempts []model.Attempt) []model.Attempt {
 	run := 0
-	requeued := func(a model.Attempt) bool {
-		return strings.HasPrefix(a.StatusReason, model.ReasonCapacity) || strings.HasPrefix(a.StatusReason, model.ReasonResourceLimit)
-	}
-	for i := len(attempts) - 1; i >= 0 && requeued(attempts[i]); i-- {
+	for i := len(attempts) - 1; i >= 0 && unusedAttempt(attempts[i].StatusReason); i-- {
 		run++
 	}
 	if run <= keptCapacityFailures {
@@ -204,8 +217,14 @@ func dropOldCapacityFailures(attempts []model.Attempt) []model.Attempt {
 	return append(attempts[:start:start], attempts[start+drop:]...)
 }
 
-// attemptReason is the statusReason of an attempt that did not complete.
+// attemptReason is the statusReason of an attempt that did not complete,
+// safe to print: SageMaker's failure reason may quote a training process's
+// output, escape sequences included.
 func (e *Engine) attemptReason(j *model.ServiceJob, tj events.TrainingJob) string {
+	return model.CleanText(e.rawAttemptReason(j, tj))
+}
+
+func (e *Engine) rawAttemptReason(j *model.ServiceJob, tj events.TrainingJob) string {
 	if j.TerminateReason != "" {
 		return j.TerminateReason
 	}

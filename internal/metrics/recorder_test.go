@@ -61,6 +61,13 @@ func TestRecorderCountsTransitions(t *testing.T) {
 	capacity.ScheduledAt = base + 200_000
 	capacity.StatusReason = model.ReasonCapacity + " - Unable to provision"
 	rec.JobTransition(model.StatusScheduled, capacity)
+	// A fault of the machine, twice: not the job's attempt either.
+	for range 2 {
+		fault := runJob("q", model.StatusRunnable)
+		fault.Attempts[0].StartedAt = 0 // it never ran
+		fault.StatusReason = model.ReasonInfrastructure + ":DISK_FULL - cannot prepare the job directory"
+		rec.JobTransition(model.StatusStarting, fault)
+	}
 	// Put back unlaunched behind a refused job: the attempt is gone, and the
 	// earlier attempt is not counted again.
 	putBack := runJob("q", model.StatusRunnable)
@@ -77,10 +84,12 @@ func TestRecorderCountsTransitions(t *testing.T) {
 		{JobsFinished, []string{"q", "SUCCEEDED"}, 1},
 		{JobTransitions, []string{"q", "RUNNABLE", "SCHEDULED"}, 2},
 		{JobTransitions, []string{"q", "SCHEDULED", "RUNNABLE"}, 2},
+		{JobTransitions, []string{"q", "STARTING", "RUNNABLE"}, 2},
 		{JobWait, []string{"q"}, 1},    // count of observations
 		{JobRun, []string{"q"}, 2},     // the failed attempt and the successful one
 		{JobRetries, []string{"q"}, 1}, // the put-back has no reason: not a retry
 		{CapacityFailures, []string{"q"}, 1},
+		{InfrastructureFaults, []string{"q", "DISK_FULL"}, 2},
 	} {
 		if got := value(t, reg, c.d, c.labels...); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.d.Name, c.labels, got, c.want)
@@ -223,5 +232,57 @@ func TestCollectState(t *testing.T) {
 	rec.CollectState(ctx, st)
 	if _, ok := reg.families[Jobs.Name].Value("fair", "RUNNABLE"); ok {
 		t.Error("the deleted queue is still reported")
+	}
+}
+
+func TestRecorderQuotaManagement(t *testing.T) {
+	reg := NewRegistry()
+	rec := NewPrometheus(reg)
+	// A preempted attempt, once stopped, counts as a preemption of its share
+	// (requeued or, with its preemption retries used up, failed), not as a
+	// retry.
+	for _, to := range []model.JobStatus{model.StatusRunnable, model.StatusFailed} {
+		j := runJob("qm", to)
+		j.QuotaShareName, j.StatusReason = "A", model.ReasonPreempted+" - for job b"
+		rec.JobTransition(model.StatusRunning, j)
+	}
+	if got := value(t, reg, Preemptions, "qm", "A"); got != 2 {
+		t.Fatalf("preemptions %v, want 2", got)
+	}
+	if got := value(t, reg, JobRetries, "qm"); got != 0 {
+		t.Fatalf("a preemption counted as a retry (%v)", got)
+	}
+
+	// Instances in use and borrowed per share and type, read from the store.
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	qArn := model.LocalAccount.ARN(model.KindJobQueue, "qm")
+	q := model.JobQueue{Name: "qm", Arn: qArn, QuotaManagement: true, SchedulingPolicyArn: "arn:p", State: model.StateEnabled}
+	if _, err := st.CreateQueue(context.Background(), &q); err != nil {
+		t.Fatal(err)
+	}
+	for _, sh := range []string{"A", "B"} {
+		if _, err := st.CreateQuotaShare(context.Background(), &model.QuotaShare{Name: sh, JobQueue: qArn,
+			CapacityLimits: []model.CapacityLimit{{CapacityUnit: "ml.p5.48xlarge", MaxCapacity: 1}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	j := &model.ServiceJob{JobID: "a", JobQueue: qArn, Status: model.StatusRunning, ShareIdentifier: "A", QuotaShareName: "A",
+		InstanceType: "ml.p5.48xlarge", Instances: 3, CreatedAt: base}
+	if _, err := st.PutJob(context.Background(), j); err != nil {
+		t.Fatal(err)
+	}
+	rec.CollectState(context.Background(), st)
+	if got := value(t, reg, QuotaShareInstancesInUse, "qm", "A", "ml.p5.48xlarge"); got != 3 {
+		t.Fatalf("A in use %v, want 3", got)
+	}
+	if got := value(t, reg, QuotaShareBorrowed, "qm", "A", "ml.p5.48xlarge"); got != 2 {
+		t.Fatalf("A borrowed %v, want 2", got)
+	}
+	if got := value(t, reg, QuotaShareBorrowed, "qm", "B", "ml.p5.48xlarge"); got != 0 {
+		t.Fatalf("B borrowed %v, want 0", got)
 	}
 }

@@ -20,26 +20,33 @@ const (
 // DescribeServiceJob response, plus the bookkeeping the scheduler and the
 // store need (version, placements, where the job holds capacity).
 type ServiceJob struct {
-	JobID                 string            `json:"jobId"`
-	JobArn                string            `json:"jobArn"`
-	JobName               string            `json:"jobName"`
-	JobQueue              string            `json:"jobQueue"` // queue ARN
-	ServiceJobType        string            `json:"serviceJobType"`
-	ServiceRequestPayload string            `json:"serviceRequestPayload"`
-	Status                JobStatus         `json:"status"`
-	StatusReason          string            `json:"statusReason,omitempty"`
-	SchedulingPriority    int32             `json:"schedulingPriority"`
-	ShareIdentifier       string            `json:"shareIdentifier,omitempty"`
-	RetryStrategy         *RetryStrategy    `json:"retryStrategy,omitempty"`
-	TimeoutConfig         *TimeoutConfig    `json:"timeoutConfig,omitempty"`
-	Tags                  map[string]string `json:"tags,omitempty"`
-	Attempts              []Attempt         `json:"attempts,omitempty"`
-	IsTerminated          bool              `json:"isTerminated"`
-	CreatedAt             int64             `json:"createdAt"`
-	ScheduledAt           int64             `json:"scheduledAt,omitempty"`
-	StartedAt             int64             `json:"startedAt,omitempty"`
-	StoppedAt             int64             `json:"stoppedAt,omitempty"`
-	ClientToken           string            `json:"clientToken,omitempty"`
+	JobID                 string    `json:"jobId"`
+	JobArn                string    `json:"jobArn"`
+	JobName               string    `json:"jobName"`
+	JobQueue              string    `json:"jobQueue"` // queue ARN
+	ServiceJobType        string    `json:"serviceJobType"`
+	ServiceRequestPayload string    `json:"serviceRequestPayload"`
+	Status                JobStatus `json:"status"`
+	StatusReason          string    `json:"statusReason,omitempty"`
+	SchedulingPriority    int32     `json:"schedulingPriority"`
+	// ShareIdentifier is the job's line in its queue: the fair-share
+	// identifier, or on a quota-management queue the quota share's name
+	// (QuotaShareName says so), so that every backend indexes both alike.
+	ShareIdentifier string `json:"shareIdentifier,omitempty"`
+	// QuotaShareName is the quota share of a job of a quota-management queue.
+	QuotaShareName string `json:"quotaShareName,omitempty"`
+	// PreemptionConfiguration bounds how often a preempted job is requeued.
+	PreemptionConfiguration *ServiceJobPreemption `json:"preemptionConfiguration,omitempty"`
+	RetryStrategy           *RetryStrategy        `json:"retryStrategy,omitempty"`
+	TimeoutConfig           *TimeoutConfig        `json:"timeoutConfig,omitempty"`
+	Tags                    map[string]string     `json:"tags,omitempty"`
+	Attempts                []Attempt             `json:"attempts,omitempty"`
+	IsTerminated            bool                  `json:"isTerminated"`
+	CreatedAt               int64                 `json:"createdAt"`
+	ScheduledAt             int64                 `json:"scheduledAt,omitempty"`
+	StartedAt               int64                 `json:"startedAt,omitempty"`
+	StoppedAt               int64                 `json:"stoppedAt,omitempty"`
+	ClientToken             string                `json:"clientToken,omitempty"`
 	// RequestDigest fingerprints the submit request, so a repeated
 	// clientToken with a different request can be told from a retry.
 	RequestDigest string `json:"requestDigest,omitempty"`
@@ -69,8 +76,9 @@ type ServiceJob struct {
 	// old capacity-failure attempts are dropped from Attempts.
 	Launches int32 `json:"launches,omitempty"`
 	// CapacityFailures counts consecutive launches that failed for lack of
-	// capacity; NotBefore (epoch ms) holds the job back until its backoff
-	// has passed, so a shortage is not hammered every pass.
+	// capacity or a fault of the machine; NotBefore (epoch ms) holds the
+	// job back until its backoff has passed, so a shortage is not hammered
+	// every pass.
 	CapacityFailures int32 `json:"capacityFailures,omitempty"`
 	NotBefore        int64 `json:"notBefore,omitempty"`
 	// RunnableAt is when the job last entered RUNNABLE.
@@ -80,10 +88,23 @@ type ServiceJob struct {
 	// re-placements, for job state time limit actions.
 	BlockedCode  string `json:"blockedCode,omitempty"`
 	BlockedSince int64  `json:"blockedSince,omitempty"`
+	// ReservedAt is the time a backfill queue last reserved for the job
+	// (epoch ms; its statusReason says so too): the latest it will start if
+	// the jobs ahead run to their runtime bounds. The next pass serves
+	// reserved jobs first, in this order, so the reservation holds.
+	ReservedAt int64 `json:"reservedAt,omitempty"`
 	// StopReason is why sagequeue asked SageMaker to stop the current attempt
 	// (a terminate request or the attempt timeout), and StopRequestedAt when.
 	StopReason      string `json:"stopReason,omitempty"`
 	StopRequestedAt int64  `json:"stopRequestedAt,omitempty"`
+	// PreemptReason is set when the scheduler chose the job's attempt as a
+	// preemption victim (and says for whom); the engine stops the attempt,
+	// and the job holds its capacity until SageMaker reports it stopped.
+	PreemptReason string `json:"preemptReason,omitempty"`
+	// Preemptions counts the job's preempted attempts; PreemptedAttempts is
+	// the sliding window of the most recent ones (preemptionSummary).
+	Preemptions       int32     `json:"preemptions,omitempty"`
+	PreemptedAttempts []Attempt `json:"preemptedAttempts,omitempty"`
 	// CheckedAt is when SageMaker's state of the current attempt was last
 	// heard (an event or a describe); reconcile asks again when it is old.
 	CheckedAt int64 `json:"checkedAt,omitempty"`
@@ -127,8 +148,13 @@ type CapacityUsage struct {
 }
 
 // CapacityUsage returns the job's capacity in the shape of the Batch API.
+// A job of a quota share counts in its instance type, the unit of its quota.
 func (j *ServiceJob) CapacityUsage() []CapacityUsage {
-	return []CapacityUsage{{CapacityUnit: CapacityUnitInstances, Quantity: float64(j.Instances)}}
+	unit := CapacityUnitInstances
+	if j.QuotaShareName != "" && j.InstanceType != "" {
+		unit = j.InstanceType
+	}
+	return []CapacityUsage{{CapacityUnit: unit, Quantity: float64(j.Instances)}}
 }
 
 // LatestAttempt returns the last launched attempt, or nil.
@@ -176,16 +202,24 @@ func (j *ServiceJob) Transition(to JobStatus, now int64, reason string) error {
 	if to == StatusStarting || to == StatusRunning || to.Terminal() {
 		// The job got capacity (or is done): whatever held it back is over.
 		j.BlockedCode, j.BlockedSince = "", 0
-		j.CapacityFailures, j.NotBefore = 0, 0
+		j.NotBefore = 0
+	}
+	if to == StatusRunning || to.Terminal() {
+		// Only training (or the end) ends a run of failures that were not
+		// the job's: a machine fault comes after capacity was acquired
+		// (STARTING), and its backoff must go on growing.
+		j.CapacityFailures = 0
 	}
 	return nil
 }
 
-// SetReason sets statusReason and, when the reason's code is new, starts the
-// clock that job state time limit actions read. An empty reason keeps the
-// clock: a job that goes back to RUNNABLE with the same capacity error keeps
-// accumulating time, as AWS Batch does.
+// SetReason sets statusReason (made safe to print with CleanText) and, when
+// the reason's code is new, starts the clock that job state time limit
+// actions read. An empty reason keeps the clock: a job that goes back to
+// RUNNABLE with the same capacity error keeps accumulating time, as AWS
+// Batch does.
 func (j *ServiceJob) SetReason(reason string, now int64) {
+	reason = CleanText(reason)
 	j.StatusReason = reason
 	code := ReasonCode(reason)
 	if code != "" && code != j.BlockedCode {
@@ -212,6 +246,13 @@ const (
 	// so it has its own code, for job state time limit actions to end such
 	// jobs on their own schedule.
 	ReasonResourceLimit = "MISCONFIGURATION:SAGEMAKER_RESOURCE_LIMIT_EXCEEDED"
+	// ReasonInfrastructure starts the reason of an attempt that a fault of
+	// the machine ended ("INFRASTRUCTURE:DISK_FULL - ..."): the job went
+	// back to RUNNABLE without using an attempt.
+	ReasonInfrastructure = "INFRASTRUCTURE"
+	// ReasonBackfill is the code of a job of a backfill queue that waits with
+	// a reservation; the text says when, and why it was not backfilled.
+	ReasonBackfill = "BACKFILL:RESERVED"
 )
 
 // ShouldRetry decides whether a job whose attempt just failed with reason goes

@@ -63,14 +63,20 @@ func ValidateSchedulingPriority(field string, p int32) error {
 	return nil
 }
 
-// ValidateTags checks a tag map: at most 50 tags, keys of 1 to 128 and values
-// of up to 256 characters, no key in the reserved aws: namespace.
+// ValidateTags checks a tag map by AWS Batch's tag rules: at most 50 tags,
+// keys of 1 to 128 and values of up to 256 characters, neither starting
+// with the reserved aws: prefix. Keys and values must be UTF-8 without
+// control or bidirectional formatting characters (see UnsafeRune): tags are
+// shown in terminals and pages, where those would rewrite what is shown.
 func ValidateTags(field string, tags map[string]string) error {
 	if len(tags) > MaxTags {
 		return Invalidf(field, "must have at most %d tags, got %d", MaxTags, len(tags))
 	}
 	for _, k := range sortedKeys(tags) {
 		v := tags[k]
+		if err := checkTagText(field, k, "key"); err != nil {
+			return err
+		}
 		switch n := utf8.RuneCountInString(k); {
 		case n == 0:
 			return Invalid(field, "tag keys must not be empty")
@@ -79,8 +85,32 @@ func ValidateTags(field string, tags map[string]string) error {
 		case strings.HasPrefix(strings.ToLower(k), "aws:"):
 			return Invalid(field+"."+k, "tag keys starting with aws: are reserved")
 		}
+		if err := checkTagText(field+"."+k, v, "value"); err != nil {
+			return err
+		}
 		if utf8.RuneCountInString(v) > MaxTagValueLength {
 			return Invalidf(field+"."+k, "tag value must be at most %d characters", MaxTagValueLength)
+		}
+		if strings.HasPrefix(strings.ToLower(v), "aws:") {
+			return Invalid(field+"."+k, "tag values starting with aws: are reserved")
+		}
+	}
+	return nil
+}
+
+// checkTagText refuses a tag key or value that is not UTF-8 or holds an
+// unsafe character; the message quotes it with Go escapes, so the refusal
+// itself is safe to print.
+func checkTagText(field, s, what string) error {
+	if !utf8.ValidString(s) {
+		return Invalidf(field, "tag %s %q is not valid UTF-8", what, s)
+	}
+	for _, r := range s {
+		if UnsafeRune(r) {
+			if what == "key" {
+				field = fmt.Sprintf("%s[%q]", field, s)
+			}
+			return Invalidf(field, "tag %s must not contain control or bidirectional formatting characters; found %U", what, r)
 		}
 	}
 	return nil
@@ -182,7 +212,12 @@ func (j *ServiceJob) Validate(fairShare bool) error {
 	if err := ValidateSchedulingPriority("schedulingPriority", j.SchedulingPriority); err != nil {
 		return err
 	}
-	if err := ValidateShareIdentifier("shareIdentifier", j.ShareIdentifier, fairShare); err != nil {
+	if j.QuotaShareName == "" {
+		if err := ValidateShareIdentifier("shareIdentifier", j.ShareIdentifier, fairShare); err != nil {
+			return err
+		}
+	}
+	if err := j.PreemptionConfiguration.Validate("preemptionConfiguration"); err != nil {
 		return err
 	}
 	if err := j.RetryStrategy.Validate("retryStrategy"); err != nil {
@@ -208,15 +243,25 @@ func (e *ServiceEnvironment) Validate() error {
 	if err := validateState("state", e.State); err != nil {
 		return err
 	}
-	if len(e.CapacityLimits) != 1 {
-		return Invalidf("capacityLimits", "must have exactly one limit (capacityUnit %s), got %d", CapacityUnitInstances, len(e.CapacityLimits))
-	}
-	l := e.CapacityLimits[0]
-	if l.CapacityUnit != CapacityUnitInstances {
-		return Invalidf("capacityLimits[0].capacityUnit", "must be %s, got %q", CapacityUnitInstances, l.CapacityUnit)
-	}
-	if l.MaxCapacity < 1 || l.MaxCapacity > math.MaxInt32 {
-		return Invalidf("capacityLimits[0].maxCapacity", "must be between 1 and %d, got %d", math.MaxInt32, l.MaxCapacity)
+	if e.QuotaManaged() {
+		// Quota management: 1 to 5 limits, one per instance type.
+		for i, l := range e.CapacityLimits {
+			if !strings.HasPrefix(l.CapacityUnit, "ml.") {
+				return Invalidf(fmt.Sprintf("capacityLimits[%d].capacityUnit", i), "must be NUM_INSTANCES, or for quota management an instance type such as ml.p5.48xlarge; got %q", l.CapacityUnit)
+			}
+		}
+		if err := ValidateQuotaLimits("capacityLimits", e.CapacityLimits); err != nil {
+			return err
+		}
+	} else {
+		if len(e.CapacityLimits) != 1 {
+			return Invalidf("capacityLimits", "must have exactly one limit with capacityUnit %s, or (for quota management) 1 to %d limits whose capacityUnit is an instance type; got %d",
+				CapacityUnitInstances, MaxQuotaShareLimits, len(e.CapacityLimits))
+		}
+		l := e.CapacityLimits[0]
+		if l.MaxCapacity < 1 || l.MaxCapacity > math.MaxInt32 {
+			return Invalidf("capacityLimits[0].maxCapacity", "must be between 1 and %d, got %d", math.MaxInt32, l.MaxCapacity)
+		}
 	}
 	if e.TrainingPlanArn != "" && !IsTrainingPlanARN(e.TrainingPlanArn) {
 		return Invalidf("trainingPlanArn", "must be a SageMaker training plan ARN (arn:<partition>:sagemaker:<region>:<account>:training-plan/<name>), got %q", e.TrainingPlanArn)
@@ -242,6 +287,14 @@ func validateState(field, s string) error {
 func (p *SchedulingPolicy) Validate() error {
 	if err := ValidateName("name", p.Name); err != nil {
 		return err
+	}
+	if p.QuotaSharePolicy != nil {
+		if p.FairsharePolicy != nil {
+			return Invalid("quotaSharePolicy", "cannot be combined with fairsharePolicy: a scheduling policy is either fair share or quota management")
+		}
+		if s := p.QuotaSharePolicy.IdleResourceAssignmentStrategy; s != IdleAssignmentFIFO {
+			return Invalidf("quotaSharePolicy.idleResourceAssignmentStrategy", "must be FIFO, got %q", s)
+		}
 	}
 	if err := p.FairsharePolicy.Validate("fairsharePolicy"); err != nil {
 		return err
@@ -314,6 +367,9 @@ func (q *JobQueue) Validate() error {
 	}
 	if q.Priority < 0 || q.Priority > MaxQueuePriority {
 		return Invalidf("priority", "must be between 0 and %d, got %d", MaxQueuePriority, q.Priority)
+	}
+	if q.Backfill && q.QuotaShares() {
+		return Invalid("backfill", "is for FIFO and fair-share queues; a quota management queue places jobs by its quota shares and preemption")
 	}
 	if n := len(q.ServiceEnvironmentOrder); n < 1 || n > MaxQueueEnvironments {
 		return Invalidf("serviceEnvironmentOrder", "must name between 1 and %d service environments, got %d", MaxQueueEnvironments, n)

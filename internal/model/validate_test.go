@@ -79,6 +79,12 @@ func TestValidateJob(t *testing.T) {
 		"reserved tag key":               {mutate: func(j *model.ServiceJob) { j.Tags = map[string]string{"AWS:x": "1"} }, want: "tags.AWS:x: tag keys starting with aws: are reserved"},
 		"long tag value":                 {mutate: func(j *model.ServiceJob) { j.Tags = map[string]string{"k": strings.Repeat("v", 257)} }, want: "tags.k: tag value must be at most 256"},
 		"empty tag key":                  {mutate: func(j *model.ServiceJob) { j.Tags = map[string]string{"": "v"} }, want: "tags: tag keys must not be empty"},
+		"tag key with NUL":               {mutate: func(j *model.ServiceJob) { j.Tags = map[string]string{"a\x00b": "v"} }, want: `tags["a\x00b"]: tag key must not contain control or bidirectional formatting characters; found U+0000`},
+		"tag value with an escape":       {mutate: func(j *model.ServiceJob) { j.Tags = map[string]string{"team": "\x1b[2Jx"} }, want: "tags.team: tag value must not contain control or bidirectional formatting characters; found U+001B"},
+		"tag value with a bidi override": {mutate: func(j *model.ServiceJob) { j.Tags = map[string]string{"owner": "al\u202eice"} }, want: "tags.owner: tag value must not contain control or bidirectional formatting characters; found U+202E"},
+		"tag key not UTF-8":              {mutate: func(j *model.ServiceJob) { j.Tags = map[string]string{"k\xff": "v"} }, want: `tags: tag key "k\xff" is not valid UTF-8`},
+		"reserved tag value":             {mutate: func(j *model.ServiceJob) { j.Tags = map[string]string{"k": "aws:x"} }, want: "tags.k: tag values starting with aws: are reserved"},
+		"unicode tags":                   {mutate: func(j *model.ServiceJob) { j.Tags = map[string]string{"équipe": "données + modèles @ été/2025"} }},
 		"payload too large":              {mutate: func(j *model.ServiceJob) { j.ServiceRequestPayload = `{"x":"` + strings.Repeat("a", 10*1024) + `"}` }, want: "serviceRequestPayload: must be at most 10240 bytes"},
 		"payload instance count of zero": {mutate: func(j *model.ServiceJob) { j.ServiceRequestPayload = `{"ResourceConfig":{"InstanceCount":0}}` }, want: "serviceRequestPayload.ResourceConfig.InstanceCount: must be at least 1"},
 		"long client token":              {mutate: func(j *model.ServiceJob) { j.ClientToken = strings.Repeat("t", 65) }, want: "clientToken: must be at most 64"},
@@ -273,5 +279,20 @@ func TestNameOf(t *testing.T) {
 				t.Fatalf("got %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestQueueBackfillNotForQuotaManagement(t *testing.T) {
+	q := model.JobQueue{
+		Name: "q", Type: model.ServiceJobTypeSageMakerTraining, State: model.StateEnabled, Priority: 1,
+		SchedulingPolicyArn: model.LocalAccount.ARN(model.KindSchedulingPolicy, "p"), QuotaManagement: true, Backfill: true,
+		ServiceEnvironmentOrder: []model.ServiceEnvironmentOrder{{Order: 1, ServiceEnvironment: model.LocalAccount.ARN(model.KindServiceEnvironment, "e")}},
+	}
+	if err := q.Validate(); err == nil || !strings.Contains(err.Error(), "backfill: is for FIFO and fair-share queues") {
+		t.Fatalf("a quota management queue with backfill: %v", err)
+	}
+	q.QuotaManagement = false
+	if err := q.Validate(); err != nil {
+		t.Fatalf("a fair-share queue with backfill: %v", err)
 	}
 }

@@ -25,6 +25,8 @@ type Snapshot struct {
 	Truncated []ShareKey
 	// Usage is the decayed past usage of the shares of fair-share queues.
 	Usage []model.ShareUsage
+	// QuotaShares are the quota shares of quota-management queues.
+	QuotaShares []model.QuotaShare
 }
 
 // ShareKey names one line of a queue: a share of a fair-share queue, or the
@@ -44,10 +46,18 @@ type Allocation struct {
 	// InstanceType is the job's instance type ("" when the payload names none).
 	InstanceType string
 	// Since is when the job began to hold capacity (epoch ms, its scheduledAt).
+	// Backfill takes 0 (unknown) as now, and a job past its bound as ending
+	// at any moment.
 	Since int64
 	// RuntimeBound is the longest the job may train, in seconds
 	// (model.ServiceJob.RuntimeBound).
 	RuntimeBound int64
+	// Priority is the job's schedulingPriority (in-share preemption).
+	Priority int32
+	// Stopping means the job's attempt is being stopped (preempted,
+	// terminated or timed out): it holds capacity until it has stopped, and
+	// it is not preempted again.
+	Stopping bool
 }
 
 // Candidate is a RUNNABLE job.
@@ -69,6 +79,10 @@ type Candidate struct {
 	// RuntimeBound is the longest the job may train once started, in seconds
 	// (model.ServiceJob.RuntimeBound).
 	RuntimeBound int64
+	// ReservedAt is the reservation an earlier pass gave the job (epoch ms,
+	// model.ServiceJob.ReservedAt); it counts while its statusReason is a
+	// backfill reason.
+	ReservedAt int64
 }
 
 // Decisions is the output of a pass.
@@ -82,6 +96,13 @@ type Decisions struct {
 	// NeedMore lists truncated lines the pass ran off the end of; a pass with
 	// more of those lines loaded may place more.
 	NeedMore []ShareKey
+	// Reservations lists the jobs of backfill queues that could not start,
+	// with where and when they are reserved to start, in the order they
+	// were made.
+	Reservations []Reservation
+	// Preempt lists jobs holding capacity to stop for others (quota
+	// management).
+	Preempt []Preemption
 }
 
 // Admission places a job into an environment.
@@ -93,10 +114,12 @@ type Admission struct {
 	Instances   int64
 }
 
-// ReasonUpdate sets a RUNNABLE job's statusReason ("" clears it).
+// ReasonUpdate sets a RUNNABLE job's statusReason ("" clears it) and
+// ReservedAt (0 clears it).
 type ReasonUpdate struct {
-	JobID  string
-	Reason string
+	JobID      string
+	Reason     string
+	ReservedAt int64
 }
 
 // Termination ends a RUNNABLE job (FAILED) with Reason.
@@ -111,6 +134,7 @@ type envState struct {
 	max     int64
 	free    int64
 	enabled bool
+	prof    *profile // built when backfill first reserves here
 }
 
 // line is the ordered RUNNABLE jobs of one ShareKey.
@@ -119,12 +143,13 @@ type line struct {
 	jobs      minHeap[int32] // indexes into Snapshot.Runnable
 	truncated bool
 	alloc     int64   // instances the share holds, updated in the pass
-	usage     float64 // decayed past usage, in instances
+	reserved  int64   // instances the share reserved in the pass (backfill)
+	usage     float64 // decayed usage of ended and running jobs, in instances
 	weight    float64
 	pos       int // position in the queue's share heap
 }
 
-func (l *line) score() float64 { return (float64(l.alloc) + l.usage) * l.weight }
+func (l *line) score() float64 { return (float64(l.alloc+l.reserved) + l.usage) * l.weight }
 
 type queueState struct {
 	q      *model.JobQueue
@@ -134,14 +159,20 @@ type queueState struct {
 	maxFit int64 // the largest job any environment of the queue can ever take
 	lines  map[string]*line
 	active int // shares holding capacity
+	looked int // jobs passed over by backfill (see MaxReservations)
 }
 
 // Plan runs one scheduling pass over s at time now (epoch ms).
 func Plan(s *Snapshot, now int64) Decisions {
 	p := newPass(s, now)
 	for _, qs := range p.queues {
-		p.serve(qs)
+		if qs.q.QuotaShares() {
+			p.serveQuota(qs)
+		} else {
+			p.serve(qs)
+		}
 	}
+	p.finishReasons()
 	return p.out
 }
 
@@ -152,6 +183,11 @@ type pass struct {
 	queues []*queueState
 	out    Decisions
 	asked  map[ShareKey]bool
+	placed []placed
+	// reasonAt indexes out.Reasons by job; reasonFor holds their candidates.
+	reasonAt  map[string]int
+	reasonFor []*Candidate
+	marks     []uint8 // by candidate (markServed, markKept)
 }
 
 func newPass(s *Snapshot, now int64) *pass {
@@ -202,6 +238,7 @@ func newPass(s *Snapshot, now int64) *pass {
 				qs.active++
 			}
 			l.alloc += a.Instances
+			l.usage += model.Running(a.Instances, a.Since, now, qs.policy.DecaySeconds())
 		}
 	}
 
@@ -254,7 +291,7 @@ func newPass(s *Snapshot, now int64) *pass {
 			for _, u := range s.Usage {
 				if u.Queue == qs.q.Arn {
 					if l := qs.lines[u.Share]; l != nil {
-						l.usage = u.At(now, tau)
+						l.usage += u.At(now, tau)
 					}
 				}
 			}
@@ -322,10 +359,26 @@ func sortedLines(qs *queueState) []*line {
 
 // serve places jobs from one queue until it is empty or blocked.
 func (p *pass) serve(qs *queueState) {
+	if qs.q.Backfill && !p.serveReserved(qs) {
+		return
+	}
 	var shares *minHeap[*line]
 	var parked []*line // held back by the compute reservation
 	if qs.fair {
 		shares = shareHeap(qs)
+	}
+	// next takes the head of l: placed, ended, or passed over by backfill.
+	next := func(l *line) {
+		l.jobs.pop()
+		if qs.fair {
+			shares.fix(l.pos)
+		}
+	}
+	// goPast passes over a job of a backfill queue that cannot start now
+	// (from is when it may) with a reservation.
+	goPast := func(l *line, n, from int64) {
+		p.goPast(qs, l, l.jobs.peek(), n, from)
+		next(l)
 	}
 	for {
 		var l *line
@@ -348,16 +401,24 @@ func (p *pass) serve(qs *queueState) {
 			shares.remove(l.pos)
 			continue
 		}
+		if qs.looked >= MaxReservations {
+			return
+		}
+		if p.marked(l.jobs.peek(), markServed) {
+			next(l) // served first, as a reserved job
+			continue
+		}
 		c := &p.s.Runnable[l.jobs.peek()]
 		n := max(c.Instances, 1)
 		if c.NotBefore > p.now {
 			// Backing off after a capacity failure: like a head that does
 			// not fit, it holds its line, and a FIFO queue, until then.
 			if p.blocked(qs, c, n) {
-				l.jobs.pop()
-				if qs.fair {
-					shares.fix(l.pos)
-				}
+				next(l)
+				continue
+			}
+			if qs.q.Backfill {
+				goPast(l, n, c.NotBefore)
 				continue
 			}
 			if !qs.fair {
@@ -366,26 +427,20 @@ func (p *pass) serve(qs *queueState) {
 			shares.remove(l.pos)
 			continue
 		}
-		env, reservationOnly := p.place(qs, l, n)
+		env, reservationOnly := p.place(qs, l, c, n)
 		if env != nil {
 			l.jobs.pop()
-			env.free -= n
-			if qs.fair && l.alloc == 0 {
+			if p.admit(qs, l, env, c, n) {
 				// One more active share shrinks the reservation: the shares
 				// it held back may fit again.
-				qs.active++
 				for _, pl := range parked {
 					shares.push(pl)
 				}
 				parked = parked[:0]
 			}
-			l.alloc += n
 			if qs.fair {
 				shares.fix(l.pos)
 			}
-			p.out.Admit = append(p.out.Admit, Admission{
-				JobID: c.JobID, Queue: c.Queue, Share: l.key.Share, Environment: env.arn, Instances: n,
-			})
 			continue
 		}
 		if reservationOnly {
@@ -397,22 +452,24 @@ func (p *pass) serve(qs *queueState) {
 			continue
 		}
 		if p.blocked(qs, c, n) {
-			l.jobs.pop() // ended by a time limit action; the next job is the head
-			if qs.fair {
-				shares.fix(l.pos)
-			}
+			next(l) // ended by a time limit action; the next job is the head
+			continue
+		}
+		if qs.q.Backfill {
+			goPast(l, n, p.now)
 			continue
 		}
 		return
 	}
 }
 
-// place finds the first environment of the queue where n instances fit. When
+// place finds the first environment of the queue where c's n instances fit
+// now, for its whole runtime bound where backfill holds reservations. When
 // none does only because of the fair-share compute reservation,
 // reservationOnly is true.
-func (p *pass) place(qs *queueState, l *line, n int64) (env *envState, reservationOnly bool) {
+func (p *pass) place(qs *queueState, l *line, c *Candidate, n int64) (env *envState, reservationOnly bool) {
 	for _, e := range qs.envs {
-		if !e.enabled || e.free < n {
+		if !e.enabled || !e.fitsNow(p.now, boundMs(c.RuntimeBound), n) {
 			continue
 		}
 		if qs.fair && l.alloc > 0 {
@@ -430,18 +487,30 @@ func (p *pass) place(qs *queueState, l *line, n int64) (env *envState, reservati
 // MISCONFIGURATION reason and applies the queue's time limit actions. It
 // reports whether the job was ended.
 func (p *pass) blocked(qs *queueState, c *Candidate, n int64) bool {
+	misfit := ""
+	if n > qs.maxFit {
+		misfit = model.ReasonMisconfigurationText
+	}
+	return p.holdBack(qs, c, misfit)
+}
+
+// holdBack handles a head job that does not fit now: misfit is the
+// MISCONFIGURATION reason of a job that can never fit ("" for one that can
+// once capacity frees). It sets or clears that reason and applies the
+// queue's time limit actions, and reports whether the job was ended.
+func (p *pass) holdBack(qs *queueState, c *Candidate, misfit string) bool {
 	reason, since := c.StatusReason, c.BlockedSince
-	switch misfit := n > qs.maxFit; {
-	case misfit && c.StatusReason != model.ReasonMisconfigurationText:
-		reason = model.ReasonMisconfigurationText
-		if model.ReasonCode(c.StatusReason) != model.ReasonMisconfiguration || since == 0 {
+	switch {
+	case misfit != "" && c.StatusReason != misfit:
+		reason = misfit
+		if model.ReasonCode(c.StatusReason) != model.ReasonCode(misfit) || since == 0 {
 			since = p.now
 		}
-		p.out.Reasons = append(p.out.Reasons, ReasonUpdate{JobID: c.JobID, Reason: reason})
-	case !misfit && model.ReasonCode(c.StatusReason) == model.ReasonMisconfiguration:
+		p.setReason(c, reason, 0)
+	case misfit == "" && isMisconfiguration(c.StatusReason):
 		// The environment grew: the job is only waiting now.
 		reason = ""
-		p.out.Reasons = append(p.out.Reasons, ReasonUpdate{JobID: c.JobID, Reason: reason})
+		p.setReason(c, reason, 0)
 	}
 	if reason == "" {
 		return false
@@ -515,7 +584,7 @@ func CandidateOf(j *model.ServiceJob) Candidate {
 	return Candidate{
 		JobID: j.JobID, Queue: j.JobQueue, Share: j.ShareIdentifier, Priority: j.SchedulingPriority,
 		CreatedAt: j.CreatedAt, Instances: j.Instances, StatusReason: j.StatusReason, BlockedSince: j.BlockedSince,
-		NotBefore: j.NotBefore, InstanceType: j.InstanceType, RuntimeBound: j.RuntimeBound(),
+		NotBefore: j.NotBefore, InstanceType: j.InstanceType, RuntimeBound: j.RuntimeBound(), ReservedAt: j.ReservedAt,
 	}
 }
 
@@ -524,5 +593,6 @@ func AllocationOf(j *model.ServiceJob) Allocation {
 	return Allocation{
 		JobID: j.JobID, Queue: j.JobQueue, Share: j.ShareIdentifier, Environment: j.ServiceEnvironment, Instances: j.Instances,
 		InstanceType: j.InstanceType, Since: j.ScheduledAt, RuntimeBound: j.RuntimeBound(),
+		Priority: j.SchedulingPriority, Stopping: j.StopRequestedAt != 0 || j.TerminateReason != "" || j.PreemptReason != "",
 	}
 }

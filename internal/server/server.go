@@ -4,11 +4,12 @@
 // DynamoDB), the SageMaker endpoint (local processes instead of SageMaker)
 // and the event bus (in-process instead of EventBridge) differ.
 //
-// One listener serves both APIs: requests with an X-Amz-Target header of
-// SageMaker go to the local SageMaker endpoint (so `aws sagemaker
-// --endpoint-url` works against it), the rest to the Batch API. The engine
-// reaches the local endpoint through the same listener with the real
-// SageMaker SDK client.
+// The listener serves the Batch API, the dashboard and /metrics, nothing
+// else. The engine reaches the local SageMaker endpoint in process, through
+// the real SageMaker SDK client whose HTTP client calls the endpoint's
+// handler: the endpoint runs whatever command a request names, so no socket
+// may lead to it. The configuration file is applied in process too, before
+// the listener answers anything.
 package server
 
 import (
@@ -25,12 +26,12 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/batch"
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker"
 
 	"github.com/sagequeue/sagequeue/internal/api"
 	"github.com/sagequeue/sagequeue/internal/engine"
 	"github.com/sagequeue/sagequeue/internal/events"
+	"github.com/sagequeue/sagequeue/internal/inproc"
 	"github.com/sagequeue/sagequeue/internal/joblogs"
 	"github.com/sagequeue/sagequeue/internal/localsm"
 	"github.com/sagequeue/sagequeue/internal/metrics"
@@ -45,7 +46,8 @@ type Options struct {
 	Listen string
 	// DataDir holds the store (sagequeue.db) and the training jobs (jobs/).
 	DataDir string
-	// ConfigFile, if set, is applied at start (see package setup).
+	// ConfigFile, if set, is applied at start (see package setup) when it
+	// differs from the configuration last applied to the data directory.
 	ConfigFile string
 	// Tick is the period of passes when nothing happens (1s).
 	Tick time.Duration
@@ -55,16 +57,44 @@ type Options struct {
 	// (0: no cap beyond the environments' capacity).
 	InstanceLimit int64
 	Logger        *slog.Logger
+	// Limits bound the listener's connections (zero fields: defaults).
+	Limits Limits
 	// Ready, if set, is called with the listening address once the server
 	// serves and the configuration is applied.
 	Ready func(addr string)
 	// Bus, if set, also receives every job state change event.
 	Bus *events.LocalBus
+
+	// The door (door.go, docs/security.md). AuthFile, when set, is the auth
+	// file: every request is authenticated and authorized. Without one,
+	// serve refuses a non-loopback Listen unless InsecureNoAuth.
+	AuthFile       string
+	InsecureNoAuth bool
+	// TLSCert and TLSKey, when set, make serve speak HTTPS.
+	TLSCert, TLSKey string
+	// RunAs is the account training jobs run as when serve runs as root
+	// (a user name, uid or uid:gid); "" runs them as serve itself.
+	RunAs string
+	// Reload, when set, makes serve read the auth file and the TLS
+	// certificate again at every receive (the CLI sends SIGHUPs there).
+	Reload <-chan struct{}
+	// StopJobsOnExit makes the server stop its running training jobs when
+	// it ends (they go back to their queue at the next start without using
+	// an attempt). Otherwise they go on running and the next server adopts
+	// them.
+	StopJobsOnExit bool
+	// ContainerRuntime, when set, is the command line of a Docker-compatible
+	// container runtime (["podman"], ["docker"], with options of its own)
+	// that runs payloads' TrainingImage as SageMaker does; ContainerRunArgs
+	// go to each of its `run`s (e.g. --gpus all).
+	ContainerRuntime []string
+	ContainerRunArgs []string
 }
 
 // Run serves until ctx ends, then shuts down in order: stop taking requests,
-// stop scheduling, stop the running training jobs (they go back to the queue
-// at the next start without using an attempt), close the store.
+// stop scheduling, let go of the running training jobs (they go on running,
+// and the next server adopts them; with StopJobsOnExit, stop them), close
+// the store.
 func Run(ctx context.Context, o Options) error {
 	if o.Listen == "" {
 		o.Listen = "127.0.0.1:8642"
@@ -78,6 +108,10 @@ func Run(ctx context.Context, o Options) error {
 	if o.Bus == nil {
 		o.Bus = &events.LocalBus{}
 	}
+	door, err := openDoor(o)
+	if err != nil {
+		return err
+	}
 	var cfg *setup.Config
 	if o.ConfigFile != "" {
 		c, err := setup.Load(o.ConfigFile)
@@ -89,20 +123,30 @@ func Run(ctx context.Context, o Options) error {
 	if err := os.MkdirAll(o.DataDir, 0o755); err != nil {
 		return err
 	}
+	if err := door.confineDataDir(o.DataDir); err != nil {
+		return err
+	}
 	st, err := bolt.Open(filepath.Join(o.DataDir, "sagequeue.db"))
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 
-	ln, err := net.Listen("tcp", o.Listen)
+	ln, err := listen(o.Listen, o.Limits)
 	if err != nil {
 		return err
 	}
-	base := "http://" + ln.Addr().String()
-	creds := credentials.NewStaticCredentialsProvider("sagequeue-local", "sagequeue-local", "")
+	base := door.scheme() + "://" + ln.Addr().String()
 
-	sm := sagemaker.New(sagemaker.Options{BaseEndpoint: aws.String(base), Region: model.LocalAccount.Region, Credentials: creds})
+	// The engine's SageMaker client calls the local endpoint's handler in
+	// process (the endpoint is made below: it delivers its events to the
+	// runner, which needs the engine). No one checks its credentials.
+	var local *localsm.Server
+	sm := sagemaker.New(sagemaker.Options{
+		BaseEndpoint: aws.String("http://sagemaker.in-process"), Region: model.LocalAccount.Region,
+		Credentials: credentials.NewStaticCredentialsProvider("sagequeue-serve", "sagequeue-serve", ""),
+		HTTPClient:  inproc.Client{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { local.ServeHTTP(w, r) })},
+	})
 	// The data directory is locked (store and jobs), so this process is its
 	// only scheduler: a holder named after the directory lets a server
 	// restarted after a kill -9 take its lease over at once instead of
@@ -123,16 +167,24 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	runner := engine.NewRunner(eng, o.Tick)
-	local, err := localsm.New(localsm.Config{
-		Dir: filepath.Join(o.DataDir, "jobs"), Region: model.LocalAccount.Region, Account: model.LocalAccount.ID,
+	if err := checkContainerRuntime(ctx, o.ContainerRuntime); err != nil {
+		ln.Close()
+		return err
+	}
+	local, err = localsm.New(localsm.Config{
+		Dir: filepath.Join(o.DataDir, "jobs"), CheckpointDir: filepath.Join(o.DataDir, "checkpoints"),
+		Region: model.LocalAccount.Region, Account: model.LocalAccount.ID,
 		Emit: runner.Deliver, StopGrace: o.StopGrace, InstanceLimit: o.InstanceLimit, Logger: o.Logger,
+		RunAs:       door.jobAccounts(),
+		KeepRunning: !o.StopJobsOnExit, ContainerRuntime: o.ContainerRuntime, ContainerRunArgs: o.ContainerRunArgs,
 	})
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	batchAPI := api.New(api.Config{
+	apiConfig := api.Config{
 		Store: st, Account: model.LocalAccount, Hooks: runner, Logger: o.Logger,
+		LocalEndpoint: &api.LocalEndpoint{Images: len(o.ContainerRuntime) > 0},
 		Logs: joblogs.Files{Path: func(name string) (string, error) {
 			path, err := local.LogPath(name)
 			if errors.Is(err, localsm.ErrNotFound) {
@@ -141,46 +193,56 @@ func Run(ctx context.Context, o Options) error {
 			}
 			return path, err
 		}},
-	})
+	}
+	door.apiConfig(&apiConfig)
+	batchAPI := api.New(apiConfig)
 	instrumentedAPI := metricsServer.InstrumentAPI(batchAPI)
 	loopback := isLoopback(ln.Addr())
-	srv := &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if loopback && !loopbackHost(r.Host) {
-				// A web page can make a browser send requests to 127.0.0.1
-				// under a name of its own that resolves there (DNS
-				// rebinding) and read the answers as same-origin: a server
-				// that listens on loopback answers loopback names only.
-				http.Error(w, "sagequeue serve listens on loopback and answers requests for localhost or a loopback address only", http.StatusForbidden)
-				return
-			}
-			if strings.HasPrefix(r.Header.Get("X-Amz-Target"), "SageMaker.") {
-				local.ServeHTTP(w, r)
-				return
-			}
-			if r.URL.Path == metrics.Path {
-				metricsServer.ServeHTTP(w, r)
-				return
-			}
-			instrumentedAPI.ServeHTTP(w, r)
-		}),
-		ReadHeaderTimeout: 10 * time.Second,
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	// Behind the door: authenticated, when serve has an auth file. The
+	// local SageMaker endpoint is not among the routes: only the engine,
+	// in process, may reach it.
+	routes := door.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == metrics.Path {
+			metricsServer.ServeHTTP(w, r)
+			return
+		}
+		instrumentedAPI.ServeHTTP(w, r)
+	}))
+	srv := newHTTPServer(o.Limits, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if loopback && !loopbackHost(r.Host) {
+			// A web page can make a browser send requests to 127.0.0.1
+			// under a name of its own that resolves there (DNS
+			// rebinding) and read the answers as same-origin: a server
+			// that listens on loopback answers loopback names only.
+			http.Error(w, "sagequeue serve listens on loopback and answers requests for localhost or a loopback address only", http.StatusForbidden)
+			return
+		}
+		routes.ServeHTTP(w, r)
+	}))
+	srv.ErrorLog = slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn)
 
+	// The configuration goes in before the listener answers anything: a
+	// client that connects early waits in the listen queue instead of
+	// hearing that its queue does not exist.
 	if cfg != nil {
-		client := batch.New(batch.Options{BaseEndpoint: aws.String(base), Region: model.LocalAccount.Region, Credentials: creds})
-		if err := setup.Apply(ctx, client, cfg); err != nil {
-			shutdown(o.Logger, srv, nil, local)
+		// Through the door, signed with serve's own key like any client
+		// of it, but in process.
+		if err := applyConfig(ctx, o.Logger, st, door.wrap(batchAPI), door.credentials(), o.ConfigFile, cfg); err != nil {
+			ln.Close()
+			shutdown(o.Logger, nil, nil, local)
 			return fmt.Errorf("applying %s: %w", o.ConfigFile, err)
 		}
+	}
+	served := make(chan error, 1)
+	go func() { served <- door.serve(srv, ln) }()
+	if o.Reload != nil {
+		go door.reload(ctx, o.Reload)
 	}
 
 	runCtx, stopRunner := context.WithCancel(context.WithoutCancel(ctx))
 	ran := make(chan error, 1)
 	go func() { ran <- runner.Run(runCtx) }()
-	o.Logger.Info("sagequeue serving", "addr", ln.Addr().String(), "data", o.DataDir)
+	o.Logger.Info("sagequeue serving", "addr", ln.Addr().String(), "url", base, "data", o.DataDir)
 	if o.Ready != nil {
 		o.Ready(ln.Addr().String())
 	}

@@ -42,6 +42,7 @@ queues:
     priority: 10
     environments: [plan-20]
     policy: teams
+    backfill: true
 `
 
 func start(t *testing.T) (*batch.Client, store.Store) {
@@ -68,7 +69,7 @@ func load(t *testing.T, text string) *setup.Config {
 func TestApplyCreatesThenUpdates(t *testing.T) {
 	ctx := context.Background()
 	client, st := start(t)
-	if err := setup.Apply(ctx, client, load(t, config)); err != nil {
+	if _, err := setup.Apply(ctx, client, load(t, config)); err != nil {
 		t.Fatal(err)
 	}
 	env, err := st.GetEnvironment(ctx, "plan-20")
@@ -84,41 +85,79 @@ func TestApplyCreatesThenUpdates(t *testing.T) {
 	if urgent.Priority != 100 || urgent.FairShare() || len(urgent.JobStateTimeLimitActions) != 1 || urgent.JobStateTimeLimitActions[0].Action != model.TimeLimitActionCancel {
 		t.Fatalf("urgent %+v", urgent)
 	}
-	if !shared.FairShare() || shared.ServiceEnvironmentOrder[0].ServiceEnvironment != env.Arn {
+	if !shared.FairShare() || shared.ServiceEnvironmentOrder[0].ServiceEnvironment != env.Arn || !shared.Backfill || urgent.Backfill {
 		t.Fatalf("shared %+v", shared)
 	}
 
-	// Applying again changes nothing; a changed file updates in place.
-	if err := setup.Apply(ctx, client, load(t, config)); err != nil {
-		t.Fatalf("second apply: %v", err)
+	// Applying again changes nothing, not even a record's version; a
+	// changed file updates in place and says what it changed.
+	changes, err := setup.Apply(ctx, client, load(t, config))
+	if err != nil || len(changes) != 0 {
+		t.Fatalf("second apply: %v %v", changes, err)
 	}
-	changed := strings.Replace(strings.Replace(config, "maxCapacity: 20", "maxCapacity: 24", 1), "priority: 100", "priority: 50", 1)
-	if err := setup.Apply(ctx, client, load(t, changed)); err != nil {
+	if again, _ := st.GetEnvironment(ctx, "plan-20"); again.Version != env.Version {
+		t.Fatalf("an apply without changes wrote the environment (version %d -> %d)", env.Version, again.Version)
+	}
+	changed := strings.NewReplacer("maxCapacity: 20", "maxCapacity: 24", "priority: 100", "priority: 50", "    backfill: true\n", "",
+		"weightFactor: 0.25", "weightFactor: 0.5", "training-plan/p20", "training-plan/p24").Replace(config)
+	changes, err = setup.Apply(ctx, client, load(t, changed))
+	if err != nil {
 		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range changes {
+		got = append(got, c.String())
+	}
+	want := []string{
+		"updated environment plan-20: maxCapacity 20 -> 24, trainingPlanArn arn:aws:sagemaker:us-east-1:123456789012:training-plan/p20 -> arn:aws:sagemaker:us-east-1:123456789012:training-plan/p24",
+		"updated policy teams: shares [prod*=0.25 research=1] -> [prod*=0.5 research=1]",
+		"updated queue urgent: priority 100 -> 50",
+		"updated queue shared: backfill true -> false",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("changes:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	env, _ = st.GetEnvironment(ctx, "plan-20")
 	urgent, _ = st.GetQueue(ctx, "urgent")
-	if env.MaxInstances() != 24 || urgent.Priority != 50 {
-		t.Fatalf("after update: capacity %d priority %d", env.MaxInstances(), urgent.Priority)
+	shared, _ = st.GetQueue(ctx, "shared")
+	if env.MaxInstances() != 24 || urgent.Priority != 50 || shared.Backfill {
+		t.Fatalf("after update: capacity %d priority %d backfill %v", env.MaxInstances(), urgent.Priority, shared.Backfill)
+	}
+}
+
+func TestApplyReportsCreations(t *testing.T) {
+	ctx := context.Background()
+	client, _ := start(t)
+	changes, err := setup.Apply(ctx, client, load(t, config))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range changes {
+		got = append(got, c.String())
+	}
+	want := "created environment plan-20, created policy teams, created queue urgent, created queue shared"
+	if strings.Join(got, ", ") != want {
+		t.Fatalf("changes %q, want %q", strings.Join(got, ", "), want)
 	}
 }
 
 func TestApplyRefusals(t *testing.T) {
 	ctx := context.Background()
 	client, _ := start(t)
-	if err := setup.Apply(ctx, client, load(t, config)); err != nil {
+	if _, err := setup.Apply(ctx, client, load(t, config)); err != nil {
 		t.Fatal(err)
 	}
 	fifoToFair := strings.Replace(config, "    timeLimits:", "    policy: teams\n    timeLimits:", 1)
-	if err := setup.Apply(ctx, client, load(t, fifoToFair)); err == nil || !strings.Contains(err.Error(), "queue urgent: a queue can't change between FIFO and fair share") {
+	if _, err := setup.Apply(ctx, client, load(t, fifoToFair)); err == nil || !strings.Contains(err.Error(), "queue urgent: a queue can't change between FIFO and fair share") {
 		t.Fatalf("FIFO to fair share: %v", err)
 	}
 	bad := "environments:\n  - name: e\n    maxCapacity: 0\n"
-	if err := setup.Apply(ctx, client, load(t, bad)); err == nil || !strings.Contains(err.Error(), "environment e:") || !strings.Contains(err.Error(), "maxCapacity") {
+	if _, err := setup.Apply(ctx, client, load(t, bad)); err == nil || !strings.Contains(err.Error(), "environment e:") || !strings.Contains(err.Error(), "maxCapacity") {
 		t.Fatalf("zero capacity: %v", err)
 	}
 	missing := "queues:\n  - name: q\n    priority: 1\n    environments: [plan-20]\n    policy: nope\n"
-	if err := setup.Apply(ctx, client, load(t, missing)); err == nil || !strings.Contains(err.Error(), "scheduling policy nope is not defined") {
+	if _, err := setup.Apply(ctx, client, load(t, missing)); err == nil || !strings.Contains(err.Error(), "scheduling policy nope is not defined") {
 		t.Fatalf("unknown policy: %v", err)
 	}
 	path := filepath.Join(t.TempDir(), "typo.yaml")
@@ -151,7 +190,7 @@ func TestApplyTrainingPlanCapacity(t *testing.T) {
 	if got := c.TrainingPlanArns(); len(got) != 2 || !strings.HasSuffix(got[0], "/p8") || !strings.HasSuffix(got[1], "/p20") {
 		t.Fatalf("TrainingPlanArns %v", got)
 	}
-	if err := setup.Apply(ctx, client, c); err != nil {
+	if _, err := setup.Apply(ctx, client, c); err != nil {
 		t.Fatal(err)
 	}
 	for name, want := range map[string]struct {
@@ -169,7 +208,7 @@ func TestApplyTrainingPlanCapacity(t *testing.T) {
 	}
 
 	// A plan taken out of the file is taken off the environment.
-	if err := setup.Apply(ctx, client, load(t, "environments:\n  - {name: whole, maxCapacity: 8}\n")); err != nil {
+	if _, err := setup.Apply(ctx, client, load(t, "environments:\n  - {name: whole, maxCapacity: 8}\n")); err != nil {
 		t.Fatal(err)
 	}
 	if e, _ := st.GetEnvironment(ctx, "whole"); e.TrainingPlanArn != "" || e.MaxInstances() != 8 {
@@ -195,5 +234,36 @@ func TestValidateTrainingPlans(t *testing.T) {
 				t.Fatalf("got %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestResources: a configuration as the scheduler sees it (sagequeue
+// simulate), checked by the rules the API applies to the same requests.
+func TestResources(t *testing.T) {
+	r, err := load(t, config).Resources(model.LocalAccount)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Environments) != 1 || r.Environments[0].MaxInstances() != 20 || r.Environments[0].Arn != model.LocalAccount.ARN(model.KindServiceEnvironment, "plan-20") {
+		t.Fatalf("environments %+v", r.Environments)
+	}
+	if p := r.Policies[0].FairsharePolicy; p.ShareDecaySeconds != 3600 || p.ComputeReservation != 10 || p.Weight("prod-eu") != 0.25 || p.Weight("research") != 1 {
+		t.Fatalf("policy %+v", p)
+	}
+	urgent, shared := r.Queues[0], r.Queues[1]
+	if urgent.FairShare() || urgent.Backfill || len(urgent.JobStateTimeLimitActions) != 1 || urgent.JobStateTimeLimitActions[0].Action != model.TimeLimitActionCancel ||
+		!shared.FairShare() || !shared.Backfill || shared.SchedulingPolicyArn != r.Policies[0].Arn || shared.Environments()[0] != r.Environments[0].Arn {
+		t.Fatalf("queues %+v", r.Queues)
+	}
+	for text, want := range map[string]string{
+		strings.Replace(config, "policy: teams", "policy: nope", 1):                     "queue shared: scheduling policy nope is not defined",
+		strings.Replace(config, "environments: [plan-20]", "environments: [x]", 1):      "queue urgent: service environment x is not defined",
+		strings.Replace(config, "priority: 100", "priority: 5000", 1):                   "queue urgent: priority",
+		strings.Replace(config, "computeReservation: 10", "computeReservation: 100", 1): "policy teams: fairsharePolicy.computeReservation",
+		strings.Replace(config, "    computeReservation: 10\n", "    quota: true\n", 1): "policy teams: quota management is not simulated",
+	} {
+		if _, err := load(t, text).Resources(model.LocalAccount); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v, want one containing %q", err, want)
+		}
 	}
 }
