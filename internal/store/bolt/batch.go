@@ -88,7 +88,7 @@ func (s *Store) CountSubmitted(ctx context.Context) (map[string]int64, error) {
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketByStatus).Cursor()
 		for k, _ := c.Seek(pre); k != nil && bytes.HasPrefix(k, pre); k, _ = c.Next() {
-			j, err := loadJob(tx, k[len(pre)+8:])
+			j, err := loadListed(tx, k[len(pre)+8:])
 			if err != nil {
 				return err
 			}

@@ -58,7 +58,7 @@ func (s *Store) firstJobs(bucket, pre []byte, limit int, id func(k, v []byte) []
 				more = true
 				return nil
 			}
-			j, err := loadJob(tx, id(k, v))
+			j, err := loadListed(tx, id(k, v))
 			if err != nil {
 				return err
 			}
