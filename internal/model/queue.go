@@ -33,7 +33,12 @@ type ServiceEnvironment struct {
 	// whose reserved capacity the environment stands for. The engine sets it on
 	// payloads that name no plan.
 	TrainingPlanArn string `json:"trainingPlanArn,omitempty"`
-	Version         int64  `json:"version"`
+	// PartialWindows is a sagequeue extension: jobs may start on the
+	// environment's training plan in a window that ends before their
+	// runtime bound (jobs that checkpoint and resume). Without it a job is
+	// launched only into a window it can finish in.
+	PartialWindows bool  `json:"partialWindows,omitempty"`
+	Version        int64 `json:"version"`
 }
 
 // CapacityLimit is one capacity limit of an environment.
@@ -142,7 +147,11 @@ type JobQueue struct {
 	ServiceEnvironmentOrder  []ServiceEnvironmentOrder `json:"serviceEnvironmentOrder"`
 	JobStateTimeLimitActions []JobStateTimeLimitAction `json:"jobStateTimeLimitActions,omitempty"`
 	Tags                     map[string]string         `json:"tags,omitempty"`
-	Version                  int64                     `json:"version"`
+	// PartialWindows is a sagequeue extension: the queue's jobs may start on
+	// a training plan in a window that ends before their runtime bound, as
+	// ServiceEnvironment.PartialWindows allows for an environment's.
+	PartialWindows bool  `json:"partialWindows,omitempty"`
+	Version        int64 `json:"version"`
 }
 
 // ServiceEnvironmentOrder names an environment of a queue (by ARN once

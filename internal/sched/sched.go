@@ -25,6 +25,8 @@ type Snapshot struct {
 	Truncated []ShareKey
 	// Usage is the decayed past usage of the shares of fair-share queues.
 	Usage []model.ShareUsage
+	// Plans are the training plans the environments name (plans.go).
+	Plans []PlanView
 }
 
 // ShareKey names one line of a queue: a share of a fair-share queue, or the
@@ -111,6 +113,8 @@ type envState struct {
 	max     int64
 	free    int64
 	enabled bool
+	plan    *planState // the training plan the environment draws on, if any
+	partial bool       // jobs may start in windows they cannot finish in
 }
 
 // line is the ordered RUNNABLE jobs of one ShareKey.
@@ -142,6 +146,7 @@ func Plan(s *Snapshot, now int64) Decisions {
 	for _, qs := range p.queues {
 		p.serve(qs)
 	}
+	p.clearPlanReasons()
 	return p.out
 }
 
@@ -152,14 +157,20 @@ type pass struct {
 	queues []*queueState
 	out    Decisions
 	asked  map[ShareKey]bool
+	// reasoned are the jobs whose reason the pass decided.
+	reasoned map[string]bool
 }
 
 func newPass(s *Snapshot, now int64) *pass {
-	p := &pass{s: s, now: now, envs: make(map[string]*envState, len(s.Environments)), asked: map[ShareKey]bool{}}
+	p := &pass{s: s, now: now, envs: make(map[string]*envState, len(s.Environments)), asked: map[ShareKey]bool{}, reasoned: map[string]bool{}}
+	plans := make(map[string]*planState, len(s.Plans))
+	for i := range s.Plans {
+		plans[s.Plans[i].Arn] = newPlanState(&s.Plans[i])
+	}
 	for i := range s.Environments {
 		e := &s.Environments[i]
 		m := e.MaxInstances()
-		p.envs[e.Arn] = &envState{arn: e.Arn, max: m, free: m, enabled: e.Enabled()}
+		p.envs[e.Arn] = &envState{arn: e.Arn, max: m, free: m, enabled: e.Enabled(), plan: plans[e.TrainingPlanArn], partial: e.PartialWindows}
 	}
 	policies := make(map[string]*model.SchedulingPolicy, len(s.Policies))
 	for i := range s.Policies {
@@ -178,7 +189,11 @@ func newPass(s *Snapshot, now int64) *pass {
 		for _, arn := range q.Environments() {
 			if e := p.envs[arn]; e != nil {
 				qs.envs = append(qs.envs, e)
-				qs.maxFit = max(qs.maxFit, e.max)
+				fit := e.max
+				if e.plan != nil && e.plan.largest > 0 {
+					fit = min(fit, e.plan.largest)
+				}
+				qs.maxFit = max(qs.maxFit, fit)
 			}
 		}
 		byArn[q.Arn] = qs
@@ -195,6 +210,9 @@ func newPass(s *Snapshot, now int64) *pass {
 	for _, a := range s.Active {
 		if e := p.envs[a.Environment]; e != nil {
 			e.free -= a.Instances
+			if e.plan != nil {
+				e.plan.free -= a.Instances
+			}
 		}
 		if qs := byArn[a.Queue]; qs != nil && qs.fair {
 			l := qs.line(a.Share)
@@ -353,7 +371,7 @@ func (p *pass) serve(qs *queueState) {
 		if c.NotBefore > p.now {
 			// Backing off after a capacity failure: like a head that does
 			// not fit, it holds its line, and a FIFO queue, until then.
-			if p.blocked(qs, c, n) {
+			if p.blocked(qs, c, n, "") {
 				l.jobs.pop()
 				if qs.fair {
 					shares.fix(l.pos)
@@ -366,10 +384,13 @@ func (p *pass) serve(qs *queueState) {
 			shares.remove(l.pos)
 			continue
 		}
-		env, reservationOnly := p.place(qs, l, n)
+		env, reservationOnly, refusal := p.place(qs, l, c, n)
 		if env != nil {
 			l.jobs.pop()
 			env.free -= n
+			if env.plan != nil {
+				env.plan.free -= n
+			}
 			if qs.fair && l.alloc == 0 {
 				// One more active share shrinks the reservation: the shares
 				// it held back may fit again.
@@ -396,23 +417,101 @@ func (p *pass) serve(qs *queueState) {
 			parked = append(parked, l)
 			continue
 		}
-		if p.blocked(qs, c, n) {
-			l.jobs.pop() // ended by a time limit action; the next job is the head
+		want := ""
+		if refusal != nil {
+			want = refusal.reason(c, p.now)
+		}
+		ended := p.blocked(qs, c, n, want)
+		if ended || refusal != nil && refusal.hold == holdShort && n <= qs.maxFit {
+			// Ended by a time limit action, or held only because the
+			// plan's window ends too soon for it: the jobs behind it may
+			// use the window, since they too must end within it, so they
+			// cannot delay it. It keeps its place for the next window.
+			l.jobs.pop()
 			if qs.fair {
 				shares.fix(l.pos)
 			}
 			continue
 		}
+		if refusal != nil && refusal.hold == holdClosed {
+			p.holdQueue(qs, want)
+		}
 		return
 	}
 }
 
-// place finds the first environment of the queue where n instances fit. When
-// none does only because of the fair-share compute reservation,
-// reservationOnly is true.
-func (p *pass) place(qs *queueState, l *line, n int64) (env *envState, reservationOnly bool) {
+// holdQueue gives every loaded job of a queue whose plans offer nothing the
+// reason the head got: none of them can start until a window opens.
+func (p *pass) holdQueue(qs *queueState, reason string) {
+	var held []*Candidate
+	for _, l := range qs.lines {
+		for _, i := range l.jobs.items {
+			c := &p.s.Runnable[i]
+			if !p.reasoned[c.JobID] {
+				p.reasoned[c.JobID] = true
+				if c.StatusReason != reason && (c.StatusReason == "" || model.IsPlanReason(c.StatusReason)) {
+					held = append(held, c)
+				}
+			}
+		}
+	}
+	p.setReasons(held, reason)
+}
+
+// clearPlanReasons clears the plan reasons of loaded jobs that the pass
+// neither placed nor held back for a plan: the plan no longer holds them.
+func (p *pass) clearPlanReasons() {
+	admitted := make(map[string]bool, len(p.out.Admit))
+	for _, a := range p.out.Admit {
+		admitted[a.JobID] = true
+	}
+	var stale []*Candidate
+	for i := range p.s.Runnable {
+		c := &p.s.Runnable[i]
+		if !p.reasoned[c.JobID] && !admitted[c.JobID] && model.IsPlanReason(c.StatusReason) {
+			p.reasoned[c.JobID] = true
+			stale = append(stale, c)
+		}
+	}
+	p.setReasons(stale, "")
+}
+
+// setReasons gives jobs a reason, in the order of their ids so that a pass
+// does not depend on the order of its snapshot.
+func (p *pass) setReasons(jobs []*Candidate, reason string) {
+	sort.Slice(jobs, func(a, b int) bool { return jobs[a].JobID < jobs[b].JobID })
+	for _, c := range jobs {
+		p.out.Reasons = append(p.out.Reasons, ReasonUpdate{JobID: c.JobID, Reason: reason})
+	}
+}
+
+// place finds the first environment of the queue where candidate c (n
+// instances) may start now. When none does only because of the fair-share
+// compute reservation, reservationOnly is true; when none does only because
+// of training plans (closed, a window too short, another instance type),
+// refusal says which plan held it back first.
+func (p *pass) place(qs *queueState, l *line, c *Candidate, n int64) (env *envState, reservationOnly bool, refusal *planRefusal) {
+	other := false // an environment refused for a reason other than its plan
 	for _, e := range qs.envs {
-		if !e.enabled || e.free < n {
+		if !e.enabled {
+			continue
+		}
+		if ps := e.plan; ps != nil {
+			if hold, w := p.check(ps, qs, e, c); hold != holdNone {
+				// A window that opens later says more than a plan that
+				// never takes the job.
+				if refusal == nil || refusal.hold == holdType {
+					refusal = &planRefusal{hold: hold, plan: ps, win: w}
+				}
+				continue
+			}
+			if ps.free < n {
+				other = true
+				continue
+			}
+		}
+		if e.free < n {
+			other = true
 			continue
 		}
 		if qs.fair && l.alloc > 0 {
@@ -421,28 +520,34 @@ func (p *pass) place(qs *queueState, l *line, n int64) (env *envState, reservati
 				continue
 			}
 		}
-		return e, false
+		return e, false, nil
 	}
-	return nil, reservationOnly
+	if other || reservationOnly {
+		refusal = nil
+	}
+	return nil, reservationOnly, refusal
 }
 
 // blocked handles a head job that does not fit: it sets or clears the
-// MISCONFIGURATION reason and applies the queue's time limit actions. It
-// reports whether the job was ended.
-func (p *pass) blocked(qs *queueState, c *Candidate, n int64) bool {
+// reasons the scheduler owns (MISCONFIGURATION when no environment can ever
+// take the job, else want: a training plan's reason or none) and applies
+// the queue's time limit actions. It reports whether the job was ended.
+func (p *pass) blocked(qs *queueState, c *Candidate, n int64, want string) bool {
+	if n > qs.maxFit {
+		want = model.ReasonMisconfigurationText
+	}
 	reason, since := c.StatusReason, c.BlockedSince
-	switch misfit := n > qs.maxFit; {
-	case misfit && c.StatusReason != model.ReasonMisconfigurationText:
-		reason = model.ReasonMisconfigurationText
-		if model.ReasonCode(c.StatusReason) != model.ReasonMisconfiguration || since == 0 {
+	owned := model.ReasonCode(c.StatusReason) == model.ReasonMisconfiguration || model.IsPlanReason(c.StatusReason)
+	if !p.reasoned[c.JobID] && want != c.StatusReason && (want != "" || owned) {
+		// A reason set, or one of ours that no longer holds (the
+		// environment grew, the window opened): the job is only waiting.
+		reason = want
+		if model.ReasonCode(want) != model.ReasonCode(c.StatusReason) || since == 0 {
 			since = p.now
 		}
 		p.out.Reasons = append(p.out.Reasons, ReasonUpdate{JobID: c.JobID, Reason: reason})
-	case !misfit && model.ReasonCode(c.StatusReason) == model.ReasonMisconfiguration:
-		// The environment grew: the job is only waiting now.
-		reason = ""
-		p.out.Reasons = append(p.out.Reasons, ReasonUpdate{JobID: c.JobID, Reason: reason})
 	}
+	p.reasoned[c.JobID] = true
 	if reason == "" {
 		return false
 	}

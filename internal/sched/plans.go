@@ -1,0 +1,170 @@
+package sched
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/sagequeue/sagequeue/internal/model"
+)
+
+// PlanView is a SageMaker training plan as a pass sees it: the engine
+// describes the plan (and caches it) and hands Plan this pure view. Every
+// environment whose TrainingPlanArn names the plan draws on one pool of
+// Capacity instances; an environment naming a plan that has no view is not
+// limited by it.
+type PlanView struct {
+	Arn  string
+	Name string
+	// Status is SageMaker's status of the plan when it was last described
+	// ("" when it never was).
+	Status string
+	// Capacity is what the plan can give now, to sagequeue's jobs and
+	// anyone else's: 0 outside its windows.
+	Capacity int64
+	// Windows are the plan's windows in order of start, each ending where
+	// its usable part does (model.TrainingPlan.Windows). Capacity drops to
+	// 0 at the end of the current one: backfill reads them as future
+	// changes of capacity.
+	Windows []model.PlanWindow
+	// InstanceTypes are the instance types the plan reserves; a job of
+	// another type cannot run on it. Empty means any.
+	InstanceTypes []string
+	// Error says why the plan could not be described, when it could not
+	// and nothing is known of it: it then offers nothing.
+	Error string
+}
+
+// Current returns the window in force at now, if any.
+func (v *PlanView) Current(now int64) (model.PlanWindow, bool) {
+	return model.WindowAt(v.Windows, now)
+}
+
+// Next returns the first window that starts after now, if any.
+func (v *PlanView) Next(now int64) (model.PlanWindow, bool) {
+	return model.NextWindow(v.Windows, now)
+}
+
+// NextFitting returns the first window that starts after now and is long
+// enough for a job of runtime bound seconds, if any.
+func (v *PlanView) NextFitting(now, bound int64) (model.PlanWindow, bool) {
+	for _, w := range v.Windows {
+		if w.Start > now && w.End-w.Start >= bound*1000 {
+			return w, true
+		}
+	}
+	return model.PlanWindow{}, false
+}
+
+// planState is a plan's pool during a pass.
+type planState struct {
+	view *PlanView
+	free int64
+	// largest is the most instances any window of the plan offers; 0 when
+	// that is not known.
+	largest int64
+}
+
+func newPlanState(v *PlanView) *planState {
+	ps := &planState{view: v, free: v.Capacity}
+	if v.Error == "" {
+		for _, w := range v.Windows {
+			ps.largest = max(ps.largest, w.Instances)
+		}
+	}
+	return ps
+}
+
+func (ps *planState) takes(instanceType string) bool {
+	if instanceType == "" || len(ps.view.InstanceTypes) == 0 {
+		return true
+	}
+	for _, t := range strings.Split(instanceType, "+") {
+		if !slices.Contains(ps.view.InstanceTypes, t) {
+			return false
+		}
+	}
+	return true
+}
+
+// planHold is why a plan, and nothing else, keeps a job from starting.
+type planHold int
+
+const (
+	holdNone    planHold = iota
+	holdClosed           // the plan offers nothing now
+	holdShort            // the job would outlast the current window
+	holdType             // the plan reserves another instance type
+)
+
+// planRefusal records the first plan that held a job back, for its reason.
+type planRefusal struct {
+	hold planHold
+	plan *planState
+	win  model.PlanWindow
+}
+
+// check says whether plan ps lets candidate c start now in an environment
+// of queue qs; it does not look at free capacity.
+func (p *pass) check(ps *planState, qs *queueState, e *envState, c *Candidate) (planHold, model.PlanWindow) {
+	if !ps.takes(c.InstanceType) {
+		return holdType, model.PlanWindow{}
+	}
+	w, open := ps.view.Current(p.now)
+	if !open || ps.view.Capacity <= 0 || ps.view.Error != "" {
+		return holdClosed, w
+	}
+	if !e.partial && !qs.q.PartialWindows && p.now+max(c.RuntimeBound, 0)*1000 > w.End {
+		return holdShort, w
+	}
+	return holdNone, w
+}
+
+// reason is the statusReason of a job held back by r.
+func (r *planRefusal) reason(c *Candidate, now int64) string {
+	v := r.plan.view
+	name := v.Name
+	if name == "" {
+		name = v.Arn
+	}
+	switch r.hold {
+	case holdType:
+		return fmt.Sprintf("%s - Training plan %s reserves %s instances; the job asks for %s.",
+			model.ReasonMisconfiguration, name, strings.Join(v.InstanceTypes, ", "), c.InstanceType)
+	case holdShort:
+		msg := fmt.Sprintf("%s - The job's runtime bound (%s) does not fit in the current window of training plan %s, which ends at %s",
+			model.ReasonPlanWindowTooShort, seconds(c.RuntimeBound), name, stamp(r.win.End))
+		if w, ok := v.NextFitting(now, c.RuntimeBound); ok {
+			return msg + fmt.Sprintf("; it starts in the window that opens at %s.", stamp(w.Start))
+		}
+		return msg + "; no later window of the plan is long enough (set partialWindows to start it anyway)."
+	}
+	msg := fmt.Sprintf("%s - Training plan %s", model.ReasonPlanNotActive, name)
+	switch {
+	case v.Error != "":
+		return msg + " could not be described: " + v.Error
+	case v.Status != "" && v.Status != model.PlanScheduled && v.Status != model.PlanActive:
+		msg += " is " + v.Status
+	default:
+		if _, open := v.Current(now); open {
+			msg += " has no healthy instances now"
+		} else {
+			msg += " is not in a window"
+		}
+	}
+	if w, ok := v.Next(now); ok {
+		return msg + fmt.Sprintf("; its next window opens at %s.", stamp(w.Start))
+	}
+	return msg + "; it has no more windows."
+}
+
+// stamp renders a time in a reason: absolute, so that the reason does not
+// change from one pass to the next.
+func stamp(ms int64) string {
+	return time.UnixMilli(ms).UTC().Format(time.RFC3339)
+}
+
+func seconds(s int64) string {
+	return (time.Duration(s) * time.Second).String()
+}
