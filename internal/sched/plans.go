@@ -92,10 +92,10 @@ func (ps *planState) takes(instanceType string) bool {
 type planHold int
 
 const (
-	holdNone    planHold = iota
-	holdClosed           // the plan offers nothing now
-	holdShort            // the job would outlast the current window
-	holdType             // the plan reserves another instance type
+	holdNone   planHold = iota
+	holdClosed          // the plan offers nothing now
+	holdShort           // the job would outlast the current window
+	holdType            // the plan reserves another instance type
 )
 
 // planRefusal records the first plan that held a job back, for its reason.
