@@ -42,7 +42,10 @@ const noEntrypoint = "ClientError: AlgorithmSpecification.ContainerEntrypoint is
 // touches the job's process.
 func (s *Server) run(j *job) {
 	defer s.wg.Done()
-	failure := s.execute(j)
+	failure, run := s.awaitPlan(j)
+	if run {
+		failure = s.execute(j)
+	}
 	s.mu.Lock()
 	s.endLocked(j, failure)
 	s.mu.Unlock()
@@ -468,7 +471,7 @@ func (s *Server) environment(j *job, p *jobPaths) []string {
 	// TRAINING_JOB_ARN also marks the job's processes, so that a restarted
 	// server can recognise a group whose leader has gone.
 	set("TRAINING_JOB_ARN", j.rec.Arn)
-	return env
+	return append(env, s.planEnv(j)...)
 }
 
 // envName keeps a name usable in an environment entry. SageMaker's toolkit

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sagequeue/sagequeue/internal/events"
+	"github.com/sagequeue/sagequeue/internal/model"
 )
 
 // Config configures a Server. Zero fields get the defaults named.
@@ -40,6 +41,14 @@ type Config struct {
 	// InProgress or Stopping, would exceed it fails with
 	// ResourceLimitExceeded, as SageMaker does at its service quota.
 	InstanceLimit int64
+	// Plans are the training plans the endpoint emulates (plans.go).
+	Plans []Plan
+	// PlanEndMargin is how long before a plan's window ends the endpoint
+	// stops the jobs still on it: SageMaker's 30 minutes by default.
+	PlanEndMargin time.Duration
+	// PlanPendingTimeout is how long a job may wait Pending for a plan's
+	// capacity before it fails with InsufficientCapacityError (2 days).
+	PlanPendingTimeout time.Duration
 	// Now is the clock (time.Now).
 	Now func() time.Time
 	// Logger (slog.Default()).
@@ -60,6 +69,7 @@ type Server struct {
 	mu     sync.Mutex
 	jobs   map[string]*job // by lower-cased name: SageMaker names are unique regardless of case
 	closed bool
+	plans  *planBook
 
 	// beforeStart, when set (by tests), runs just before a job's process
 	// would start.
@@ -105,6 +115,15 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.PlanEndMargin <= 0 {
+		cfg.PlanEndMargin = time.Duration(model.DefaultPlanEndMargin) * time.Millisecond
+	}
+	if cfg.PlanPendingTimeout <= 0 {
+		cfg.PlanPendingTimeout = DefaultPlanPendingTimeout
+	}
+	if err := validatePlans(cfg.Plans); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("localsm: %w", err)
 	}
@@ -117,12 +136,17 @@ func New(cfg Config) (*Server, error) {
 		log:    cfg.Logger.With("component", "localsm"),
 		unlock: unlock,
 		jobs:   map[string]*job{},
+		plans:  newPlanBook(cfg.Plans),
 	}
 	s.emitCtx, s.cancelEmit = context.WithCancel(context.Background())
 	if err := s.load(); err != nil {
 		unlock()
 		s.cancelEmit()
 		return nil, err
+	}
+	if len(s.plans.order) > 0 {
+		s.wg.Add(1)
+		go s.watchPlans()
 	}
 	return s, nil
 }
@@ -134,6 +158,9 @@ func New(cfg Config) (*Server, error) {
 // after Shutdown may still describe and list, but not create.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
+	if !s.closed {
+		close(s.plans.done)
+	}
 	s.closed = true
 	var stopping []*job
 	for _, j := range s.jobs {
@@ -204,6 +231,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		handle = s.stopTrainingJob
 	case "ListTrainingJobs":
 		handle = s.listTrainingJobs
+	case "DescribeTrainingPlan":
+		handle = s.describeTrainingPlan
+	case "ListTrainingPlans":
+		handle = s.listTrainingPlans
 	default:
 		writeError(w, &apiError{status: http.StatusBadRequest, code: "UnknownOperationException", msg: fmt.Sprintf("the local SageMaker endpoint does not implement %s", op)})
 		return
