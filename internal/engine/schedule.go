@@ -70,6 +70,7 @@ type world struct {
 	envs     map[string]*model.ServiceEnvironment // by ARN
 	queues   map[string]*model.JobQueue           // by ARN
 	policies map[string]*model.SchedulingPolicy   // by ARN
+	plans    map[string]int                       // index in snap.Plans by plan ARN
 	snap     *sched.Snapshot
 }
 
@@ -120,6 +121,7 @@ func (e *Engine) pass(ctx context.Context, lease *store.Lease, reconcileAll bool
 	if err != nil {
 		return err
 	}
+	e.readPlans(ctx, w)
 	active, err := e.listAll(ctx, store.JobQuery{Statuses: activeStatuses})
 	if err != nil {
 		return err
@@ -156,6 +158,11 @@ func (e *Engine) pass(ctx context.Context, lease *store.Lease, reconcileAll bool
 		return err
 	}
 	e.launchAll(ctx, w, admitted, res)
+	held := w.snap.Active
+	for _, j := range admitted {
+		held = append(held, sched.AllocationOf(j))
+	}
+	e.observePlans(w, held)
 	return nil
 }
 
@@ -317,6 +324,7 @@ func (e *Engine) apply(ctx context.Context, lease *store.Lease, w *world, jobs m
 			j.Launches++
 			j.Attempts = append(j.Attempts, model.Attempt{
 				TrainingJobName: e.TrainingJobName(j.JobID, int(j.Launches)), ServiceEnvironment: a.Environment,
+				PlanWindowEnd: w.planWindowEnd(a.Environment, now),
 			})
 			return nil
 		}, &res.Admitted})

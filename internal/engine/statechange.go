@@ -132,15 +132,18 @@ func (e *Engine) advance(j *model.ServiceJob, tj events.TrainingJob, now int64) 
 		e.endAttempt(j, a, tj, now, reason)
 		_ = j.Transition(model.StatusSucceeded, now, reason)
 	default:
+		kind, capacityReason := classifyEnd(j, a, tj, now)
 		switch reason := e.attemptReason(j, tj); {
 		case j.TerminateReason != "":
 			e.endAttempt(j, a, tj, now, reason)
 			j.IsTerminated = true
 			_ = j.Transition(model.StatusFailed, now, j.TerminateReason)
-		case j.StopReason == "" && strings.HasPrefix(tj.FailureReason, "CapacityError"):
+		case j.StopReason == "" && kind == endCapacity:
 			// No capacity: back to the queue without using an attempt, and
 			// not again before a backoff that doubles with each failure.
-			reason = model.ReasonCapacity + " - Unable to provision requested compute resources (" + tj.FailureReason + ")"
+			// What the plans can give may have changed: read them again.
+			reason = capacityReason
+			e.cfg.Plans.Invalidate()
 			e.endAttempt(j, a, tj, now, reason)
 			_ = j.Transition(model.StatusRunnable, now, reason)
 			j.CapacityFailures++
