@@ -89,7 +89,7 @@ type Config struct {
 	// usable part does: SageMaker terminates the instances from then on
 	// (30m, as SageMaker documents).
 	PlanEndMargin time.Duration
-	Logger   *slog.Logger
+	Logger        *slog.Logger
 	// Observer, if set, is told about passes, job transitions and SageMaker
 	// calls (metrics); nil observes nothing.
 	Observer Observer

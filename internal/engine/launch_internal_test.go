@@ -43,7 +43,7 @@ func TestTrainingJobInput(t *testing.T) {
 		"a payload's instance type is kept": {
 			payload: `{"ResourceConfig":{"InstanceType":"ml.p4d.24xlarge","InstanceCount":2}}`, env: env, wantPlan: plan, wantType: "ml.p4d.24xlarge",
 		},
-		"an environment without a plan adds none":       {payload: `{"ResourceConfig":{"InstanceCount":2}}`, env: &model.ServiceEnvironment{}},
+		"an environment without a plan adds none": {payload: `{"ResourceConfig":{"InstanceCount":2}}`, env: &model.ServiceEnvironment{}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -153,7 +153,7 @@ func TestNoVolumeKeyOnInstanceStorage(t *testing.T) {
 		`{"ResourceConfig":{"InstanceType":"ml.p4d.24xlarge","InstanceCount":1}}`: false,
 		`{"ResourceConfig":{"InstanceType":"ml.g5.2xlarge","InstanceCount":1}}`:   false,
 		`{"ResourceConfig":{"InstanceGroups":[{"InstanceGroupName":"a","InstanceType":"ml.c5.xlarge","InstanceCount":1},{"InstanceGroupName":"b","InstanceType":"ml.trn1.32xlarge","InstanceCount":1}]}}`: false,
-		`{"ResourceConfig":{"InstanceGroups":[{"InstanceGroupName":"a","InstanceType":"ml.c5.xlarge","InstanceCount":1}]}}`:                                                                                  true,
+		`{"ResourceConfig":{"InstanceGroups":[{"InstanceGroupName":"a","InstanceType":"ml.c5.xlarge","InstanceCount":1}]}}`:                                                                               true,
 	} {
 		j := &model.ServiceJob{JobID: "id", JobQueue: "arn:aws:batch:r:1:job-queue/q", Instances: 1,
 			ServiceRequestPayload: strings.Replace(payload, `{"ResourceConfig"`, `{"OutputDataConfig":{"S3OutputPath":"s3://b/o"},"ResourceConfig"`, 1)}
