@@ -71,8 +71,15 @@ type Config struct {
 	// naming another is refused at submission rather than failing at launch.
 	ExecutionRoles []string
 	// Logs reads training job logs for getservicejoblogs; nil has none.
-	Logs   LogReader
-	Logger *slog.Logger
+	Logs LogReader
+	// Plans describes the SageMaker training plans environments name (for
+	// describetrainingplans and the checks of environments and
+	// submissions); nil describes none.
+	Plans PlanSource
+	// PlanEndMargin is how long before a plan's reserved capacity ends its
+	// usable part does (SageMaker's 30 minutes when 0).
+	PlanEndMargin time.Duration
+	Logger        *slog.Logger
 }
 
 // Handler serves the Batch API.
@@ -94,6 +101,9 @@ func New(cfg Config) *Handler {
 	}
 	if cfg.Account.ID == "" {
 		cfg.Account = model.LocalAccount
+	}
+	if cfg.PlanEndMargin <= 0 {
+		cfg.PlanEndMargin = time.Duration(model.DefaultPlanEndMargin) * time.Millisecond
 	}
 	h := &Handler{cfg: cfg}
 	h.ops = map[string]func(context.Context, *request) (any, error){
@@ -117,10 +127,11 @@ func New(cfg Config) *Handler {
 		"listschedulingpolicies":      h.listSchedulingPolicies,
 		"deleteschedulingpolicy":      h.deleteSchedulingPolicy,
 		// sagequeue extensions
-		"getservicejoblogs": h.getServiceJobLogs,
-		"getdashboard":      h.getDashboard,
-		"getutilization":    h.getUtilization,
-		"searchservicejobs": h.searchServiceJobs,
+		"getservicejoblogs":     h.getServiceJobLogs,
+		"getdashboard":          h.getDashboard,
+		"getutilization":        h.getUtilization,
+		"searchservicejobs":     h.searchServiceJobs,
+		"describetrainingplans": h.describeTrainingPlans,
 	}
 	return h
 }

@@ -90,6 +90,9 @@ func (h *Handler) submitServiceJob(ctx context.Context, r *request) (any, error)
 	if err := h.checkTrainingPlan(ctx, q, tr); err != nil {
 		return nil, err
 	}
+	if err := h.checkPlanInstanceType(ctx, q, tr); err != nil {
+		return nil, err
+	}
 	if err := h.checkRole(tr); err != nil {
 		return nil, err
 	}

@@ -159,6 +159,7 @@ type createServiceEnvironmentRequest struct {
 	CapacityLimits         []capacityLimit   `json:"capacityLimits"`
 	Tags                   map[string]string `json:"tags,omitempty"`
 	TrainingPlanArn        *string           `json:"trainingPlanArn,omitempty"` // sagequeue extension
+	PartialWindows         *bool             `json:"partialWindows,omitempty"`  // sagequeue extension
 }
 
 type updateServiceEnvironmentRequest struct {
@@ -166,6 +167,7 @@ type updateServiceEnvironmentRequest struct {
 	CapacityLimits     []capacityLimit `json:"capacityLimits,omitempty"`
 	State              *string         `json:"state,omitempty"`
 	TrainingPlanArn    *string         `json:"trainingPlanArn,omitempty"` // sagequeue extension
+	PartialWindows     *bool           `json:"partialWindows,omitempty"`  // sagequeue extension
 }
 
 type environmentRef struct {
@@ -193,6 +195,7 @@ type serviceEnvironmentDetail struct {
 	Status                 string             `json:"status"`
 	Tags                   map[string]string  `json:"tags,omitempty"`
 	TrainingPlanArn        string             `json:"trainingPlanArn,omitempty"` // sagequeue extension
+	PartialWindows         bool               `json:"partialWindows,omitempty"`  // sagequeue extension
 }
 
 type describeServiceEnvironmentsResponse struct {
@@ -228,6 +231,7 @@ type createJobQueueRequest struct {
 	JobQueueType             *string                   `json:"jobQueueType,omitempty"`
 	JobStateTimeLimitActions []timeLimitAction         `json:"jobStateTimeLimitActions,omitempty"`
 	Tags                     map[string]string         `json:"tags,omitempty"`
+	PartialWindows           *bool                     `json:"partialWindows,omitempty"` // sagequeue extension
 }
 
 type updateJobQueueRequest struct {
@@ -238,6 +242,7 @@ type updateJobQueueRequest struct {
 	ServiceEnvironmentOrder  []serviceEnvironmentOrder `json:"serviceEnvironmentOrder,omitempty"`
 	ComputeEnvironmentOrder  []any                     `json:"computeEnvironmentOrder,omitempty"`
 	JobStateTimeLimitActions []timeLimitAction         `json:"jobStateTimeLimitActions"`
+	PartialWindows           *bool                     `json:"partialWindows,omitempty"` // sagequeue extension
 }
 
 type queueRef struct {
@@ -276,6 +281,7 @@ type jobQueueDetail struct {
 	Status                   string             `json:"status"`
 	StatusReason             string             `json:"statusReason,omitempty"`
 	Tags                     map[string]string  `json:"tags,omitempty"`
+	PartialWindows           bool               `json:"partialWindows,omitempty"` // sagequeue extension
 }
 
 type describeJobQueuesResponse struct {

@@ -49,10 +49,11 @@ func checkTrainingPlanARN(s string) error {
 
 func newEnvCreateCmd(a *App) *cobra.Command {
 	var (
-		maxCapacity  int32
-		state        string
-		trainingPlan string
-		tags         kvFlag
+		maxCapacity    int32
+		state          string
+		trainingPlan   string
+		partialWindows bool
+		tags           kvFlag
 	)
 	cmd := &cobra.Command{
 		Use:   "create NAME --max-capacity N [flags]",
@@ -70,11 +71,18 @@ training plan unless their payload names another. Prints the environment's ARN.`
 				return err
 			}
 			var opts []func(*batch.Options)
+			members := map[string]any{}
 			if trainingPlan != "" {
 				if err := checkTrainingPlanARN(trainingPlan); err != nil {
 					return err
 				}
-				opts = append(opts, withBodyMembers(map[string]any{memberTrainingPlanArn: trainingPlan}))
+				members[memberTrainingPlanArn] = trainingPlan
+			}
+			if partialWindows {
+				members[memberPartialWindows] = true
+			}
+			if len(members) > 0 {
+				opts = append(opts, withBodyMembers(members))
 			}
 			in := &batch.CreateServiceEnvironmentInput{
 				ServiceEnvironmentName: aws.String(args[0]),
@@ -108,6 +116,7 @@ training plan unless their payload names another. Prints the environment's ARN.`
 	f.Int32Var(&maxCapacity, "max-capacity", 0, "instances the environment offers (required)")
 	f.StringVar(&state, "state", "ENABLED", "ENABLED or DISABLED")
 	f.StringVar(&trainingPlan, "training-plan-arn", "", "SageMaker training plan of the environment (sagequeue extension)")
+	f.BoolVar(&partialWindows, "partial-windows", false, "let jobs start in a plan window that ends before their runtime bound, for jobs that checkpoint (sagequeue extension)")
 	f.Var(&tags, "tag", "tag KEY=VALUE (repeatable)")
 	_ = cmd.MarkFlagRequired("max-capacity")
 	return cmd
@@ -115,20 +124,21 @@ training plan unless their payload names another. Prints the environment's ARN.`
 
 func newEnvUpdateCmd(a *App) *cobra.Command {
 	var (
-		maxCapacity  int32
-		state        string
-		trainingPlan string
+		maxCapacity    int32
+		state          string
+		trainingPlan   string
+		partialWindows bool
 	)
 	cmd := &cobra.Command{
-		Use:   "update NAME [--max-capacity N] [--state ENABLED|DISABLED] [--training-plan-arn ARN]",
+		Use:   "update NAME [--max-capacity N] [--state ENABLED|DISABLED] [--training-plan-arn ARN] [--partial-windows=true|false]",
 		Short: "Change the capacity, state or training plan of a service environment",
 		Example: `  sagequeue env update p4d-plan --max-capacity 16
   sagequeue env update p4d-plan --state DISABLED`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			changed := cmd.Flags().Changed
-			if !changed("max-capacity") && !changed("state") && !changed("training-plan-arn") {
-				return usagef("nothing to update: give --max-capacity, --state or --training-plan-arn")
+			if !changed("max-capacity") && !changed("state") && !changed("training-plan-arn") && !changed("partial-windows") {
+				return usagef("nothing to update: give --max-capacity, --state, --training-plan-arn or --partial-windows")
 			}
 			in := &batch.UpdateServiceEnvironmentInput{ServiceEnvironment: aws.String(args[0])}
 			if changed("max-capacity") {
@@ -142,11 +152,18 @@ func newEnvUpdateCmd(a *App) *cobra.Command {
 				in.State = types.ServiceEnvironmentState(st)
 			}
 			var opts []func(*batch.Options)
+			members := map[string]any{}
 			if changed("training-plan-arn") {
 				if err := checkTrainingPlanARN(trainingPlan); err != nil {
 					return err
 				}
-				opts = append(opts, withBodyMembers(map[string]any{memberTrainingPlanArn: trainingPlan}))
+				members[memberTrainingPlanArn] = trainingPlan
+			}
+			if changed("partial-windows") {
+				members[memberPartialWindows] = partialWindows
+			}
+			if len(members) > 0 {
+				opts = append(opts, withBodyMembers(members))
 			}
 			ctx := cmd.Context()
 			client, err := a.Batch(ctx)
@@ -168,6 +185,7 @@ func newEnvUpdateCmd(a *App) *cobra.Command {
 	f.Int32Var(&maxCapacity, "max-capacity", 0, "instances the environment offers")
 	f.StringVar(&state, "state", "", "ENABLED or DISABLED")
 	f.StringVar(&trainingPlan, "training-plan-arn", "", "SageMaker training plan of the environment (sagequeue extension)")
+	f.BoolVar(&partialWindows, "partial-windows", false, "let jobs start in a plan window that ends before their runtime bound (sagequeue extension)")
 	return markNotFoundTarget(cmd)
 }
 

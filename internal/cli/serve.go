@@ -26,7 +26,9 @@ point (AlgorithmSpecification.ContainerEntrypoint and ContainerArguments) as
 a local process, and an embedded store in the data directory.
 
 --config applies service environments, scheduling policies and queues at
-start (YAML or JSON; see examples/local.yaml). Stop with Ctrl-C or SIGTERM:
+start (YAML or JSON; see examples/local.yaml), and declares the training
+plans the local SageMaker endpoint emulates (examples/local-plan.yaml,
+docs/training-plans.md). Stop with Ctrl-C or SIGTERM:
 running training jobs are stopped and go back to their queue at the next
 start without using an attempt. Nothing else is lost, even on a kill -9.
 
@@ -54,6 +56,8 @@ their files (the /opt/ml layout, logs) are under DATA_DIR/jobs/<name>/.`,
 	f.DurationVar(&o.Tick, "tick", time.Second, "period of scheduling passes when nothing happens")
 	f.DurationVar(&o.StopGrace, "stop-grace", 10*time.Second, "time a stopped training job gets between SIGTERM and SIGKILL")
 	f.Int64Var(&o.InstanceLimit, "instance-limit", 0, "most instances the local endpoint runs at once, like an account quota (0: no limit)")
+	f.DurationVar(&o.PlanEndMargin, "plan-end-margin", 30*time.Minute, "how long before a training plan's window ends its instances are taken back, as SageMaker does 30m before")
+	f.DurationVar(&o.PlanPendingTimeout, "plan-pending-timeout", 48*time.Hour, "how long a job waits Pending for a local training plan's capacity before it fails with InsufficientCapacityError")
 	f.BoolVarP(&verbose, "verbose", "v", false, "log debug messages")
 	return cmd
 }

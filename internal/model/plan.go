@@ -1,9 +1,14 @@
 package model
 
 import (
+	"errors"
 	"sort"
 	"strings"
 )
+
+// ErrPlanNotFound is what describing an unknown training plan fails with
+// (wrapped, naming the plan).
+var ErrPlanNotFound = errors.New("training plan not found")
 
 // SageMaker training plan and reserved capacity statuses (TrainingPlanStatus,
 // ReservedCapacityStatus). A plan goes Pending (being paid for) -> Scheduled

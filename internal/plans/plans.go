@@ -31,7 +31,7 @@ type Describer interface {
 }
 
 // ErrNotFound means SageMaker knows no plan of that name.
-var ErrNotFound = errors.New("training plan not found")
+var ErrNotFound = model.ErrPlanNotFound
 
 // DefaultRefresh is how old a cached plan may get before it is described
 // again: the one-minute tick of the cloud shape.

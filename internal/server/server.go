@@ -35,6 +35,7 @@ import (
 	"github.com/sagequeue/sagequeue/internal/localsm"
 	"github.com/sagequeue/sagequeue/internal/metrics"
 	"github.com/sagequeue/sagequeue/internal/model"
+	"github.com/sagequeue/sagequeue/internal/plans"
 	"github.com/sagequeue/sagequeue/internal/setup"
 	"github.com/sagequeue/sagequeue/internal/store/bolt"
 )
@@ -54,6 +55,14 @@ type Options struct {
 	// InstanceLimit caps the instances the local endpoint runs at once
 	// (0: no cap beyond the environments' capacity).
 	InstanceLimit int64
+	// PlanEndMargin is how long before a training plan's window ends its
+	// instances are taken back (SageMaker's 30 minutes when 0), for the
+	// plans the local endpoint emulates and the scheduler alike.
+	PlanEndMargin time.Duration
+	// PlanPendingTimeout is how long a job may wait Pending for a plan's
+	// capacity on the local endpoint before it fails with
+	// InsufficientCapacityError (SageMaker's 2 days when 0).
+	PlanPendingTimeout time.Duration
 	Logger        *slog.Logger
 	// Ready, if set, is called with the listening address once the server
 	// serves and the configuration is applied.
@@ -84,6 +93,9 @@ func Run(ctx context.Context, o Options) error {
 		if err != nil {
 			return err
 		}
+		if err := c.Validate(); err != nil {
+			return fmt.Errorf("%s: %w", o.ConfigFile, err)
+		}
 		cfg = c
 	}
 	if err := os.MkdirAll(o.DataDir, 0o755); err != nil {
@@ -103,6 +115,9 @@ func Run(ctx context.Context, o Options) error {
 	creds := credentials.NewStaticCredentialsProvider("sagequeue-local", "sagequeue-local", "")
 
 	sm := sagemaker.New(sagemaker.Options{BaseEndpoint: aws.String(base), Region: model.LocalAccount.Region, Credentials: creds})
+	// One cache of the training plans for the scheduler and the API: the
+	// local endpoint answers at once, so it is read often.
+	planCache := plans.New(sm, 5*time.Second, nil)
 	// The data directory is locked (store and jobs), so this process is its
 	// only scheduler: a holder named after the directory lets a server
 	// restarted after a kill -9 take its lease over at once instead of
@@ -117,6 +132,7 @@ func Run(ctx context.Context, o Options) error {
 	eng, err := engine.New(engine.Config{
 		Store: st, SageMaker: sm, Bus: o.Bus, Holder: "sagequeue serve " + dataDir,
 		ReconcileAfter: 30 * time.Second, LocalDefaults: true, Logger: o.Logger, Observer: metricsServer,
+		Plans: planCache, PlanEndMargin: o.PlanEndMargin,
 	})
 	if err != nil {
 		ln.Close()
@@ -126,13 +142,14 @@ func Run(ctx context.Context, o Options) error {
 	local, err := localsm.New(localsm.Config{
 		Dir: filepath.Join(o.DataDir, "jobs"), Region: model.LocalAccount.Region, Account: model.LocalAccount.ID,
 		Emit: runner.Deliver, StopGrace: o.StopGrace, InstanceLimit: o.InstanceLimit, Logger: o.Logger,
+		Plans: localPlans(cfg, time.Now()), PlanEndMargin: o.PlanEndMargin, PlanPendingTimeout: o.PlanPendingTimeout,
 	})
 	if err != nil {
 		ln.Close()
 		return err
 	}
 	batchAPI := api.New(api.Config{
-		Store: st, Account: model.LocalAccount, Hooks: runner, Logger: o.Logger,
+		Store: st, Account: model.LocalAccount, Hooks: runner, Logger: o.Logger, Plans: planCache, PlanEndMargin: o.PlanEndMargin,
 		Logs: joblogs.Files{Path: func(name string) (string, error) {
 			path, err := local.LogPath(name)
 			if errors.Is(err, localsm.ErrNotFound) {
@@ -196,6 +213,24 @@ func Run(ctx context.Context, o Options) error {
 	o.Logger.Info("sagequeue shutting down")
 	shutdown(o.Logger, srv, func() { stopRunner(); <-ran }, local)
 	return nil
+}
+
+// localPlans are the training plans of the configuration for the local
+// endpoint to emulate, their relative windows counted from start.
+func localPlans(cfg *setup.Config, start time.Time) []localsm.Plan {
+	if cfg == nil {
+		return nil
+	}
+	var out []localsm.Plan
+	for _, p := range cfg.TrainingPlans {
+		lp := localsm.Plan{Name: p.Name, InstanceType: p.InstanceType, InstanceCount: int64(p.InstanceCount)}
+		for _, w := range p.Windows {
+			from, to := w.Times(start)
+			lp.Windows = append(lp.Windows, localsm.Window{Start: from, End: to})
+		}
+		out = append(out, lp)
+	}
+	return out
 }
 
 func isLoopback(a net.Addr) bool {
