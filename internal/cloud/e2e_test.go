@@ -433,13 +433,16 @@ type stack struct {
 	router *router
 	eb     *eventBridge
 	local  *localsm.Server
+	smURL  string
 	gw     *httptest.Server
 	batch  *batch.Client
 	logs   *syncBuffer
 	dir    string
 }
 
-func newStack(t *testing.T, shuffle bool) *stack {
+// newStack builds the stack; options change the local SageMaker endpoint's
+// configuration (its training plans).
+func newStack(t *testing.T, shuffle bool, options ...func(*localsm.Config)) *stack {
 	t.Helper()
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("E2E_SEED"); s != "" {
@@ -453,7 +456,7 @@ func newStack(t *testing.T, shuffle bool) *stack {
 	ebSrv := httptest.NewServer(s.eb)
 	t.Cleanup(ebSrv.Close)
 
-	local, err := localsm.New(localsm.Config{
+	smCfg := localsm.Config{
 		Dir: filepath.Join(s.dir, "sagemaker"), Region: e2eRegion, Account: e2eAccount, StopGrace: 2 * time.Second,
 		Logger: logger.With("component", "localsm"),
 		Emit: func(_ context.Context, ev events.TrainingJobStateChange) {
@@ -464,13 +467,18 @@ func newStack(t *testing.T, shuffle bool) *stack {
 			}
 			s.router.route(raw)
 		},
-	})
+	}
+	for _, o := range options {
+		o(&smCfg)
+	}
+	local, err := localsm.New(smCfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.local = local
 	smSrv := httptest.NewServer(local)
 	t.Cleanup(smSrv.Close)
+	s.smURL = smSrv.URL
 
 	endpoints := endpoints{EventBridge: ebSrv.URL, SageMaker: smSrv.URL}
 	build := func(fn cloud.Function) cloud.Deps {
