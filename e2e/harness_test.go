@@ -89,6 +89,7 @@ type ServerOptions struct {
 	Tick          time.Duration // --tick (default 100ms: time limits and ticks act fast)
 	StopGrace     time.Duration // --stop-grace (default 2s)
 	InstanceLimit int           // --instance-limit
+	PlanEndMargin time.Duration // --plan-end-margin (default: the server's, SageMaker's 30m)
 }
 
 // StartServer writes config (YAML) to a file and starts `sagequeue serve`
@@ -117,6 +118,9 @@ func StartServer(t testing.TB, config string, o ServerOptions) *Server {
 	s.args = []string{"--data-dir", s.DataDir, "--config", cfg, "--tick", o.Tick.String(), "--stop-grace", o.StopGrace.String()}
 	if o.InstanceLimit > 0 {
 		s.args = append(s.args, "--instance-limit", strconv.Itoa(o.InstanceLimit))
+	}
+	if o.PlanEndMargin > 0 {
+		s.args = append(s.args, "--plan-end-margin", o.PlanEndMargin.String())
 	}
 	t.Cleanup(func() {
 		if s.running() {

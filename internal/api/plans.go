@@ -107,9 +107,14 @@ type describeTrainingPlansResponse struct {
 // sagequeue makes of it now.
 type trainingPlanDetail struct {
 	*model.TrainingPlan
-	TrainingPlanArn  string   `json:"trainingPlanArn"`
-	TrainingPlanName string   `json:"trainingPlanName"`
-	InstanceTypes    []string `json:"instanceTypes"`
+	TrainingPlanArn  string `json:"trainingPlanArn"`
+	TrainingPlanName string `json:"trainingPlanName"`
+	// Status is the plan's status now, from its windows' times
+	// (model.TrainingPlan.StatusAt); DescribedStatus what SageMaker said
+	// at describedAt.
+	Status          string   `json:"status,omitempty"`
+	DescribedStatus string   `json:"describedStatus,omitempty"`
+	InstanceTypes   []string `json:"instanceTypes"`
 	// Windows are the stretches of time the plan offers instances, each
 	// usable until SageMaker begins to take the instances back.
 	Windows []model.PlanWindow `json:"windows"`
@@ -226,6 +231,7 @@ func (h *Handler) describeTrainingPlans(ctx context.Context, r *request) (any, e
 					d.TrainingPlanName = p.Name
 				}
 				d.InstanceTypes = p.InstanceTypes()
+				d.Status, d.DescribedStatus = p.StatusAt(now), p.Status
 				margin := h.cfg.PlanEndMargin.Milliseconds()
 				d.Windows = append(d.Windows, p.Windows(margin)...)
 				d.CapacityNow = p.CapacityAt(now, margin)

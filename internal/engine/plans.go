@@ -74,7 +74,7 @@ func PlanView(arn string, p *model.TrainingPlan, err error, now, margin int64) s
 		}
 		return v
 	}
-	v.Status, v.InstanceTypes = p.Status, p.InstanceTypes()
+	v.Status, v.InstanceTypes = p.StatusAt(now), p.InstanceTypes()
 	if p.Name != "" {
 		v.Name = p.Name
 	}

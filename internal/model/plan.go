@@ -181,6 +181,24 @@ func NextWindow(ws []PlanWindow, now int64) (PlanWindow, bool) {
 	return PlanWindow{}, false
 }
 
+// StatusAt is the plan's status at now as its reserved capacities' times
+// make it: SageMaker moves a plan between Scheduled and Active at their
+// starts and ends, so a copy described a while ago still tells it. A plan
+// that is not usable (Pending, Failed, Expired) keeps its status.
+func (p *TrainingPlan) StatusAt(now int64) string {
+	ws := p.Windows(0)
+	if !p.Usable() || len(ws) == 0 {
+		return p.Status
+	}
+	if _, ok := WindowAt(ws, now); ok {
+		return PlanActive
+	}
+	if _, ok := NextWindow(ws, now); ok {
+		return PlanScheduled
+	}
+	return PlanExpired
+}
+
 // CapacityAt is what the plan can give now: the instances of the window in
 // force, less those SageMaker reports unhealthy; 0 outside every window.
 func (p *TrainingPlan) CapacityAt(now, margin int64) int64 {

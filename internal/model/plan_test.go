@@ -101,3 +101,18 @@ func TestHasInstanceStorage(t *testing.T) {
 		}
 	}
 }
+
+func TestPlanStatusAt(t *testing.T) {
+	p := model.TrainingPlan{Status: model.PlanScheduled, ReservedCapacities: []model.ReservedCapacity{
+		{InstanceCount: 1, Status: model.PlanScheduled, StartTime: 1000, EndTime: 2000},
+		{InstanceCount: 1, Status: model.PlanScheduled, StartTime: 3000, EndTime: 4000}}}
+	for at, want := range map[int64]string{0: model.PlanScheduled, 1500: model.PlanActive, 2500: model.PlanScheduled, 3999: model.PlanActive, 4000: model.PlanExpired} {
+		if got := p.StatusAt(at); got != want {
+			t.Errorf("StatusAt(%d) = %s, want %s", at, got, want)
+		}
+	}
+	p.Status = model.PlanFailed
+	if got := p.StatusAt(1500); got != model.PlanFailed {
+		t.Errorf("a failed plan: %s", got)
+	}
+}
