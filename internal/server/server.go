@@ -63,7 +63,7 @@ type Options struct {
 	// capacity on the local endpoint before it fails with
 	// InsufficientCapacityError (SageMaker's 2 days when 0).
 	PlanPendingTimeout time.Duration
-	Logger        *slog.Logger
+	Logger             *slog.Logger
 	// Ready, if set, is called with the listening address once the server
 	// serves and the configuration is applied.
 	Ready func(addr string)

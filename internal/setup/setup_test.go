@@ -277,13 +277,13 @@ trainingPlans:
 		t.Errorf("absolute window: %v to %v", s, e)
 	}
 	for name, tc := range map[string]struct{ yaml, want string }{
-		"no type":          {"trainingPlans:\n  - {name: a, instanceCount: 1, windows: [{startsIn: 1s, duration: 1s}]}\n", "instanceType is required"},
-		"no count":         {"trainingPlans:\n  - {name: a, instanceType: ml.p5.48xlarge, windows: [{startsIn: 1s, duration: 1s}]}\n", "instanceCount must be at least 1"},
-		"no window":        {"trainingPlans:\n  - {name: a, instanceType: ml.p5.48xlarge, instanceCount: 1}\n", "at least one window"},
-		"start twice":      {"trainingPlans:\n  - {name: a, instanceType: x, instanceCount: 1, windows: [{startsIn: 1s, start: \"2030-01-01T00:00:00Z\", duration: 1s}]}\n", "either start"},
-		"no end":           {"trainingPlans:\n  - {name: a, instanceType: x, instanceCount: 1, windows: [{startsIn: 1s}]}\n", "either end"},
-		"zero duration":    {"trainingPlans:\n  - {name: a, instanceType: x, instanceCount: 1, windows: [{startsIn: 1s, duration: 0s}]}\n", "duration must be positive"},
-		"declared twice":   {"trainingPlans:\n  - {name: a, instanceType: x, instanceCount: 1, windows: [{startsIn: 1s, duration: 1s}]}\n  - {name: A, instanceType: x, instanceCount: 1, windows: [{startsIn: 1s, duration: 1s}]}\n", "declared twice"},
+		"no type":        {"trainingPlans:\n  - {name: a, instanceCount: 1, windows: [{startsIn: 1s, duration: 1s}]}\n", "instanceType is required"},
+		"no count":       {"trainingPlans:\n  - {name: a, instanceType: ml.p5.48xlarge, windows: [{startsIn: 1s, duration: 1s}]}\n", "instanceCount must be at least 1"},
+		"no window":      {"trainingPlans:\n  - {name: a, instanceType: ml.p5.48xlarge, instanceCount: 1}\n", "at least one window"},
+		"start twice":    {"trainingPlans:\n  - {name: a, instanceType: x, instanceCount: 1, windows: [{startsIn: 1s, start: \"2030-01-01T00:00:00Z\", duration: 1s}]}\n", "either start"},
+		"no end":         {"trainingPlans:\n  - {name: a, instanceType: x, instanceCount: 1, windows: [{startsIn: 1s}]}\n", "either end"},
+		"zero duration":  {"trainingPlans:\n  - {name: a, instanceType: x, instanceCount: 1, windows: [{startsIn: 1s, duration: 0s}]}\n", "duration must be positive"},
+		"declared twice": {"trainingPlans:\n  - {name: a, instanceType: x, instanceCount: 1, windows: [{startsIn: 1s, duration: 1s}]}\n  - {name: A, instanceType: x, instanceCount: 1, windows: [{startsIn: 1s, duration: 1s}]}\n", "declared twice"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if err := load(t, tc.yaml).Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
