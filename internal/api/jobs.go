@@ -123,16 +123,12 @@ func (h *Handler) checkTrainingPlan(ctx context.Context, q *model.JobQueue, tr m
 	if tr.TrainingPlanArn == "" {
 		return nil
 	}
+	envs, err := h.queueEnvironments(ctx, q)
+	if err != nil {
+		return err
+	}
 	var plans []string
-	for _, o := range q.ServiceEnvironmentOrder {
-		_, name, _ := model.ParseARN(o.ServiceEnvironment)
-		e, err := h.cfg.Store.GetEnvironment(ctx, name)
-		if errors.Is(err, store.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
+	for _, e := range envs {
 		if e.TrainingPlanArn == tr.TrainingPlanArn {
 			return nil
 		}

@@ -20,6 +20,23 @@ type PlanSource interface {
 
 func planNotFound(err error) bool { return errors.Is(err, model.ErrPlanNotFound) }
 
+// queueEnvironments reads the environments of a queue that still exist.
+func (h *Handler) queueEnvironments(ctx context.Context, q *model.JobQueue) ([]*model.ServiceEnvironment, error) {
+	var out []*model.ServiceEnvironment
+	for _, o := range q.ServiceEnvironmentOrder {
+		_, name, _ := model.ParseARN(o.ServiceEnvironment)
+		e, err := h.cfg.Store.GetEnvironment(ctx, name)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
 // checkPlanExists refuses an environment naming a training plan that
 // cannot be described: its jobs could never run, and the caller should
 // hear it now, naming the plan.
@@ -47,17 +64,13 @@ func (h *Handler) checkPlanInstanceType(ctx context.Context, q *model.JobQueue, 
 	if h.cfg.Plans == nil || tr.InstanceType == "" {
 		return nil
 	}
+	envs, err := h.queueEnvironments(ctx, q)
+	if err != nil {
+		return err
+	}
 	type planTypes struct{ arn, types string }
 	var seen []planTypes
-	for _, o := range q.ServiceEnvironmentOrder {
-		_, name, _ := model.ParseARN(o.ServiceEnvironment)
-		e, err := h.cfg.Store.GetEnvironment(ctx, name)
-		if errors.Is(err, store.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
+	for _, e := range envs {
 		if e.TrainingPlanArn == "" {
 			return nil // an environment off any plan takes any type
 		}
