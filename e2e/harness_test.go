@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -75,6 +78,7 @@ type Server struct {
 	// Batch is the SDK client of the current generation.
 	Batch *batch.Client
 
+	opts    ServerOptions
 	args    []string
 	http    *http.Client
 	stderr  *syncBuffer
@@ -90,6 +94,20 @@ type ServerOptions struct {
 	StopGrace     time.Duration // --stop-grace (default 2s)
 	InstanceLimit int           // --instance-limit
 	PlanEndMargin time.Duration // --plan-end-margin (default: the server's, SageMaker's 30m)
+	// Host is the address to listen on (127.0.0.1); the port is free.
+	Host string
+	// Args are more flags (--auth-file, --tls-cert, ...).
+	Args []string
+	// Key and Secret sign the harness's requests (anything goes without
+	// --auth-file).
+	Key, Secret string
+	// CA, when set, is the certificate the harness's clients trust: the
+	// server speaks HTTPS (--tls-cert in Args).
+	CA *x509.Certificate
+	// RunAs is --run-as. When the tests run as root and it is "", jobs run
+	// as root too (--insecure-run-as-root), as the tests' scripts expect
+	// to read and write their scratch files.
+	RunAs string
 }
 
 // StartServer writes config (YAML) to a file and starts `sagequeue serve`
@@ -105,7 +123,7 @@ func StartServer(t testing.TB, config string, o ServerOptions) *Server {
 		o.StopGrace = 2 * time.Second
 	}
 	root := t.TempDir()
-	s := &Server{t: t, Work: filepath.Join(root, "work"), DataDir: filepath.Join(root, "data"), stderr: &syncBuffer{}}
+	s := &Server{t: t, Work: filepath.Join(root, "work"), DataDir: filepath.Join(root, "data"), stderr: &syncBuffer{}, opts: o}
 	for _, d := range []string{s.Work, s.DataDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
@@ -122,6 +140,19 @@ func StartServer(t testing.TB, config string, o ServerOptions) *Server {
 	if o.PlanEndMargin > 0 {
 		s.args = append(s.args, "--plan-end-margin", o.PlanEndMargin.String())
 	}
+	switch {
+	case o.RunAs != "":
+		s.args = append(s.args, "--run-as", o.RunAs)
+		// Confined jobs must get through the test's directories to theirs.
+		for _, d := range []string{filepath.Dir(root), root} {
+			if err := os.Chmod(d, 0o711); err != nil {
+				t.Fatal(err)
+			}
+		}
+	case os.Geteuid() == 0:
+		s.args = append(s.args, "--insecure-run-as-root")
+	}
+	s.args = append(s.args, o.Args...)
 	t.Cleanup(func() {
 		if s.running() {
 			s.stop(syscall.SIGTERM, 30*time.Second)
@@ -154,13 +185,20 @@ func (s *Server) start() {
 	s.gen++
 	listen := s.Addr
 	if listen == "" {
-		listen = "127.0.0.1:0" // the server picks a free port and logs it
+		host := s.opts.Host
+		if host == "" {
+			host = "127.0.0.1"
+		}
+		listen = net.JoinHostPort(host, "0") // the server picks a free port and logs it
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		addr, err := s.spawn(listen, deadline)
 		if err == nil {
 			s.Addr, s.URL = addr, "http://"+addr
+			if s.opts.CA != nil {
+				s.URL = "https://" + addr
+			}
 			break
 		}
 		// Restarting on the same port can race with a socket that briefly
@@ -172,19 +210,37 @@ func (s *Server) start() {
 		s.t.Fatalf("starting sagequeue serve (generation %d): %v", s.gen, err)
 	}
 	tr := &http.Transport{MaxIdleConns: 512, MaxIdleConnsPerHost: 512, IdleConnTimeout: 30 * time.Second}
+	if s.opts.CA != nil {
+		pool := x509.NewCertPool()
+		pool.AddCert(s.opts.CA)
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool}
+	}
 	s.http = &http.Client{Transport: tr, Timeout: 30 * time.Second}
-	s.Batch = batch.New(batch.Options{
-		BaseEndpoint: aws.String(s.URL),
-		Region:       "local",
-		Credentials:  credentials.NewStaticCredentialsProvider("e2e", "e2e", ""),
-		HTTPClient:   s.http,
-	})
+	key, secret := s.opts.Key, s.opts.Secret
+	if key == "" {
+		key, secret = "e2e", "e2e"
+	}
+	s.Batch = s.Client(key, secret)
 	// It logs "serving" once the configuration is applied; make sure the API
 	// answers through the SDK too.
 	if _, err := s.Batch.DescribeServiceEnvironments(context.Background(), &batch.DescribeServiceEnvironmentsInput{}); err != nil {
 		s.t.Fatalf("sagequeue serve does not answer DescribeServiceEnvironments: %v", err)
 	}
 }
+
+// Client is the SDK Batch client of the current generation, signing with
+// key and secret; opts change it further.
+func (s *Server) Client(key, secret string, opts ...func(*batch.Options)) *batch.Client {
+	return batch.New(batch.Options{
+		BaseEndpoint: aws.String(s.URL),
+		Region:       "local",
+		Credentials:  credentials.NewStaticCredentialsProvider(key, secret, ""),
+		HTTPClient:   s.http,
+	}, opts...)
+}
+
+// HTTP is the server's HTTP client (it trusts the server's certificate).
+func (s *Server) HTTP() *http.Client { return s.http }
 
 // spawn starts the process and returns the address it serves on.
 func (s *Server) spawn(listen string, deadline time.Time) (string, error) {

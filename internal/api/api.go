@@ -13,7 +13,8 @@
 // knows nothing of the engine. GET requests outside /v1/ get the web
 // dashboard (package dashboard), which reads this API from the same origin;
 // requests that other web sites' pages make are refused. It tells the rest of the system about the jobs
-// it stores or changes through Hooks.
+// it stores or changes through Hooks, and asks Config.Access, when set, what
+// each caller may do (access.go).
 package api
 
 import (
@@ -79,7 +80,10 @@ type Config struct {
 	// PlanEndMargin is how long before a plan's reserved capacity ends its
 	// usable part does (SageMaker's 30 minutes when 0).
 	PlanEndMargin time.Duration
-	Logger        *slog.Logger
+	// Access, when set, decides what each caller may do (see access.go);
+	// nil allows everything.
+	Access Access
+	Logger *slog.Logger
 }
 
 // Handler serves the Batch API.
@@ -188,6 +192,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "ClientException", fmt.Sprintf("%s must be called with POST", hr.URL.Path))
 		return
 	}
+	if kind := actionKind(op); kind != KindJob {
+		// Job operations ask once they know the queue or the job.
+		if err := h.allow(hr.Context(), Action{Operation: operationName(op), Kind: kind}); err != nil {
+			h.fail(w, hr, reqID, op, err)
+			return
+		}
+	}
 	body, err := io.ReadAll(io.LimitReader(hr.Body, MaxBodyBytes+1))
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "ClientException", "request body: could not be read: "+err.Error())
@@ -232,7 +243,10 @@ var errBusy = errors.New("busy")
 
 func (h *Handler) fail(w http.ResponseWriter, hr *http.Request, reqID, op string, err error) {
 	var ce *clientError
+	var denied *AccessDeniedError
 	switch {
+	case errors.As(err, &denied):
+		writeError(w, http.StatusForbidden, "AccessDeniedException", denied.Message)
 	case model.IsValidation(err):
 		writeError(w, http.StatusBadRequest, "ClientException", err.Error())
 	case errors.As(err, &ce):

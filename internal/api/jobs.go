@@ -46,6 +46,9 @@ func (h *Handler) submitServiceJob(ctx context.Context, r *request) (any, error)
 	if err != nil {
 		return nil, err
 	}
+	if err := h.allow(ctx, Action{Operation: "SubmitServiceJob", Kind: KindJob, Resource: q.Arn, Queue: q.Name}); err != nil {
+		return nil, err
+	}
 	if !q.Enabled() {
 		return nil, model.Invalidf("jobQueue", "job queue %s is DISABLED and does not accept new jobs", q.Name)
 	}
@@ -221,6 +224,11 @@ func (h *Handler) job(ctx context.Context, field string, id *string) (*model.Ser
 	return j, nil
 }
 
+// allowJob asks Access whether the caller may act on a job.
+func (h *Handler) allowJob(ctx context.Context, op string, j *model.ServiceJob) error {
+	return h.allow(ctx, Action{Operation: op, Kind: KindJob, Resource: j.JobArn, Owner: j.SubmittedBy})
+}
+
 func (h *Handler) describeServiceJob(ctx context.Context, r *request) (any, error) {
 	var in describeServiceJobRequest
 	if err := r.decode(&in); err != nil {
@@ -389,6 +397,9 @@ func (h *Handler) terminateServiceJob(ctx context.Context, r *request) (any, err
 		if err != nil {
 			return nil, err
 		}
+		if err := h.allowJob(ctx, "TerminateServiceJob", j); err != nil {
+			return nil, err
+		}
 		prev := j.Status
 		switch {
 		case prev.Terminal():
@@ -436,6 +447,9 @@ func (h *Handler) updateServiceJob(ctx context.Context, r *request) (any, error)
 	for range retries {
 		j, err := h.job(ctx, "jobId", in.JobID)
 		if err != nil {
+			return nil, err
+		}
+		if err := h.allowJob(ctx, "UpdateServiceJob", j); err != nil {
 			return nil, err
 		}
 		if j.Status.Terminal() {

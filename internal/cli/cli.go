@@ -96,6 +96,9 @@ type App struct {
 
 	// SigningName overrides the SigV4 signing name (see signing.go).
 	SigningName string
+	// CABundle is a PEM file of certificates to trust for HTTPS, besides
+	// the system's (a server with a self-signed certificate).
+	CABundle string
 
 	// Getenv reads the environment (os.Getenv unless a test replaces it).
 	Getenv func(string) string
@@ -108,6 +111,9 @@ type App struct {
 	IsTerminal func(stream any) bool
 
 	client *batch.Client
+	// anonymous is true when the client signs with placeholder credentials
+	// (none were configured).
+	anonymous bool
 }
 
 // Main runs the sagequeue command line args (without the program name) and
@@ -179,6 +185,8 @@ deployment) or to AWS Batch itself (--endpoint aws) through the AWS SDK.`,
 	pf.StringVar(&a.Profile, "profile", "", "AWS shared config profile to take credentials and region from")
 	pf.StringVar(&a.SigningName, "signing-name", "",
 		`SigV4 signing name: "execute-api" for a deployed sagequeue behind a custom domain (default: execute-api for https://<id>.execute-api.<region>.amazonaws.com, else the Batch client's; env SAGEQUEUE_SIGNING_NAME)`)
+	pf.StringVar(&a.CABundle, "ca-bundle", "",
+		`PEM file of CA certificates to trust for an https:// endpoint, e.g. a server's self-signed certificate (the AWS SDK option; env AWS_CA_BUNDLE)`)
 	pf.StringVarP(&a.Output, "output", "o", "table", "output format: table or json")
 	pf.StringVar(&a.Color, "color", "auto", "colors in tables and status lines: auto (on a terminal, unless NO_COLOR is set), always or never")
 

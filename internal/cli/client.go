@@ -1,11 +1,14 @@
 package cli
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -65,6 +68,13 @@ func (a *App) Batch(ctx context.Context) (*batch.Client, error) {
 	if a.Region != "" {
 		opts = append(opts, config.WithRegion(a.Region))
 	}
+	if a.CABundle != "" {
+		pem, err := os.ReadFile(a.CABundle)
+		if err != nil {
+			return nil, usagef("--ca-bundle: %v", err)
+		}
+		opts = append(opts, config.WithCustomCABundle(bytes.NewReader(pem)))
+	}
 	if !signed {
 		// No instance metadata lookups for a sagequeue server: off EC2 they
 		// only add seconds of timeouts before the dummy credentials.
@@ -91,6 +101,7 @@ func (a *App) Batch(ctx context.Context) (*batch.Client, error) {
 	}
 	if !signed && !hasCredentials(ctx, cfg) {
 		cfg.Credentials = credentials.NewStaticCredentialsProvider(dummyAccessKey, dummySecretKey, "")
+		a.anonymous = true
 	}
 	a.client = batch.NewFromConfig(cfg, append([]func(*batch.Options){func(o *batch.Options) {
 		if !isAWS {
@@ -137,6 +148,9 @@ func (a *App) classifyAPI(cmd *cobra.Command, err error) (code int, msg string, 
 		if status != 0 && status != 400 && msg == apiErr.ErrorCode() {
 			msg = fmt.Sprintf("%s (HTTP %d)", msg, status)
 		}
+		if a.anonymous && authRefusal(apiErr.ErrorCode()) {
+			msg += fmt.Sprintf(" (%s checks who calls it, and no AWS credentials were found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY to the keys you were given, or use --profile)", a.Endpoint)
+		}
 		return ExitRefused, msg, true
 	}
 	var opErr *smithy.OperationError
@@ -148,6 +162,16 @@ func (a *App) classifyAPI(cmd *cobra.Command, err error) (code int, msg string, 
 		return ExitUnavailable, a.transportMessage(err), true
 	}
 	return 0, "", false
+}
+
+// authRefusal reports the error codes of a request the server did not
+// authenticate.
+func authRefusal(code string) bool {
+	switch code {
+	case "MissingAuthenticationTokenException", "UnrecognizedClientException", "InvalidSignatureException", "IncompleteSignatureException":
+		return true
+	}
+	return false
 }
 
 // isNotFound reports whether a Batch error says that the thing asked for does
@@ -166,7 +190,10 @@ func (a *App) transportMessage(err error) string {
 		where = "AWS Batch"
 	}
 	var netErr *net.OpError
+	var certErr *tls.CertificateVerificationError
 	switch {
+	case errors.As(err, &certErr):
+		return fmt.Sprintf("cannot trust %s: %v; if it is the server's own (self-signed) certificate, give it with --ca-bundle FILE", where, certErr.Err)
 	case errors.Is(err, context.DeadlineExceeded):
 		return fmt.Sprintf("no answer from %s: timed out", where)
 	case errors.Is(err, context.Canceled):

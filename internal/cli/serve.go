@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sagequeue/sagequeue/internal/runas"
 	sqserver "github.com/sagequeue/sagequeue/internal/server"
 )
 
@@ -16,7 +18,7 @@ func init() { register(groupServer, newServeCmd) }
 
 func newServeCmd(a *App) *cobra.Command {
 	var o sqserver.Options
-	var verbose bool
+	var verbose, runAsRoot bool
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run sagequeue on this machine: API, scheduler, local SageMaker, store",
@@ -34,9 +36,19 @@ start without using an attempt. Nothing else is lost, even on a kill -9.
 
 Training jobs run in the server's working directory with the server's
 environment plus the payload's Environment and SageMaker's SM_* variables;
-their files (the /opt/ml layout, logs) are under DATA_DIR/jobs/<name>/.`,
+their files (the /opt/ml layout, logs) are under DATA_DIR/jobs/<name>/.
+
+To share the machine, give --auth-file: every request must then be signed
+(SigV4, as the CLI and AWS SDKs do) with a key the file lists, and the
+dashboard asks for a login. serve refuses to listen on an address other
+than loopback without one. When serve runs as root, training jobs run as
+--run-as (or the submitting user's runAs) with a clean environment, each in
+a directory of its own that other jobs cannot read. SIGHUP reads the auth
+file and the TLS certificate again. See docs/security.md.`,
 		Example: `  sagequeue serve --config examples/local.yaml
-  sagequeue serve --listen 0.0.0.0:8642 --data-dir /var/lib/sagequeue --instance-limit 8`,
+  sagequeue serve --listen 0.0.0.0:8642 --auth-file /etc/sagequeue/auth.yaml \
+      --tls-cert /etc/sagequeue/cert.pem --tls-key /etc/sagequeue/key.pem \
+      --data-dir /var/lib/sagequeue --instance-limit 8`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			level := slog.LevelInfo
@@ -44,8 +56,18 @@ their files (the /opt/ml layout, logs) are under DATA_DIR/jobs/<name>/.`,
 				level = slog.LevelDebug
 			}
 			o.Logger = slog.New(slog.NewTextHandler(a.Stderr, &slog.HandlerOptions{Level: level}))
+			runAsChanged := cmd.Flags().Changed("run-as")
+			switch {
+			case runAsRoot && runAsChanged:
+				return usagef("--run-as and --insecure-run-as-root contradict each other: give one")
+			case runAsRoot:
+				o.RunAs = ""
+			case os.Geteuid() != 0 && !runAsChanged:
+				o.RunAs = "" // jobs run as serve's own user
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			o.Reload = reloadSignals(ctx)
 			return sqserver.Run(ctx, o)
 		},
 	}
@@ -58,6 +80,34 @@ their files (the /opt/ml layout, logs) are under DATA_DIR/jobs/<name>/.`,
 	f.Int64Var(&o.InstanceLimit, "instance-limit", 0, "most instances the local endpoint runs at once, like an account quota (0: no limit)")
 	f.DurationVar(&o.PlanEndMargin, "plan-end-margin", 30*time.Minute, "how long before a training plan's window ends its instances are taken back, as SageMaker does 30m before")
 	f.DurationVar(&o.PlanPendingTimeout, "plan-pending-timeout", 48*time.Hour, "how long a job waits Pending for a local training plan's capacity before it fails with InsufficientCapacityError")
+	f.StringVar(&o.AuthFile, "auth-file", "", "users, access keys and roles (YAML, see docs/security.md): every request must be signed with one of its keys")
+	f.BoolVar(&o.InsecureNoAuth, "insecure-no-auth", false, "serve a non-loopback --listen address without authentication: anyone who reaches it can run commands here")
+	f.StringVar(&o.TLSCert, "tls-cert", "", "PEM certificate (chain) to serve HTTPS with; reloaded on SIGHUP")
+	f.StringVar(&o.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
+	f.StringVar(&o.RunAs, "run-as", runas.Default, "when serve runs as root: the account training jobs run as (user name, uid or uid:gid), unless the auth file maps the submitter to another")
+	f.BoolVar(&runAsRoot, "insecure-run-as-root", false, "when serve runs as root, run training jobs as root too: they can then read and change everything")
 	f.BoolVarP(&verbose, "verbose", "v", false, "log debug messages")
 	return cmd
+}
+
+// reloadSignals turns SIGHUP into reload requests until ctx ends.
+func reloadSignals(ctx context.Context) <-chan struct{} {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	reload := make(chan struct{}, 1)
+	go func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				select {
+				case reload <- struct{}{}:
+				default: // one pending reload covers several signals
+				}
+			}
+		}
+	}()
+	return reload
 }

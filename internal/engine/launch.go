@@ -25,6 +25,9 @@ const (
 	TagJobID   = "sagequeue:jobId"
 	TagQueue   = "sagequeue:jobQueue"
 	TagAttempt = "sagequeue:attempt"
+	// TagSubmittedBy names who submitted the job (its submittedBy), when
+	// known: the local endpoint runs the job as that user's account.
+	TagSubmittedBy = "sagequeue:submittedBy"
 )
 
 // launchAll calls CreateTrainingJob for admitted jobs, a few at a time.
@@ -257,6 +260,9 @@ func (e *Engine) trainingJobInput(j *model.ServiceJob, name string, env *model.S
 		smtypes.Tag{Key: aws.String(TagQueue), Value: aws.String(queueName)},
 		smtypes.Tag{Key: aws.String(TagAttempt), Value: aws.String(strconv.Itoa(int(j.Launches)))},
 	)
+	if j.SubmittedBy != "" {
+		in.Tags = append(in.Tags, smtypes.Tag{Key: aws.String(TagSubmittedBy), Value: aws.String(j.SubmittedBy)})
+	}
 	if env != nil && env.TrainingPlanArn != "" {
 		if in.ResourceConfig == nil {
 			in.ResourceConfig = &smtypes.ResourceConfig{InstanceCount: aws.Int32(int32(j.Instances))}

@@ -22,7 +22,7 @@ func TestTrainingJobInput(t *testing.T) {
 	job := func(payload string) *model.ServiceJob {
 		return &model.ServiceJob{
 			JobID: "id-1", JobQueue: "arn:aws:batch:us-east-1:123456789012:job-queue/research",
-			ServiceRequestPayload: payload, Instances: 2, Attempts: []model.Attempt{{}, {}}, Launches: 2,
+			ServiceRequestPayload: payload, Instances: 2, Attempts: []model.Attempt{{}, {}}, Launches: 2, SubmittedBy: "bob",
 		}
 	}
 	tests := map[string]struct {
@@ -32,7 +32,7 @@ func TestTrainingJobInput(t *testing.T) {
 		wantType string
 	}{
 		"the environment's plan fills a payload without one": {
-			payload: `{"TrainingJobName":"mine","ResourceConfig":{"InstanceType":"ml.p5.48xlarge","InstanceCount":2,"VolumeSizeInGB":50},"Tags":[{"Key":"team","Value":"nlp"},{"Key":"sagequeue:jobId","Value":"forged"}]}`,
+			payload: `{"TrainingJobName":"mine","ResourceConfig":{"InstanceType":"ml.p5.48xlarge","InstanceCount":2,"VolumeSizeInGB":50},"Tags":[{"Key":"team","Value":"nlp"},{"Key":"sagequeue:jobId","Value":"forged"},{"Key":"sagequeue:submittedBy","Value":"alice"}]}`,
 			env:     env, wantPlan: plan,
 		},
 		"a payload's own plan is kept": {
@@ -71,10 +71,21 @@ func TestTrainingJobInput(t *testing.T) {
 				}
 				tags[aws.ToString(tag.Key)] = aws.ToString(tag.Value)
 			}
-			if tags[TagJobID] != "id-1" || tags[TagQueue] != "research" || tags[TagAttempt] != "2" {
+			if tags[TagJobID] != "id-1" || tags[TagQueue] != "research" || tags[TagAttempt] != "2" || tags[TagSubmittedBy] != "bob" {
 				t.Errorf("tags %v", tags)
 			}
 		})
+	}
+	anonymous := job(`{}`)
+	anonymous.SubmittedBy = ""
+	in, err := e.trainingJobInput(anonymous, "n", env, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tag := range in.Tags {
+		if aws.ToString(tag.Key) == TagSubmittedBy {
+			t.Errorf("a job nobody is known to have submitted has tag %s=%q", TagSubmittedBy, aws.ToString(tag.Value))
+		}
 	}
 	if _, err := e.trainingJobInput(job(`{"ResourceConfig":"x"}`), "n", env, ""); !isClientError(err) {
 		t.Fatalf("a payload that is not a CreateTrainingJob request: %v", err)

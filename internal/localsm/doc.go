@@ -37,6 +37,11 @@
 // engine treats as "give the job back to the queue without using an
 // attempt".
 //
-// Requests are not authenticated: the endpoint is meant to listen on a
-// loopback address of the machine it runs jobs on.
+// With Config.RunAs, a job runs as an unprivileged account with its own
+// 0700 directories and a clean environment (confine.go), so that jobs of
+// different people cannot read each other's files.
+//
+// Requests are not authenticated here: `sagequeue serve` puts the endpoint
+// behind the same door as its API (package auth), where only admins and
+// serve itself may call it.
 package localsm

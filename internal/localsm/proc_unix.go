@@ -70,7 +70,9 @@ func signalName(sig syscall.Signal) string {
 // when the process dies, however it dies; the descriptor is close-on-exec,
 // so training jobs do not inherit it.
 func lockDir(dir string) (func(), error) {
-	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	// 0600: a job that could open it could hold the lock and keep a
+	// restarted server out.
+	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, err
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker/types"
 
 	"github.com/sagequeue/sagequeue/internal/events"
+	"github.com/sagequeue/sagequeue/internal/runas"
 )
 
 const (
@@ -69,6 +70,14 @@ func (s *Server) execute(j *job) string {
 		lg.note("cannot prepare the job directory: %v", err)
 		return "ClientError: cannot prepare the job directory: " + err.Error()
 	}
+	acct, err := s.account(j)
+	if err == nil && acct != nil {
+		err = confineDir(j.dir, paths, acct)
+	}
+	if err != nil {
+		lg.note("cannot run the training job as its account: %v", err)
+		return "ClientError: cannot run the training job as its account: " + err.Error()
+	}
 	spec := j.req.in.AlgorithmSpecification
 	if spec == nil || len(spec.ContainerEntrypoint) == 0 {
 		lg.note("%s", noEntrypoint)
@@ -89,12 +98,13 @@ func (s *Server) execute(j *job) string {
 	defer outR.Close()
 	defer errR.Close()
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = s.environment(j, paths)
+	cmd.Env = s.environment(j, paths, acct)
 	cmd.Stdout = outW
 	cmd.Stderr = errW
 	// Its own process group, so that a stop reaches every process the job
 	// started, and only those.
 	setProcessGroup(cmd)
+	runAs(cmd, acct)
 
 	if s.beforeStart != nil {
 		s.beforeStart(j.rec.Name)
@@ -110,7 +120,7 @@ func (s *Server) execute(j *job) string {
 	outW.Close()
 	errW.Close()
 	if err != nil {
-		lg.note("cannot start %s: %v", argv[0], err)
+		lg.note("cannot start %s%s: %v", argv[0], accountNote(acct), err)
 		return fmt.Sprintf("ClientError: cannot start %s: %v", argv[0], startError(err))
 	}
 	pid := cmd.Process.Pid
@@ -190,7 +200,7 @@ wait:
 	if desc == "" {
 		return ""
 	}
-	detail := failureFile(paths.output)
+	detail := failureFile(paths.output, acct)
 	if detail == "" {
 		detail = lg.lastStderr()
 	}
@@ -216,14 +226,28 @@ func startError(err error) error {
 
 // failureFile is what the algorithm wrote to output/failure, SageMaker's
 // channel for a failure description.
-func failureFile(outputDir string) string {
-	f, err := os.Open(filepath.Join(outputDir, "failure"))
+func failureFile(outputDir string, acct *runas.Account) string {
+	path := filepath.Join(outputDir, "failure")
+	if acct != nil {
+		// The job owns its output directory: read only its own file.
+		b, _ := readOwnedFile(path, acct, maxFailureReason)
+		return strings.TrimSpace(string(b))
+	}
+	f, err := os.Open(path)
 	if err != nil {
 		return ""
 	}
 	defer f.Close()
 	b, _ := io.ReadAll(io.LimitReader(f, maxFailureReason))
 	return strings.TrimSpace(string(b))
+}
+
+// accountNote says which account a process runs as, when not the server's.
+func accountNote(acct *runas.Account) string {
+	if acct == nil {
+		return ""
+	}
+	return " as " + acct.String()
 }
 
 // jobPaths are the /opt/ml stand-ins of one job.
@@ -382,12 +406,13 @@ func linkChannel(dir string, ch types.Channel, lg *jobLog) error {
 	return os.Symlink(local, filepath.Join(dir, filepath.Base(local)))
 }
 
-// environment is what the process sees: the server's environment, then the
+// environment is what the process sees: the server's environment (only a
+// few of its variables for a confined job, see baseEnvironment), then the
 // payload's Environment, then what the SageMaker platform and training
 // toolkit set, which win, since they describe this job's directories.
-func (s *Server) environment(j *job, p *jobPaths) []string {
+func (s *Server) environment(j *job, p *jobPaths, acct *runas.Account) []string {
 	in := j.req.in
-	env := os.Environ()
+	env := baseEnvironment(acct)
 	keys := sortedKeys(in.Environment)
 	for _, k := range keys {
 		env = append(env, k+"="+in.Environment[k])
@@ -514,7 +539,7 @@ type jobLog struct {
 }
 
 func openLog(dir string) (*jobLog, error) {
-	f, err := os.OpenFile(filepath.Join(dir, logFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(filepath.Join(dir, logFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -567,7 +592,7 @@ func (l *jobLog) copy(r io.Reader, stderr bool) {
 
 // appendLog adds a note to a job's log when no jobLog is open (at restart).
 func appendLog(dir, msg string) {
-	f, err := os.OpenFile(filepath.Join(dir, logFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(filepath.Join(dir, logFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/sagequeue/sagequeue/internal/events"
 	"github.com/sagequeue/sagequeue/internal/model"
+	"github.com/sagequeue/sagequeue/internal/runas"
 )
 
 // Config configures a Server. Zero fields get the defaults named.
@@ -49,6 +50,9 @@ type Config struct {
 	// PlanPendingTimeout is how long a job may wait Pending for a plan's
 	// capacity before it fails with InsufficientCapacityError (2 days).
 	PlanPendingTimeout time.Duration
+	// RunAs, when set, names the account a job runs as from the job's tags
+	// (see confine.go); nil, or a nil account, runs it as the server.
+	RunAs func(tags map[string]string) (*runas.Account, error)
 	// Now is the clock (time.Now).
 	Now func() time.Time
 	// Logger (slog.Default()).
@@ -126,6 +130,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("localsm: %w", err)
+	}
+	if cfg.RunAs != nil {
+		if err := tightenDir(dir); err != nil {
+			return nil, fmt.Errorf("localsm: %w", err)
+		}
 	}
 	unlock, err := lockDir(dir)
 	if err != nil {

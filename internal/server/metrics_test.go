@@ -4,10 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -27,37 +24,7 @@ import (
 // temporary data directory, and returns its URL.
 func startServer(t *testing.T, config string, o server.Options) string {
 	t.Helper()
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(cfg, []byte(config), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	o.Listen, o.DataDir, o.ConfigFile = "127.0.0.1:0", filepath.Join(dir, "data"), cfg
-	if o.Tick == 0 {
-		o.Tick = 50 * time.Millisecond
-	}
-	o.StopGrace = time.Second
-	o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	ready := make(chan string, 1)
-	o.Ready = func(addr string) { ready <- addr }
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- server.Run(ctx, o) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server: %v", err)
-		}
-	})
-	select {
-	case addr := <-ready:
-		return "http://" + addr
-	case err := <-done:
-		t.Fatalf("server did not start: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("server did not start in 30s")
-	}
-	return ""
+	return "http://" + runServer(t, config, o, io.Discard)
 }
 
 func batchClient(url string) *batch.Client {

@@ -24,7 +24,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/batch"
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker"
 
@@ -69,6 +68,20 @@ type Options struct {
 	Ready func(addr string)
 	// Bus, if set, also receives every job state change event.
 	Bus *events.LocalBus
+
+	// The door (door.go, docs/security.md). AuthFile, when set, is the auth
+	// file: every request is authenticated and authorized. Without one,
+	// serve refuses a non-loopback Listen unless InsecureNoAuth.
+	AuthFile       string
+	InsecureNoAuth bool
+	// TLSCert and TLSKey, when set, make serve speak HTTPS.
+	TLSCert, TLSKey string
+	// RunAs is the account training jobs run as when serve runs as root
+	// (a user name, uid or uid:gid); "" runs them as serve itself.
+	RunAs string
+	// Reload, when set, makes serve read the auth file and the TLS
+	// certificate again at every receive (the CLI sends SIGHUPs there).
+	Reload <-chan struct{}
 }
 
 // Run serves until ctx ends, then shuts down in order: stop taking requests,
@@ -87,6 +100,10 @@ func Run(ctx context.Context, o Options) error {
 	if o.Bus == nil {
 		o.Bus = &events.LocalBus{}
 	}
+	door, err := openDoor(o)
+	if err != nil {
+		return err
+	}
 	var cfg *setup.Config
 	if o.ConfigFile != "" {
 		c, err := setup.Load(o.ConfigFile)
@@ -101,6 +118,9 @@ func Run(ctx context.Context, o Options) error {
 	if err := os.MkdirAll(o.DataDir, 0o755); err != nil {
 		return err
 	}
+	if err := door.confineDataDir(o.DataDir); err != nil {
+		return err
+	}
 	st, err := bolt.Open(filepath.Join(o.DataDir, "sagequeue.db"))
 	if err != nil {
 		return err
@@ -111,10 +131,10 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	base := "http://" + ln.Addr().String()
-	creds := credentials.NewStaticCredentialsProvider("sagequeue-local", "sagequeue-local", "")
+	base := door.scheme() + "://" + ln.Addr().String()
+	creds, selfClient := door.credentials(), door.httpClient()
 
-	sm := sagemaker.New(sagemaker.Options{BaseEndpoint: aws.String(base), Region: model.LocalAccount.Region, Credentials: creds})
+	sm := sagemaker.New(sagemaker.Options{BaseEndpoint: aws.String(base), Region: model.LocalAccount.Region, Credentials: creds, HTTPClient: selfClient})
 	// One cache of the training plans for the scheduler and the API: the
 	// local endpoint answers at once, so it is read often.
 	planCache := plans.New(sm, 5*time.Second, nil)
@@ -143,12 +163,13 @@ func Run(ctx context.Context, o Options) error {
 		Dir: filepath.Join(o.DataDir, "jobs"), Region: model.LocalAccount.Region, Account: model.LocalAccount.ID,
 		Emit: runner.Deliver, StopGrace: o.StopGrace, InstanceLimit: o.InstanceLimit, Logger: o.Logger,
 		Plans: localPlans(cfg, time.Now()), PlanEndMargin: o.PlanEndMargin, PlanPendingTimeout: o.PlanPendingTimeout,
+		RunAs: door.jobAccounts(),
 	})
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	batchAPI := api.New(api.Config{
+	apiConfig := api.Config{
 		Store: st, Account: model.LocalAccount, Hooks: runner, Logger: o.Logger, Plans: planCache, PlanEndMargin: o.PlanEndMargin,
 		Logs: joblogs.Files{Path: func(name string) (string, error) {
 			path, err := local.LogPath(name)
@@ -158,9 +179,22 @@ func Run(ctx context.Context, o Options) error {
 			}
 			return path, err
 		}},
-	})
-	instrumentedAPI := metricsServer.InstrumentAPI(batchAPI)
+	}
+	door.apiConfig(&apiConfig)
+	instrumentedAPI := metricsServer.InstrumentAPI(api.New(apiConfig))
 	loopback := isLoopback(ln.Addr())
+	// Behind the door: authenticated, when serve has an auth file.
+	routes := door.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.Header.Get("X-Amz-Target"), "SageMaker.") {
+			local.ServeHTTP(w, r)
+			return
+		}
+		if r.URL.Path == metrics.Path {
+			metricsServer.ServeHTTP(w, r)
+			return
+		}
+		instrumentedAPI.ServeHTTP(w, r)
+	}))
 	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if loopback && !loopbackHost(r.Host) {
@@ -171,23 +205,19 @@ func Run(ctx context.Context, o Options) error {
 				http.Error(w, "sagequeue serve listens on loopback and answers requests for localhost or a loopback address only", http.StatusForbidden)
 				return
 			}
-			if strings.HasPrefix(r.Header.Get("X-Amz-Target"), "SageMaker.") {
-				local.ServeHTTP(w, r)
-				return
-			}
-			if r.URL.Path == metrics.Path {
-				metricsServer.ServeHTTP(w, r)
-				return
-			}
-			instrumentedAPI.ServeHTTP(w, r)
+			routes.ServeHTTP(w, r)
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
 	}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- door.serve(srv, ln) }()
+	if o.Reload != nil {
+		go door.reload(ctx, o.Reload)
+	}
 
 	if cfg != nil {
-		client := batch.New(batch.Options{BaseEndpoint: aws.String(base), Region: model.LocalAccount.Region, Credentials: creds})
+		client := batch.New(batch.Options{BaseEndpoint: aws.String(base), Region: model.LocalAccount.Region, Credentials: creds, HTTPClient: selfClient})
 		if err := setup.Apply(ctx, client, cfg); err != nil {
 			shutdown(o.Logger, srv, nil, local)
 			return fmt.Errorf("applying %s: %w", o.ConfigFile, err)
@@ -197,7 +227,7 @@ func Run(ctx context.Context, o Options) error {
 	runCtx, stopRunner := context.WithCancel(context.WithoutCancel(ctx))
 	ran := make(chan error, 1)
 	go func() { ran <- runner.Run(runCtx) }()
-	o.Logger.Info("sagequeue serving", "addr", ln.Addr().String(), "data", o.DataDir)
+	o.Logger.Info("sagequeue serving", "addr", ln.Addr().String(), "url", base, "data", o.DataDir)
 	if o.Ready != nil {
 		o.Ready(ln.Addr().String())
 	}

@@ -19,6 +19,11 @@ const $main = document.getElementById('main');
 const $auto = document.getElementById('auto');
 const $updated = document.getElementById('updated');
 const $error = document.getElementById('error');
+const $who = document.getElementById('who');
+
+// Answers a logged-out, expired or unknown dashboard session gets from a
+// server with authentication (sagequeue serve --auth-file).
+const LOGGED_OUT = new Set(['MissingAuthenticationTokenException', 'ExpiredTokenException', 'UnrecognizedClientException']);
 
 // ---- the API ----
 
@@ -28,6 +33,11 @@ async function api(op, body) {
   });
   let data = null;
   try { data = await res.json(); } catch (e) { /* not JSON */ }
+  showUser(res.headers.get('X-Sagequeue-User'));
+  if (res.status === 403 && data && LOGGED_OUT.has(data.__type)) {
+    // Back to the login page, which returns here afterwards.
+    location.assign('login?next=' + encodeURIComponent(location.hash));
+  }
   if (!res.ok) {
     const err = new Error((data && data.message) || `HTTP ${res.status}`);
     err.status = res.status;
@@ -35,6 +45,17 @@ async function api(op, body) {
   }
   return data;
 }
+
+// showUser shows who is logged in, when the server has logins.
+function showUser(name) {
+  if (!name) return;
+  document.getElementById('who-name').textContent = name;
+  $who.hidden = false;
+}
+
+document.getElementById('logout').addEventListener('click', async () => {
+  try { await fetch('logout', { method: 'POST', cache: 'no-store' }); } finally { location.assign('login'); }
+});
 
 // ---- DOM helpers: text only, never HTML ----
 
