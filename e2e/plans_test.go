@@ -192,7 +192,11 @@ func TestServeRefusesAnUnknownPlan(t *testing.T) {
 	os.WriteFile(cfg, []byte("environments:\n  - {name: gpus, maxCapacity: 1}\n  - {name: more, maxCapacity: 1, trainingPlanArn: "+arn+"}\n"), 0o644)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, "serve", "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"), "--config", cfg)
+	args := []string{"serve", "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"), "--config", cfg}
+	if os.Geteuid() == 0 {
+		args = append(args, "--insecure-run-as-root") // as the harness does
+	}
+	cmd := exec.CommandContext(ctx, binary, args...)
 	out, err := cmd.CombinedOutput()
 	if err == nil || ctx.Err() != nil {
 		t.Fatalf("serve with an unknown plan: %v (timed out: %v)\n%s", err, ctx.Err() != nil, out)

@@ -434,6 +434,9 @@ type stack struct {
 	eb     *eventBridge
 	local  *localsm.Server
 	smURL  string
+	// smCalls counts the requests to the local SageMaker endpoint by
+	// operation.
+	smCalls sync.Map // string -> *atomic.Int64
 	gw     *httptest.Server
 	batch  *batch.Client
 	logs   *syncBuffer
@@ -476,7 +479,11 @@ func newStack(t *testing.T, shuffle bool, options ...func(*localsm.Config)) *sta
 		t.Fatal(err)
 	}
 	s.local = local
-	smSrv := httptest.NewServer(local)
+	smSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := s.smCalls.LoadOrStore(strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "SageMaker."), new(atomic.Int64))
+		n.(*atomic.Int64).Add(1)
+		local.ServeHTTP(w, r)
+	}))
 	t.Cleanup(smSrv.Close)
 	s.smURL = smSrv.URL
 

@@ -3,6 +3,7 @@ package cloud_test
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -81,6 +82,7 @@ func TestCloudTrainingPlan(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	described := s.calls("DescribeTrainingPlan")
 	patient := s.submit(ctx, "qp", "patient", "echo patient", 1)
 	d = s.waitFor(ctx, patient, 90*time.Second, "done", done)
 	if d.Status != types.ServiceJobStatusSucceeded {
@@ -97,4 +99,18 @@ func TestCloudTrainingPlan(t *testing.T) {
 	if lost == 0 {
 		t.Errorf("no attempt waited Pending until SageMaker gave up on it: %d attempts", len(d.Attempts))
 	}
+	// The functions keep a plan a minute; the capacity failures made the
+	// schedule function read it again before that.
+	if n := s.calls("DescribeTrainingPlan"); n <= described {
+		t.Errorf("the plan was not described again after the capacity failures (%d describes before, %d after)", described, n)
+	}
+}
+
+// calls is how many requests of an operation the local SageMaker endpoint
+// has had.
+func (s *stack) calls(op string) int64 {
+	if n, ok := s.smCalls.Load(op); ok {
+		return n.(*atomic.Int64).Load()
+	}
+	return 0
 }

@@ -44,14 +44,36 @@ func (e *Engine) readPlans(ctx context.Context, w *world) {
 	}
 	sort.Strings(sorted)
 	now := e.nowMs()
-	w.plans = map[string]int{}
+	w.plans, w.describedAt, w.snap.Plans = map[string]int{}, 0, w.snap.Plans[:0]
 	for _, arn := range sorted {
 		p, err := e.cfg.Plans.Plan(ctx, arn)
 		if err != nil {
 			e.cfg.Logger.Warn("describing a training plan", "plan", arn, "err", err)
 		}
+		if p != nil && (w.describedAt == 0 || p.DescribedAt < w.describedAt) {
+			w.describedAt = p.DescribedAt
+		}
 		w.plans[arn] = len(w.snap.Plans)
 		w.snap.Plans = append(w.snap.Plans, PlanView(arn, p, err, now, e.cfg.PlanEndMargin.Milliseconds()))
+	}
+}
+
+// refreshPlansAfterCapacityFailures reads the plans again when a job came
+// back from a capacity failure after they were described: what the plans
+// can give may have changed. In one process the engine that saw the failure
+// invalidated its plans already; in the cloud the failure arrives at the
+// statechange function, and the schedule function learns of it here, from
+// the job.
+func (e *Engine) refreshPlansAfterCapacityFailures(ctx context.Context, w *world, jobs map[string]*model.ServiceJob) {
+	if len(w.plans) == 0 || w.describedAt == 0 {
+		return // nothing described yet: the cache describes on its own
+	}
+	for _, j := range jobs {
+		if model.ReasonCode(j.StatusReason) == model.ReasonCapacity && j.RunnableAt > w.describedAt {
+			e.cfg.Plans.Invalidate()
+			e.readPlans(ctx, w)
+			return
+		}
 	}
 }
 

@@ -71,6 +71,8 @@ type world struct {
 	queues   map[string]*model.JobQueue           // by ARN
 	policies map[string]*model.SchedulingPolicy   // by ARN
 	plans    map[string]int                       // index in snap.Plans by plan ARN
+	// describedAt is when the oldest copy of the plans was described.
+	describedAt int64
 	snap     *sched.Snapshot
 }
 
@@ -223,6 +225,7 @@ func (e *Engine) plan(ctx context.Context, w *world, res *PassResult) (map[strin
 			return nil, sched.Decisions{}, err
 		}
 	}
+	e.refreshPlansAfterCapacityFailures(ctx, w, jobs)
 	for {
 		w.snap.Runnable, w.snap.Truncated = w.snap.Runnable[:0], w.snap.Truncated[:0]
 		for _, l := range lines {
