@@ -88,6 +88,14 @@ func (ps *planState) takes(instanceType string) bool {
 	return true
 }
 
+// maxHeldPerLine bounds the jobs of one line a pass passes over because a
+// plan's window ends too soon for them: a line of long jobs must not make a
+// pass read its whole backlog. Past it the line waits as behind any head
+// that does not fit (FIFO order, as AWS Batch keeps it). The jobs passed
+// over stay at the front, so the bound is also how deep behind them a
+// short job may be and still use the window.
+const maxHeldPerLine = 256
+
 // planHold is why a plan, and nothing else, keeps a job from starting.
 type planHold int
 
@@ -119,6 +127,35 @@ func (p *pass) check(ps *planState, qs *queueState, e *envState, c *Candidate) (
 		return holdShort, w
 	}
 	return holdNone, w
+}
+
+// reasonKey is what a plan's reason depends on.
+type reasonKey struct {
+	hold         planHold
+	plan         *planState
+	win          model.PlanWindow
+	bound        int64
+	instanceType string
+}
+
+// reasonText is r.reason, once per pass for each distinct text.
+func (p *pass) reasonText(r *planRefusal, c *Candidate) string {
+	k := reasonKey{hold: r.hold, plan: r.plan, win: r.win}
+	switch r.hold {
+	case holdShort:
+		k.bound = c.RuntimeBound
+	case holdType:
+		k.instanceType = c.InstanceType
+	}
+	if t, ok := p.texts[k]; ok {
+		return t
+	}
+	if p.texts == nil {
+		p.texts = map[reasonKey]string{}
+	}
+	t := r.reason(c, p.now)
+	p.texts[k] = t
+	return t
 }
 
 // reason is the statusReason of a job held back by r.

@@ -1,6 +1,7 @@
 package sched_test
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -255,5 +256,30 @@ func TestPlanViewWindows(t *testing.T) {
 	}
 	if _, ok := v.NextFitting(now, 1000); ok {
 		t.Error("a window of 160s fits a job of 1000s")
+	}
+}
+
+// TestHeldJobsAreBounded: a pass passes over at most maxHeldPerLine (256)
+// jobs of a line that the window is too short for, so that a line of long
+// jobs does not make it read the whole backlog; the line waits behind them.
+func TestHeldJobsAreBounded(t *testing.T) {
+	fifoQ := sim.Queue("fifo", 10, "", "a")
+	build := func(n int) *sched.Snapshot {
+		s := &sched.Snapshot{
+			Environments: []model.ServiceEnvironment{planEnv("a", 4, false)},
+			Queues:       []model.JobQueue{fifoQ},
+			Plans:        []sched.PlanView{plan(window(-5, 60, 4))},
+		}
+		for i := range n {
+			s.Runnable = append(s.Runnable, long(fmt.Sprintf("long%03d", i), fifo, int64(10_000-i), 1, 3600))
+		}
+		s.Runnable = append(s.Runnable, long("short", fifo, 1, 1, 10))
+		return s
+	}
+	if d := sched.Plan(build(256), now); !reflect.DeepEqual(admitted(d), []string{"short"}) || len(d.Reasons) != 256 {
+		t.Errorf("256 long jobs ahead: admitted %v, %d reasons", admitted(d), len(d.Reasons))
+	}
+	if d := sched.Plan(build(257), now); len(d.Admit) != 0 || len(d.Reasons) != 257 {
+		t.Errorf("257 long jobs ahead: admitted %v, %d reasons; want the line to wait behind the 257th", admitted(d), len(d.Reasons))
 	}
 }

@@ -126,6 +126,7 @@ type line struct {
 	usage     float64 // decayed past usage, in instances
 	weight    float64
 	pos       int // position in the queue's share heap
+	held      int // jobs passed over in the pass for a plan window too short
 }
 
 func (l *line) score() float64 { return (float64(l.alloc) + l.usage) * l.weight }
@@ -159,6 +160,8 @@ type pass struct {
 	asked  map[ShareKey]bool
 	// reasoned are the jobs whose reason the pass decided.
 	reasoned map[string]bool
+	// texts memoizes the plans' reasons: many held jobs share one.
+	texts map[reasonKey]string
 }
 
 func newPass(s *Snapshot, now int64) *pass {
@@ -419,10 +422,13 @@ func (p *pass) serve(qs *queueState) {
 		}
 		want := ""
 		if refusal != nil {
-			want = refusal.reason(c, p.now)
+			want = p.reasonText(refusal, c)
 		}
 		ended := p.blocked(qs, c, n, want)
-		if ended || refusal != nil && refusal.hold == holdShort && n <= qs.maxFit {
+		if ended || refusal != nil && refusal.hold == holdShort && n <= qs.maxFit && l.held < maxHeldPerLine {
+			if !ended {
+				l.held++
+			}
 			// Ended by a time limit action, or held only because the
 			// plan's window ends too soon for it: the jobs behind it may
 			// use the window, since they too must end within it, so they
