@@ -437,10 +437,10 @@ type stack struct {
 	// smCalls counts the requests to the local SageMaker endpoint by
 	// operation.
 	smCalls sync.Map // string -> *atomic.Int64
-	gw     *httptest.Server
-	batch  *batch.Client
-	logs   *syncBuffer
-	dir    string
+	gw      *httptest.Server
+	batch   *batch.Client
+	logs    *syncBuffer
+	dir     string
 }
 
 // newStack builds the stack; options change the local SageMaker endpoint's

@@ -73,7 +73,7 @@ type world struct {
 	plans    map[string]int                       // index in snap.Plans by plan ARN
 	// describedAt is when the oldest copy of the plans was described.
 	describedAt int64
-	snap     *sched.Snapshot
+	snap        *sched.Snapshot
 }
 
 func (e *Engine) readWorld(ctx context.Context) (*world, error) {
