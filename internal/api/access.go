@@ -57,6 +57,7 @@ var operationNames = func() map[string]string {
 		"DeleteServiceEnvironment", "CreateJobQueue", "UpdateJobQueue", "DescribeJobQueues", "DeleteJobQueue",
 		"CreateSchedulingPolicy", "UpdateSchedulingPolicy", "DescribeSchedulingPolicies", "ListSchedulingPolicies",
 		"DeleteSchedulingPolicy", "GetServiceJobLogs", "GetDashboard", "GetUtilization", "SearchServiceJobs",
+		"CreateQuotaShare", "UpdateQuotaShare", "DescribeQuotaShare", "ListQuotaShares", "DeleteQuotaShare",
 		"DescribeTrainingPlans",
 	} {
 		m[strings.ToLower(n)] = n

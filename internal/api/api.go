@@ -130,6 +130,11 @@ func New(cfg Config) *Handler {
 		"describeschedulingpolicies":  h.describeSchedulingPolicies,
 		"listschedulingpolicies":      h.listSchedulingPolicies,
 		"deleteschedulingpolicy":      h.deleteSchedulingPolicy,
+		"createquotashare":            h.createQuotaShare,
+		"updatequotashare":            h.updateQuotaShare,
+		"describequotashare":          h.describeQuotaShare,
+		"listquotashares":             h.listQuotaShares,
+		"deletequotashare":            h.deleteQuotaShare,
 		// sagequeue extensions
 		"getservicejoblogs":     h.getServiceJobLogs,
 		"getdashboard":          h.getDashboard,

@@ -91,7 +91,11 @@ func (h *Handler) updateServiceEnvironment(ctx context.Context, r *request) (any
 			return nil, err
 		}
 		if len(limits) > 0 {
+			was := e.QuotaManaged()
 			e.CapacityLimits = limits
+			if e.QuotaManaged() != was {
+				return nil, model.Invalidf("capacityLimits", "service environment %s can't change between NUM_INSTANCES and per-instance-type (quota management) limits; create a new environment", e.Name)
+			}
 		}
 		if in.State != nil {
 			e.State = *in.State
@@ -257,12 +261,16 @@ func (h *Handler) createSchedulingPolicy(ctx context.Context, r *request) (any, 
 	if err != nil {
 		return nil, err
 	}
-	if in.QuotaSharePolicy != nil {
-		return nil, model.Invalid("quotaSharePolicy", "quota-share scheduling policies are not supported; use fairsharePolicy")
-	}
 	p := &model.SchedulingPolicy{
-		Name: name, Arn: h.cfg.Account.ARN(model.KindSchedulingPolicy, name),
-		FairsharePolicy: fairshareFromWire(in.FairsharePolicy), Tags: in.Tags,
+		Name: name, Arn: h.cfg.Account.ARN(model.KindSchedulingPolicy, name), Tags: in.Tags,
+	}
+	if in.QuotaSharePolicy != nil {
+		if in.FairsharePolicy != nil {
+			return nil, model.Invalid("quotaSharePolicy", "cannot be combined with fairsharePolicy: a scheduling policy is either fair share or quota management")
+		}
+		p.QuotaSharePolicy = quotaPolicyFromWire(in.QuotaSharePolicy)
+	} else {
+		p.FairsharePolicy = fairshareFromWire(in.FairsharePolicy)
 	}
 	if err := p.Validate(); err != nil {
 		return nil, err
@@ -286,16 +294,23 @@ func (h *Handler) updateSchedulingPolicy(ctx context.Context, r *request) (any, 
 	if err != nil {
 		return nil, err
 	}
-	if in.QuotaSharePolicy != nil {
-		return nil, model.Invalid("quotaSharePolicy", "quota-share scheduling policies are not supported; use fairsharePolicy")
-	}
 	for range retries {
 		p, err := h.policy(ctx, "arn", ref)
 		if err != nil {
 			return nil, err
 		}
+		// A policy keeps its kind for life, as in AWS Batch.
 		if in.FairsharePolicy != nil {
+			if p.QuotaSharePolicy != nil {
+				return nil, model.Invalidf("fairsharePolicy", "scheduling policy %s is a quota management policy; it can't be changed to fair share", p.Name)
+			}
 			p.FairsharePolicy = fairshareFromWire(in.FairsharePolicy)
+		}
+		if in.QuotaSharePolicy != nil {
+			if p.QuotaSharePolicy == nil {
+				return nil, model.Invalidf("quotaSharePolicy", "scheduling policy %s is a fair-share policy; it can't be changed to quota management", p.Name)
+			}
+			p.QuotaSharePolicy = quotaPolicyFromWire(in.QuotaSharePolicy)
 		}
 		if err := p.Validate(); err != nil {
 			return nil, err
@@ -313,8 +328,15 @@ func (h *Handler) updateSchedulingPolicy(ctx context.Context, r *request) (any, 
 	return nil, errBusy
 }
 
+func quotaPolicyFromWire(in *quotaSharePolicy) *model.QuotaSharePolicy {
+	return &model.QuotaSharePolicy{IdleResourceAssignmentStrategy: str(in.IdleResourceAssignmentStrategy)}
+}
+
 func policyDetail(p *model.SchedulingPolicy) schedulingPolicyDetail {
 	d := schedulingPolicyDetail{Arn: p.Arn, Name: p.Name, Tags: p.Tags}
+	if qp := p.QuotaSharePolicy; qp != nil {
+		d.QuotaSharePolicy = &policyQuotaShare{IdleResourceAssignmentStrategy: qp.IdleResourceAssignmentStrategy}
+	}
 	if fp := p.FairsharePolicy; fp != nil {
 		d.FairsharePolicy = &policyFairshare{
 			ComputeReservation: fp.ComputeReservation, ShareDecaySeconds: fp.ShareDecaySeconds, ShareDistribution: []policyShare{},
@@ -479,6 +501,7 @@ func (h *Handler) createJobQueue(ctx context.Context, r *request) (any, error) {
 			return nil, err
 		}
 		q.SchedulingPolicyArn = p.Arn
+		q.QuotaManagement = p.QuotaSharePolicy != nil
 	}
 	if q.ServiceEnvironmentOrder, err = h.environmentsFromWire(ctx, in.ServiceEnvironmentOrder); err != nil {
 		return nil, err
@@ -487,6 +510,9 @@ func (h *Handler) createJobQueue(ctx context.Context, r *request) (any, error) {
 		return nil, err
 	}
 	if err := q.Validate(); err != nil {
+		return nil, err
+	}
+	if err := h.checkQueueEnvironments(ctx, q); err != nil {
 		return nil, err
 	}
 	stored, err := h.cfg.Store.CreateQueue(ctx, q)
@@ -523,13 +549,13 @@ func (h *Handler) updateJobQueue(ctx context.Context, r *request) (any, error) {
 			return nil, err
 		}
 	}
-	policyArn := ""
+	policyArn, quotaPolicy := "", false
 	if pref := str(in.SchedulingPolicyArn); pref != "" {
 		p, err := h.policy(ctx, "schedulingPolicyArn", pref)
 		if err != nil {
 			return nil, err
 		}
-		policyArn = p.Arn
+		policyArn, quotaPolicy = p.Arn, p.QuotaSharePolicy != nil
 	}
 	for range retries {
 		q, err := h.queue(ctx, "jobQueue", ref)
@@ -543,8 +569,11 @@ func (h *Handler) updateJobQueue(ctx context.Context, r *request) (any, error) {
 			q.State = *in.State
 		}
 		if policyArn != "" {
-			if !q.FairShare() {
-				return nil, model.Invalidf("schedulingPolicyArn", "job queue %s is a FIFO queue; a fair-share policy can't be added to it (create a new queue)", q.Name)
+			switch {
+			case q.SchedulingPolicyArn == "":
+				return nil, model.Invalidf("schedulingPolicyArn", "job queue %s is a FIFO queue; a scheduling policy can't be added to it (create a new queue)", q.Name)
+			case quotaPolicy != q.QuotaManagement:
+				return nil, model.Invalidf("schedulingPolicyArn", "job queue %s can't change between fair share and quota management (create a new queue)", q.Name)
 			}
 			q.SchedulingPolicyArn = policyArn
 		}
@@ -558,6 +587,9 @@ func (h *Handler) updateJobQueue(ctx context.Context, r *request) (any, error) {
 			q.PartialWindows = *in.PartialWindows
 		}
 		if err := q.Validate(); err != nil {
+			return nil, err
+		}
+		if err := h.checkQueueEnvironments(ctx, q); err != nil {
 			return nil, err
 		}
 		stored, err := h.cfg.Store.UpdateQueue(ctx, q)
@@ -654,6 +686,16 @@ func (h *Handler) deleteJobQueue(ctx context.Context, r *request) (any, error) {
 	if err := h.cfg.Store.DeleteQueue(ctx, q.Name); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
+	// Quota shares live inside their queue and go with it.
+	shares, err := h.cfg.Store.ListQuotaShares(ctx, q.Name)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range shares {
+		if err := h.cfg.Store.DeleteQuotaShare(ctx, q.Name, s.Name); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+	}
 	return empty{}, nil
 }
 
@@ -663,4 +705,45 @@ func (h *Handler) configChanged(ctx context.Context) {
 	if h.cfg.Hooks != nil {
 		h.cfg.Hooks.ConfigChanged(ctx)
 	}
+}
+
+// checkQueueEnvironments applies AWS Batch's rules for quota management: a
+// quota-management queue has exactly one environment, whose limits are per
+// instance type and which no other queue uses; other queues use
+// NUM_INSTANCES environments only.
+func (h *Handler) checkQueueEnvironments(ctx context.Context, q *model.JobQueue) error {
+	if q.QuotaShares() && len(q.ServiceEnvironmentOrder) != 1 {
+		return model.Invalidf("serviceEnvironmentOrder", "a quota management job queue has exactly one service environment, got %d", len(q.ServiceEnvironmentOrder))
+	}
+	queues, err := h.cfg.Store.ListQueues(ctx)
+	if err != nil {
+		return err
+	}
+	for i, o := range q.ServiceEnvironmentOrder {
+		f := fmt.Sprintf("serviceEnvironmentOrder[%d].serviceEnvironment", i)
+		e, err := h.environment(ctx, f, o.ServiceEnvironment)
+		if err != nil {
+			return err
+		}
+		switch {
+		case q.QuotaShares() && !e.QuotaManaged():
+			return model.Invalidf(f, "service environment %s has NUM_INSTANCES limits; a quota management queue needs one whose capacityLimits are per instance type (such as ml.p5.48xlarge)", e.Name)
+		case !q.QuotaShares() && e.QuotaManaged():
+			return model.Invalidf(f, "service environment %s is a quota management environment (limits per instance type); only a queue with a quotaSharePolicy may use it", e.Name)
+		}
+		if !e.QuotaManaged() {
+			continue
+		}
+		for _, other := range queues {
+			if other.Name == q.Name {
+				continue
+			}
+			for _, oo := range other.ServiceEnvironmentOrder {
+				if oo.ServiceEnvironment == e.Arn {
+					return model.Invalidf(f, "service environment %s is already connected to job queue %s; a quota management environment serves one queue", e.Name, other.Name)
+				}
+			}
+		}
+	}
+	return nil
 }

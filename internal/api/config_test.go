@@ -118,8 +118,10 @@ func TestSchedulingPolicies(t *testing.T) {
 	clientError(t, err, `fairsharePolicy.shareDistribution[1].shareIdentifier: "UserA1" overlaps "UserA*"`)
 	_, err = c.CreateSchedulingPolicy(ctx, &batch.CreateSchedulingPolicyInput{Name: aws.String("r"), FairsharePolicy: &types.FairsharePolicy{ComputeReservation: aws.Int32(100)}})
 	clientError(t, err, "fairsharePolicy.computeReservation: must be between 0 and 99")
-	_, err = c.CreateSchedulingPolicy(ctx, &batch.CreateSchedulingPolicyInput{Name: aws.String("q"), QuotaSharePolicy: &types.QuotaSharePolicy{IdleResourceAssignmentStrategy: types.QuotaShareIdleResourceAssignmentStrategyFifo}})
-	clientError(t, err, "quotaSharePolicy")
+	_, err = c.CreateSchedulingPolicy(ctx, &batch.CreateSchedulingPolicyInput{Name: aws.String("q"),
+		QuotaSharePolicy: &types.QuotaSharePolicy{IdleResourceAssignmentStrategy: types.QuotaShareIdleResourceAssignmentStrategyFifo},
+		FairsharePolicy:  &types.FairsharePolicy{}})
+	clientError(t, err, "quotaSharePolicy: cannot be combined with fairsharePolicy")
 
 	var arns []string
 	p := batch.NewListSchedulingPoliciesPaginator(c, &batch.ListSchedulingPoliciesInput{MaxResults: aws.Int32(2)})
@@ -235,7 +237,7 @@ func TestJobQueues(t *testing.T) {
 		"policy onto a FIFO queue": {func() error {
 			_, err := c.UpdateJobQueue(ctx, &batch.UpdateJobQueueInput{JobQueue: aws.String("fifo"), SchedulingPolicyArn: aws.String(arn(model.KindSchedulingPolicy, "fp"))})
 			return err
-		}, "job queue fifo is a FIFO queue; a fair-share policy can't be added"},
+		}, "job queue fifo is a FIFO queue; a scheduling policy can't be added"},
 		"time limit of 0": {func() error {
 			_, err := c.UpdateJobQueue(ctx, &batch.UpdateJobQueueInput{JobQueue: aws.String("fifo"), JobStateTimeLimitActions: []types.JobStateTimeLimitAction{{
 				Action: types.JobStateTimeLimitActionsActionCancel, MaxTimeSeconds: aws.Int32(0), Reason: aws.String("X"), State: types.JobStateTimeLimitActionsStateRunnable}}})

@@ -65,6 +65,7 @@ type dashboardQueue struct {
 	CappedCounts   []string            `json:"cappedCounts"`
 	InstancesInUse int64               `json:"instancesInUse"`
 	Fairshare      *dashboardFairshare `json:"fairshare,omitempty"`
+	QuotaShares    *dashboardQuota     `json:"quotaShares,omitempty"`
 }
 
 type dashboardFairshare struct {
@@ -229,6 +230,11 @@ func (h *Handler) dashboardQueue(ctx context.Context, q *model.JobQueue, active 
 			return dq, err
 		}
 		dq.Fairshare = fs
+	}
+	if q.QuotaShares() {
+		if dq.QuotaShares, err = h.dashboardQuota(ctx, q, active, lines); err != nil {
+			return dq, err
+		}
 	}
 	return dq, nil
 }

@@ -19,6 +19,7 @@ var fuzzOps = []string{
 	"deleteserviceenvironment", "createjobqueue", "updatejobqueue", "describejobqueues", "deletejobqueue",
 	"createschedulingpolicy", "updateschedulingpolicy", "describeschedulingpolicies", "listschedulingpolicies",
 	"deleteschedulingpolicy", "getservicejoblogs", "getdashboard", "getutilization", "searchservicejobs",
+	"createquotashare", "updatequotashare", "describequotashare", "listquotashares", "deletequotashare",
 }
 
 // FuzzRequests throws arbitrary bodies at every operation of a handler whose
@@ -50,7 +51,13 @@ func FuzzRequests(f *testing.F) {
 		"getdashboard":                `{"recentSeconds":3600,"countLimit":10}`,
 		"getutilization":              `{"startTime":1700000000000,"endTime":1700003600000,"periodSeconds":30}`,
 		"searchservicejobs":           `{"jobQueue":"fair","jobStatus":"RUNNABLE","shareIdentifier":"research","jobNamePrefix":"j","maxResults":5,"nextToken":"abc"}`,
+		"createquotashare":            `{"quotaShareName":"b","jobQueue":"qm","capacityLimits":[{"capacityUnit":"ml.p5.48xlarge","maxCapacity":2}],"resourceSharingConfiguration":{"strategy":"LEND_AND_BORROW","borrowLimit":50},"preemptionConfiguration":{"inSharePreemption":"ENABLED"}}`,
+		"updatequotashare":            `{"quotaShareArn":"arn:aws:batch:local:000000000000:job-queue/qm/quota-share/a","capacityLimits":[{"capacityUnit":"ml.p5.48xlarge","maxCapacity":0}],"state":"DISABLED"}`,
+		"describequotashare":          `{"quotaShareArn":"arn:aws:batch:local:000000000000:job-queue/qm/quota-share/a"}`,
+		"listquotashares":             `{"jobQueue":"qm","maxResults":1}`,
+		"deletequotashare":            `{"quotaShareArn":"arn:aws:batch:local:000000000000:job-queue/qm/quota-share/a"}`,
 	}
+	f.Add(uint8(0), []byte(`{"jobName":"j","jobQueue":"qm","quotaShareName":"a","serviceJobType":"SAGEMAKER_TRAINING","serviceRequestPayload":"{\"ResourceConfig\":{\"InstanceType\":\"ml.p5.48xlarge\"}}","preemptionConfiguration":{"preemptionRetriesBeforeTermination":1}}`))
 	for i, op := range fuzzOps {
 		f.Add(uint8(i), []byte(seeds[op]))
 	}
@@ -67,6 +74,10 @@ func FuzzRequests(f *testing.F) {
 		{"createschedulingpolicy", `{"name":"fp","fairsharePolicy":{"shareDistribution":[{"shareIdentifier":"research","weightFactor":1}]}}`},
 		{"createjobqueue", `{"jobQueueName":"fifo","priority":1,"serviceEnvironmentOrder":[{"order":1,"serviceEnvironment":"plan"}]}`},
 		{"createjobqueue", `{"jobQueueName":"fair","priority":1,"schedulingPolicyArn":"fp","serviceEnvironmentOrder":[{"order":1,"serviceEnvironment":"plan"}]}`},
+		{"createserviceenvironment", `{"serviceEnvironmentName":"qe","serviceEnvironmentType":"SAGEMAKER_TRAINING","capacityLimits":[{"capacityUnit":"ml.p5.48xlarge","maxCapacity":4}]}`},
+		{"createschedulingpolicy", `{"name":"qp","quotaSharePolicy":{"idleResourceAssignmentStrategy":"FIFO"}}`},
+		{"createjobqueue", `{"jobQueueName":"qm","priority":1,"schedulingPolicyArn":"qp","serviceEnvironmentOrder":[{"order":1,"serviceEnvironment":"qe"}]}`},
+		{"createquotashare", `{"quotaShareName":"a","jobQueue":"qm","capacityLimits":[{"capacityUnit":"ml.p5.48xlarge","maxCapacity":2}],"resourceSharingConfiguration":{"strategy":"LEND"},"preemptionConfiguration":{"inSharePreemption":"DISABLED"}}`},
 	} {
 		if code, body := call(h, setup.op, []byte(setup.body)); code != 200 {
 			f.Fatalf("setup %s: %d %s", setup.op, code, body)

@@ -39,9 +39,6 @@ func (h *Handler) submitServiceJob(ctx context.Context, r *request) (any, error)
 	if err != nil {
 		return nil, err
 	}
-	if in.QuotaShareName != nil {
-		return nil, model.Invalid("quotaShareName", "quota-share scheduling policies are not supported; use a fair-share policy and shareIdentifier")
-	}
 	q, err := h.queue(ctx, "jobQueue", queueRef)
 	if err != nil {
 		return nil, err
@@ -53,6 +50,10 @@ func (h *Handler) submitServiceJob(ctx context.Context, r *request) (any, error)
 		return nil, model.Invalidf("jobQueue", "job queue %s is DISABLED and does not accept new jobs", q.Name)
 	}
 	tr, err := model.ParsePayload(payload)
+	if err != nil {
+		return nil, err
+	}
+	quotaShare, err := h.checkQuotaShareName(ctx, q, in, tr)
 	if err != nil {
 		return nil, err
 	}
@@ -77,6 +78,12 @@ func (h *Handler) submitServiceJob(ctx context.Context, r *request) (any, error)
 	}
 	if in.SchedulingPriority != nil {
 		job.SchedulingPriority = *in.SchedulingPriority
+	}
+	if quotaShare != "" {
+		job.ShareIdentifier, job.QuotaShareName = quotaShare, quotaShare
+	}
+	if pc := in.PreemptionConfiguration; pc != nil {
+		job.PreemptionConfiguration = &model.ServiceJobPreemption{RetriesBeforeTermination: pc.PreemptionRetriesBeforeTermination}
 	}
 	if job.RetryStrategy, err = retryFromWire(in.RetryStrategy); err != nil {
 		return nil, err
@@ -117,6 +124,50 @@ func (h *Handler) submitServiceJob(ctx context.Context, r *request) (any, error)
 	}
 	h.changed(ctx, stored, "")
 	return jobRef{JobArn: stored.JobArn, JobID: stored.JobID, JobName: stored.JobName}, nil
+}
+
+// checkQuotaShareName checks quotaShareName against the queue: required on
+// a quota management queue and naming one of its ENABLED shares, refused on
+// other queues; and a quota share's job must name one instance type, the
+// unit its quota is counted in.
+func (h *Handler) checkQuotaShareName(ctx context.Context, q *model.JobQueue, in submitServiceJobRequest, tr model.TrainingRequest) (string, error) {
+	name := str(in.QuotaShareName)
+	if !q.QuotaShares() {
+		if in.QuotaShareName != nil {
+			return "", model.Invalidf("quotaShareName", "must not be set: job queue %s has no quota management scheduling policy", q.Name)
+		}
+		if in.PreemptionConfiguration != nil {
+			return "", model.Invalidf("preemptionConfiguration", "applies only to jobs of quota management queues; job queue %s is not one", q.Name)
+		}
+		return "", nil
+	}
+	if name == "" {
+		return "", model.Invalidf("quotaShareName", "is required: job queue %s is a quota management queue", q.Name)
+	}
+	if in.ShareIdentifier != nil {
+		return "", model.Invalid("shareIdentifier", "must not be set on a quota management queue; use quotaShareName")
+	}
+	if err := model.ValidateName("quotaShareName", name); err != nil {
+		return "", err
+	}
+	s, err := h.cfg.Store.GetQuotaShare(ctx, q.Name, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", model.Invalidf("quotaShareName", "job queue %s has no quota share %s", q.Name, name)
+	}
+	if err != nil {
+		return "", err
+	}
+	if !s.Enabled() {
+		return "", model.Invalidf("quotaShareName", "quota share %s is DISABLED and does not accept new jobs", name)
+	}
+	const f = "serviceRequestPayload.ResourceConfig"
+	switch {
+	case tr.InstanceType == "":
+		return "", model.Invalidf(f+".InstanceType", "is required on quota management queue %s: quota shares count capacity per instance type", q.Name)
+	case strings.Contains(tr.InstanceType, "+"):
+		return "", model.Invalidf(f+".InstanceGroups", "of several instance types are not supported on quota management queue %s: a job's quota is counted in one instance type", q.Name)
+	}
+	return name, nil
 }
 
 // checkTrainingPlan refuses a payload that names a training plan none of its
@@ -247,12 +298,16 @@ func jobDetail(j *model.ServiceJob) serviceJobDetail {
 
 // summaryOf is a job in the shape of a ListServiceJobs summary.
 func summaryOf(j *model.ServiceJob) serviceJobSummary {
-	return serviceJobSummary{
+	s := serviceJobSummary{
 		CapacityUsage: capacity(j), CreatedAt: j.CreatedAt, JobArn: j.JobArn, JobID: j.JobID, JobName: j.JobName,
 		LatestAttempt: events.NewJobDetail(j).LatestAttempt, ScheduledAt: j.ScheduledAt, ServiceJobType: j.ServiceJobType,
 		ShareIdentifier: j.ShareIdentifier, StartedAt: j.StartedAt, Status: string(j.Status),
 		StatusReason: j.StatusReason, StoppedAt: j.StoppedAt,
 	}
+	if j.QuotaShareName != "" {
+		s.ShareIdentifier, s.QuotaShareName = "", j.QuotaShareName
+	}
+	return s
 }
 
 func capacity(j *model.ServiceJob) []capacityUsage {
@@ -297,7 +352,7 @@ func (h *Handler) listServiceJobs(ctx context.Context, r *request) (any, error) 
 	if len(in.Filters) > 1 {
 		return nil, model.Invalidf("filters", "only one filter can be used at a time, got %d", len(in.Filters))
 	}
-	useStatus := true
+	useStatus, quotaFilter := true, false
 	for _, f := range in.Filters {
 		name := str(f.Name)
 		if len(f.Values) != 1 {
@@ -329,8 +384,13 @@ func (h *Handler) listServiceJobs(ctx context.Context, r *request) (any, error) 
 			q.Share = v
 			useStatus = status != ""
 		case "QUOTA_SHARE_NAME":
-			// sagequeue has no quota shares: no job matches.
-			return listServiceJobsResponse{JobSummaryList: []serviceJobSummary{}}, nil
+			if v == "" {
+				return nil, model.Invalid("filters[0].values", "QUOTA_SHARE_NAME needs a quota share name")
+			}
+			// Quota share names are the line key of their jobs, as share
+			// identifiers are; the summaries below keep them apart.
+			q.Share, quotaFilter = v, true
+			useStatus = status != ""
 		default:
 			return nil, model.Invalidf("filters[0].name", "must be JOB_NAME, BEFORE_CREATED_AT, AFTER_CREATED_AT, SHARE_IDENTIFIER or QUOTA_SHARE_NAME; got %q", name)
 		}
@@ -359,6 +419,9 @@ func (h *Handler) listServiceJobs(ctx context.Context, r *request) (any, error) 
 	}
 	out := listServiceJobsResponse{JobSummaryList: make([]serviceJobSummary, 0, len(page.Jobs))}
 	for _, j := range page.Jobs {
+		if q.Share != "" && (j.QuotaShareName != "") != quotaFilter {
+			continue // a share identifier filter matched a quota share, or the reverse
+		}
 		out.JobSummaryList = append(out.JobSummaryList, summaryOf(j))
 	}
 	if page.Next != "" {

@@ -72,6 +72,9 @@ func (h *Handler) getJobQueueSnapshot(ctx context.Context, r *request) (any, err
 		out.FrontOfQueue.Jobs = append(out.FrontOfQueue.Jobs, frontOfQueueJob{JobArn: arns[c.JobID], EarliestTimeAtPosition: runnableAt[c.JobID]})
 	}
 	out.QueueUtilization.TotalCapacityUsage = byInstanceType(active)
+	if q.QuotaShares() {
+		quotaSnapshot(&out, snap, q, active, arns, runnableAt, now)
+	}
 	if q.FairShare() {
 		shares := map[string][]*model.ServiceJob{}
 		for _, j := range active {
@@ -134,4 +137,31 @@ func total(c []capacityUsage) float64 {
 		t += u.Quantity
 	}
 	return t
+}
+
+// quotaSnapshot fills in what a quota management queue's snapshot has more:
+// the front of each quota share and each share's capacity in use.
+func quotaSnapshot(out *getJobQueueSnapshotResponse, snap *sched.Snapshot, q *model.JobQueue, active []*model.ServiceJob, arns map[string]string, runnableAt map[string]int64, now int64) {
+	front := &frontOfQuotaShares{LastUpdatedAt: now, QuotaShares: map[string][]frontOfQueueJob{}}
+	for share, jobs := range sched.QuotaFront(snap, q.Arn, frontSize) {
+		for _, c := range jobs {
+			front.QuotaShares[share] = append(front.QuotaShares[share], frontOfQueueJob{JobArn: arns[c.JobID], EarliestTimeAtPosition: runnableAt[c.JobID]})
+		}
+	}
+	out.FrontOfQuotaShares = front
+	byShare := map[string][]*model.ServiceJob{}
+	for _, j := range active {
+		byShare[j.QuotaShareName] = append(byShare[j.QuotaShareName], j)
+	}
+	u := &quotaShareUtilizationDetail{TopCapacityUtilization: []quotaShareUtilization{}}
+	for share, jobs := range byShare {
+		u.TopCapacityUtilization = append(u.TopCapacityUtilization, quotaShareUtilization{QuotaShareName: share, CapacityUsage: byInstanceType(jobs)})
+	}
+	slices.SortFunc(u.TopCapacityUtilization, func(a, b quotaShareUtilization) int {
+		if c := cmp.Compare(total(b.CapacityUsage), total(a.CapacityUsage)); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.QuotaShareName, b.QuotaShareName)
+	})
+	out.QueueUtilization.QuotaShareUtilization = u
 }

@@ -87,6 +87,7 @@ type serviceJobSummary struct {
 	JobName         string                `json:"jobName"`
 	LatestAttempt   *events.LatestAttempt `json:"latestAttempt,omitempty"`
 	ScheduledAt     int64                 `json:"scheduledAt,omitempty"`
+	QuotaShareName  string                `json:"quotaShareName,omitempty"`
 	ServiceJobType  string                `json:"serviceJobType"`
 	ShareIdentifier string                `json:"shareIdentifier,omitempty"`
 	StartedAt       int64                 `json:"startedAt,omitempty"`
@@ -134,15 +135,31 @@ type fairshareUtilization struct {
 	TopCapacityUtilization []shareUtilization `json:"topCapacityUtilization"`
 }
 
+type quotaShareUtilization struct {
+	QuotaShareName string          `json:"quotaShareName"`
+	CapacityUsage  []capacityUsage `json:"capacityUsage"`
+}
+
+type quotaShareUtilizationDetail struct {
+	TopCapacityUtilization []quotaShareUtilization `json:"topCapacityUtilization"`
+}
+
 type queueUtilization struct {
-	FairshareUtilization *fairshareUtilization `json:"fairshareUtilization,omitempty"`
-	LastUpdatedAt        int64                 `json:"lastUpdatedAt"`
-	TotalCapacityUsage   []capacityUsage       `json:"totalCapacityUsage"`
+	FairshareUtilization  *fairshareUtilization        `json:"fairshareUtilization,omitempty"`
+	QuotaShareUtilization *quotaShareUtilizationDetail `json:"quotaShareUtilization,omitempty"`
+	LastUpdatedAt         int64                        `json:"lastUpdatedAt"`
+	TotalCapacityUsage    []capacityUsage              `json:"totalCapacityUsage"`
+}
+
+type frontOfQuotaShares struct {
+	LastUpdatedAt int64                        `json:"lastUpdatedAt"`
+	QuotaShares   map[string][]frontOfQueueJob `json:"quotaShares"`
 }
 
 type getJobQueueSnapshotResponse struct {
-	FrontOfQueue     frontOfQueue     `json:"frontOfQueue"`
-	QueueUtilization queueUtilization `json:"queueUtilization"`
+	FrontOfQueue       frontOfQueue        `json:"frontOfQueue"`
+	FrontOfQuotaShares *frontOfQuotaShares `json:"frontOfQuotaShares,omitempty"`
+	QueueUtilization   queueUtilization    `json:"queueUtilization"`
 }
 
 // Service environments.
@@ -306,10 +323,14 @@ type fairsharePolicy struct {
 	ShareDistribution  []shareAttributes `json:"shareDistribution,omitempty"`
 }
 
+type quotaSharePolicy struct {
+	IdleResourceAssignmentStrategy *string `json:"idleResourceAssignmentStrategy,omitempty"`
+}
+
 type createSchedulingPolicyRequest struct {
 	Name             *string           `json:"name"`
 	FairsharePolicy  *fairsharePolicy  `json:"fairsharePolicy,omitempty"`
-	QuotaSharePolicy any               `json:"quotaSharePolicy,omitempty"`
+	QuotaSharePolicy *quotaSharePolicy `json:"quotaSharePolicy,omitempty"`
 	Tags             map[string]string `json:"tags,omitempty"`
 }
 
@@ -319,9 +340,9 @@ type policyRef struct {
 }
 
 type updateSchedulingPolicyRequest struct {
-	Arn              *string          `json:"arn"`
-	FairsharePolicy  *fairsharePolicy `json:"fairsharePolicy,omitempty"`
-	QuotaSharePolicy any              `json:"quotaSharePolicy,omitempty"`
+	Arn              *string           `json:"arn"`
+	FairsharePolicy  *fairsharePolicy  `json:"fairsharePolicy,omitempty"`
+	QuotaSharePolicy *quotaSharePolicy `json:"quotaSharePolicy,omitempty"`
 }
 
 type describeSchedulingPoliciesRequest struct {
@@ -339,11 +360,16 @@ type policyFairshare struct {
 	ShareDistribution  []policyShare `json:"shareDistribution"`
 }
 
+type policyQuotaShare struct {
+	IdleResourceAssignmentStrategy string `json:"idleResourceAssignmentStrategy"`
+}
+
 type schedulingPolicyDetail struct {
-	Arn             string            `json:"arn"`
-	Name            string            `json:"name"`
-	FairsharePolicy *policyFairshare  `json:"fairsharePolicy,omitempty"`
-	Tags            map[string]string `json:"tags,omitempty"`
+	Arn              string            `json:"arn"`
+	Name             string            `json:"name"`
+	FairsharePolicy  *policyFairshare  `json:"fairsharePolicy,omitempty"`
+	QuotaSharePolicy *policyQuotaShare `json:"quotaSharePolicy,omitempty"`
+	Tags             map[string]string `json:"tags,omitempty"`
 }
 
 type describeSchedulingPoliciesResponse struct {
@@ -369,3 +395,83 @@ type deleteSchedulingPolicyRequest struct {
 }
 
 type empty struct{}
+
+// Quota shares.
+
+type quotaShareLimit struct {
+	CapacityUnit *string `json:"capacityUnit"`
+	MaxCapacity  *int64  `json:"maxCapacity"`
+}
+
+type quotaShareSharing struct {
+	Strategy    *string `json:"strategy"`
+	BorrowLimit *int32  `json:"borrowLimit,omitempty"`
+}
+
+type quotaSharePreemption struct {
+	InSharePreemption *string `json:"inSharePreemption"`
+}
+
+type createQuotaShareRequest struct {
+	QuotaShareName               *string               `json:"quotaShareName"`
+	JobQueue                     *string               `json:"jobQueue"`
+	CapacityLimits               []quotaShareLimit     `json:"capacityLimits"`
+	ResourceSharingConfiguration *quotaShareSharing    `json:"resourceSharingConfiguration"`
+	PreemptionConfiguration      *quotaSharePreemption `json:"preemptionConfiguration"`
+	State                        *string               `json:"state,omitempty"`
+	Tags                         map[string]string     `json:"tags,omitempty"`
+}
+
+type updateQuotaShareRequest struct {
+	QuotaShareArn                *string               `json:"quotaShareArn"`
+	CapacityLimits               []quotaShareLimit     `json:"capacityLimits,omitempty"`
+	ResourceSharingConfiguration *quotaShareSharing    `json:"resourceSharingConfiguration,omitempty"`
+	PreemptionConfiguration      *quotaSharePreemption `json:"preemptionConfiguration,omitempty"`
+	State                        *string               `json:"state,omitempty"`
+}
+
+type quotaShareArnRequest struct {
+	QuotaShareArn *string `json:"quotaShareArn"`
+}
+
+type quotaShareRef struct {
+	QuotaShareArn  string `json:"quotaShareArn"`
+	QuotaShareName string `json:"quotaShareName"`
+}
+
+type listQuotaSharesRequest struct {
+	JobQueue   *string `json:"jobQueue"`
+	MaxResults *int32  `json:"maxResults,omitempty"`
+	NextToken  *string `json:"nextToken,omitempty"`
+}
+
+type quotaShareLimitOut struct {
+	CapacityUnit string `json:"capacityUnit"`
+	MaxCapacity  int64  `json:"maxCapacity"`
+}
+
+type quotaShareSharingOut struct {
+	Strategy    string `json:"strategy"`
+	BorrowLimit int32  `json:"borrowLimit"`
+}
+
+type quotaSharePreemptionOut struct {
+	InSharePreemption string `json:"inSharePreemption"`
+}
+
+type quotaShareDetail struct {
+	CapacityLimits               []quotaShareLimitOut    `json:"capacityLimits"`
+	JobQueueArn                  string                  `json:"jobQueueArn"`
+	PreemptionConfiguration      quotaSharePreemptionOut `json:"preemptionConfiguration"`
+	QuotaShareArn                string                  `json:"quotaShareArn"`
+	QuotaShareName               string                  `json:"quotaShareName"`
+	ResourceSharingConfiguration quotaShareSharingOut    `json:"resourceSharingConfiguration"`
+	State                        string                  `json:"state"`
+	Status                       string                  `json:"status"`
+	Tags                         map[string]string       `json:"tags,omitempty"`
+}
+
+type listQuotaSharesResponse struct {
+	QuotaShares []quotaShareDetail `json:"quotaShares"`
+	NextToken   string             `json:"nextToken,omitempty"`
+}

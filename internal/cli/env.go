@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -54,16 +55,22 @@ func newEnvCreateCmd(a *App) *cobra.Command {
 		trainingPlan   string
 		partialWindows bool
 		tags           kvFlag
+		limits         kvFlag
 	)
 	cmd := &cobra.Command{
-		Use:   "create NAME --max-capacity N [flags]",
+		Use:   "create NAME --max-capacity N | --limit TYPE=N... [flags]",
 		Short: "Create a service environment",
 		Long: `Create a service environment of type SAGEMAKER_TRAINING with a capacity of
 --max-capacity instances (CreateServiceEnvironment). --training-plan-arn is a
 sagequeue extension: jobs placed in the environment run in that SageMaker
-training plan unless their payload names another. Prints the environment's ARN.`,
+training plan unless their payload names another. Prints the environment's ARN.
+
+With --limit TYPE=N instead of --max-capacity, the capacity is per instance
+type (1 to 5 types): a quota management environment, for one queue whose
+scheduling policy has a quotaSharePolicy (see docs/quota-management.md).`,
 		Example: `  sagequeue env create p4d-plan --max-capacity 8 \
-      --training-plan-arn arn:aws:sagemaker:us-east-1:123456789012:training-plan/p4d-june`,
+      --training-plan-arn arn:aws:sagemaker:us-east-1:123456789012:training-plan/p4d-june
+  sagequeue env create gpus --limit ml.p5.48xlarge=4 --limit ml.g6.xlarge=8`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := parseState("state", state)
@@ -88,11 +95,12 @@ training plan unless their payload names another. Prints the environment's ARN.`
 				ServiceEnvironmentName: aws.String(args[0]),
 				ServiceEnvironmentType: types.ServiceEnvironmentTypeSagemakerTraining,
 				State:                  types.ServiceEnvironmentState(st),
-				CapacityLimits: []types.CapacityLimit{{
-					CapacityUnit: aws.String(capacityUnitInstances),
-					MaxCapacity:  aws.Int32(maxCapacity),
-				}},
 			}
+			cl, err := capacityLimits(cmd.Flags().Changed("max-capacity"), maxCapacity, &limits)
+			if err != nil {
+				return err
+			}
+			in.CapacityLimits = cl
 			if len(tags.Map) > 0 {
 				in.Tags = tags.Map
 			}
@@ -113,13 +121,35 @@ training plan unless their payload names another. Prints the environment's ARN.`
 		},
 	}
 	f := cmd.Flags()
-	f.Int32Var(&maxCapacity, "max-capacity", 0, "instances the environment offers (required)")
+	f.Int32Var(&maxCapacity, "max-capacity", 0, "instances the environment offers")
+	f.Var(&limits, "limit", "instances of one type, TYPE=N (repeatable; quota management)")
 	f.StringVar(&state, "state", "ENABLED", "ENABLED or DISABLED")
 	f.StringVar(&trainingPlan, "training-plan-arn", "", "SageMaker training plan of the environment (sagequeue extension)")
 	f.BoolVar(&partialWindows, "partial-windows", false, "let jobs start in a plan window that ends before their runtime bound, for jobs that checkpoint (sagequeue extension)")
 	f.Var(&tags, "tag", "tag KEY=VALUE (repeatable)")
-	_ = cmd.MarkFlagRequired("max-capacity")
 	return cmd
+}
+
+// capacityLimits is --max-capacity as a NUM_INSTANCES limit, or --limit
+// TYPE=N as per-type limits; exactly one of them.
+func capacityLimits(maxSet bool, maxCapacity int32, limits *kvFlag) ([]types.CapacityLimit, error) {
+	switch {
+	case maxSet && len(limits.Keys) > 0:
+		return nil, usagef("give --max-capacity or --limit, not both")
+	case maxSet:
+		return []types.CapacityLimit{{CapacityUnit: aws.String(capacityUnitInstances), MaxCapacity: aws.Int32(maxCapacity)}}, nil
+	case len(limits.Keys) == 0:
+		return nil, usagef("--max-capacity N (or --limit TYPE=N for quota management) is required")
+	}
+	var out []types.CapacityLimit
+	for _, k := range limits.Keys {
+		n, err := strconv.ParseInt(limits.Map[k], 10, 32)
+		if err != nil {
+			return nil, usagef("--limit %s=%s: the count is not a number", k, limits.Map[k])
+		}
+		out = append(out, types.CapacityLimit{CapacityUnit: aws.String(k), MaxCapacity: aws.Int32(int32(n))})
+	}
+	return out, nil
 }
 
 func newEnvUpdateCmd(a *App) *cobra.Command {
@@ -128,21 +158,26 @@ func newEnvUpdateCmd(a *App) *cobra.Command {
 		state          string
 		trainingPlan   string
 		partialWindows bool
+		limits         kvFlag
 	)
 	cmd := &cobra.Command{
-		Use:   "update NAME [--max-capacity N] [--state ENABLED|DISABLED] [--training-plan-arn ARN] [--partial-windows=true|false]",
+		Use:   "update NAME [--max-capacity N | --limit TYPE=N...] [--state ENABLED|DISABLED] [--training-plan-arn ARN] [--partial-windows=true|false]",
 		Short: "Change the capacity, state or training plan of a service environment",
 		Example: `  sagequeue env update p4d-plan --max-capacity 16
   sagequeue env update p4d-plan --state DISABLED`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			changed := cmd.Flags().Changed
-			if !changed("max-capacity") && !changed("state") && !changed("training-plan-arn") && !changed("partial-windows") {
-				return usagef("nothing to update: give --max-capacity, --state, --training-plan-arn or --partial-windows")
+			if !changed("max-capacity") && !changed("limit") && !changed("state") && !changed("training-plan-arn") && !changed("partial-windows") {
+				return usagef("nothing to update: give --max-capacity, --limit, --state, --training-plan-arn or --partial-windows")
 			}
 			in := &batch.UpdateServiceEnvironmentInput{ServiceEnvironment: aws.String(args[0])}
-			if changed("max-capacity") {
-				in.CapacityLimits = []types.CapacityLimit{{CapacityUnit: aws.String(capacityUnitInstances), MaxCapacity: aws.Int32(maxCapacity)}}
+			if changed("max-capacity") || changed("limit") {
+				cl, err := capacityLimits(changed("max-capacity"), maxCapacity, &limits)
+				if err != nil {
+					return err
+				}
+				in.CapacityLimits = cl
 			}
 			if changed("state") {
 				st, err := parseState("state", state)
@@ -183,6 +218,7 @@ func newEnvUpdateCmd(a *App) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.Int32Var(&maxCapacity, "max-capacity", 0, "instances the environment offers")
+	f.Var(&limits, "limit", "instances of one type, TYPE=N (repeatable; quota management: replaces every per-type limit)")
 	f.StringVar(&state, "state", "", "ENABLED or DISABLED")
 	f.StringVar(&trainingPlan, "training-plan-arn", "", "SageMaker training plan of the environment (sagequeue extension)")
 	f.BoolVar(&partialWindows, "partial-windows", false, "let jobs start in a plan window that ends before their runtime bound (sagequeue extension)")

@@ -103,7 +103,20 @@ func (a *App) printJobDetail(j *batch.DescribeServiceJobOutput) error {
 	field("Status", a.colorStatus(a.Stdout, status))
 	field("Reason", dash(aws.ToString(j.StatusReason)))
 	field("Queue", nameFromARN(aws.ToString(j.JobQueue)))
-	field("Share", dash(aws.ToString(j.ShareIdentifier)))
+	if qs := aws.ToString(j.QuotaShareName); qs != "" {
+		field("Quota share", qs)
+	} else {
+		field("Share", dash(aws.ToString(j.ShareIdentifier)))
+	}
+	if pc := j.PreemptionConfiguration; pc != nil && pc.PreemptionRetriesBeforeTermination != nil {
+		field("Preemption retries", fmt.Sprint(*pc.PreemptionRetriesBeforeTermination))
+	}
+	if ps := j.PreemptionSummary; ps != nil {
+		field("Preempted", fmt.Sprintf("%d time(s)", aws.ToInt32(ps.PreemptedAttemptCount)))
+		for _, p := range ps.RecentPreemptedAttempts {
+			field("  preempted attempt", a.longTime(p.StoppedAt)+" "+aws.ToString(p.StatusReason))
+		}
+	}
 	if j.SchedulingPriority != nil {
 		field("Priority", fmt.Sprint(*j.SchedulingPriority))
 	}

@@ -193,7 +193,7 @@ func (a *App) runList(cmd *cobra.Command, o *listOptions) error {
 			aws.ToString(j.JobId),
 			aws.ToString(j.JobName),
 			a.colorStatus(a.Stdout, string(j.Status)),
-			dash(aws.ToString(j.ShareIdentifier)),
+			dash(aws.ToString(j.ShareIdentifier)+aws.ToString(j.QuotaShareName)),
 			summaryInstances(j.CapacityUsage),
 			a.shortTime(j.CreatedAt),
 			a.shortTime(j.StartedAt),

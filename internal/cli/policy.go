@@ -99,21 +99,33 @@ func (p *policyFlags) apply(cmd *cobra.Command, fp *types.FairsharePolicy) error
 
 func newPolicyCreateCmd(a *App) *cobra.Command {
 	var (
-		p    policyFlags
-		tags kvFlag
+		p     policyFlags
+		tags  kvFlag
+		quota bool
 	)
 	cmd := &cobra.Command{
-		Use:     "create NAME [--decay SECONDS] [--reservation PCT] [--share ID=WEIGHT...]",
-		Short:   "Create a fair-share scheduling policy",
-		Long:    "Create a fair-share scheduling policy (CreateSchedulingPolicy). Prints its ARN.",
-		Example: `  sagequeue policy create fair --decay 3600 --reservation 10 --share team-a=1 --share team-b=0.5 --share 'intern-*=2'`,
-		Args:    cobra.ExactArgs(1),
+		Use:   "create NAME [--decay SECONDS] [--reservation PCT] [--share ID=WEIGHT...] | --quota",
+		Short: "Create a fair-share or quota management scheduling policy",
+		Long: `Create a scheduling policy (CreateSchedulingPolicy): fair share, or with
+--quota a quota management policy (quotaSharePolicy, idle capacity lent in
+FIFO order), whose queue holds quota shares. Prints its ARN.`,
+		Example: `  sagequeue policy create fair --decay 3600 --reservation 10 --share team-a=1 --share team-b=0.5 --share 'intern-*=2'
+  sagequeue policy create quotas --quota`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			fp := &types.FairsharePolicy{}
-			if err := p.apply(cmd, fp); err != nil {
-				return err
+			in := &batch.CreateSchedulingPolicyInput{Name: aws.String(args[0])}
+			if quota {
+				if cmd.Flags().Changed("decay") || cmd.Flags().Changed("reservation") || cmd.Flags().Changed("share") {
+					return usagef("--quota makes a quota management policy: --decay, --reservation and --share are for fair share")
+				}
+				in.QuotaSharePolicy = &types.QuotaSharePolicy{IdleResourceAssignmentStrategy: types.QuotaShareIdleResourceAssignmentStrategyFifo}
+			} else {
+				fp := &types.FairsharePolicy{}
+				if err := p.apply(cmd, fp); err != nil {
+					return err
+				}
+				in.FairsharePolicy = fp
 			}
-			in := &batch.CreateSchedulingPolicyInput{Name: aws.String(args[0]), FairsharePolicy: fp}
 			if len(tags.Map) > 0 {
 				in.Tags = tags.Map
 			}
@@ -135,6 +147,7 @@ func newPolicyCreateCmd(a *App) *cobra.Command {
 	}
 	p.add(cmd.Flags())
 	cmd.Flags().Var(&tags, "tag", "tag KEY=VALUE (repeatable)")
+	cmd.Flags().BoolVar(&quota, "quota", false, "a quota management policy (quotaSharePolicy) instead of fair share")
 	return cmd
 }
 
@@ -296,9 +309,12 @@ func newPolicyDescribeCmd(a *App) *cobra.Command {
 					return err
 				}
 			} else {
-				t := newTable(a.Stdout, "NAME", "DECAY", "RESERVATION", "SHARES", "ARN")
+				t := newTable(a.Stdout, "NAME", "KIND", "DECAY", "RESERVATION", "SHARES", "ARN")
 				for _, p := range policies {
-					decay, reservation, shares := "-", "-", "-"
+					kind, decay, reservation, shares := "fair-share", "-", "-", "-"
+					if p.QuotaSharePolicy != nil {
+						kind = "quota"
+					}
 					if fp := p.FairsharePolicy; fp != nil {
 						decay = fmt.Sprintf("%ds", aws.ToInt32(fp.ShareDecaySeconds))
 						reservation = fmt.Sprintf("%d%%", aws.ToInt32(fp.ComputeReservation))
@@ -310,7 +326,7 @@ func newPolicyDescribeCmd(a *App) *cobra.Command {
 							shares = strings.Join(parts, ",")
 						}
 					}
-					t.row(aws.ToString(p.Name), decay, reservation, shares, aws.ToString(p.Arn))
+					t.row(aws.ToString(p.Name), kind, decay, reservation, shares, aws.ToString(p.Arn))
 				}
 				if err := t.flush(); err != nil {
 					return err

@@ -82,6 +82,19 @@ func (a *App) printSnapshot(out *batch.GetJobQueueSnapshotOutput) error {
 	}
 	fmt.Fprintf(w, "Utilization (as of %s):\n", a.longTime(u.LastUpdatedAt))
 	fmt.Fprintf(w, "  Total: %s\n", capacityText(u.TotalCapacityUsage))
+	if qs := u.QuotaShareUtilization; qs != nil && len(qs.TopCapacityUtilization) > 0 {
+		t := newTable(w, "  QUOTA SHARE", "USAGE")
+		for _, s := range qs.TopCapacityUtilization {
+			usage := make([]types.QueueSnapshotCapacityUsage, len(s.CapacityUsage))
+			for i, c := range s.CapacityUsage {
+				usage[i] = types.QueueSnapshotCapacityUsage{CapacityUnit: c.CapacityUnit, Quantity: c.Quantity}
+			}
+			t.row("  "+aws.ToString(s.QuotaShareName), capacityText(usage))
+		}
+		if err := t.flush(); err != nil {
+			return err
+		}
+	}
 	if fs := u.FairshareUtilization; fs != nil {
 		fmt.Fprintf(w, "  Active shares: %d\n", aws.ToInt64(fs.ActiveShareCount))
 		if len(fs.TopCapacityUtilization) > 0 {

@@ -29,6 +29,8 @@ type submitOptions struct {
 	trainingPlanArn string
 
 	share       string
+	quotaShare  string
+	preemptions int32
 	priority    int32
 	attempts    int32
 	rules       []types.ServiceJobEvaluateOnExit
@@ -110,6 +112,8 @@ is missing. See docs/cli.md for the file's members.`,
 	f.StringVar(&o.outputPath, "output-path", "", "S3 URL for the model artifacts (OutputDataConfig.S3OutputPath)")
 	f.StringVar(&o.trainingPlanArn, "training-plan-arn", "", "SageMaker training plan to run in (ResourceConfig.TrainingPlanArn)")
 	f.StringVar(&o.share, "share", "", "share identifier (fair-share queues)")
+	f.StringVar(&o.quotaShare, "quota-share", "", "quota share of the job (quota management queues, quotaShareName)")
+	f.Int32Var(&o.preemptions, "preemption-retries", 0, "times the job may be preempted and requeued before it fails (quota management; default: no limit)")
 	f.Int32Var(&o.priority, "priority", 0, "scheduling priority within the share, 0-9999, higher first (fair-share queues)")
 	f.Int32Var(&o.attempts, "attempts", 0, "attempts of the retry strategy, 1-10")
 	retryOn, exitOn := newExitRuleFlags(&o.rules)
@@ -183,6 +187,12 @@ func (a *App) submitInput(o *submitOptions, changed func(string) bool, entry []s
 	}
 	if o.share != "" {
 		in.ShareIdentifier = aws.String(o.share)
+	}
+	if o.quotaShare != "" {
+		in.QuotaShareName = aws.String(o.quotaShare)
+	}
+	if changed("preemption-retries") {
+		in.PreemptionConfiguration = &types.ServiceJobPreemptionConfiguration{PreemptionRetriesBeforeTermination: aws.Int32(o.preemptions)}
 	}
 	if changed("priority") {
 		in.SchedulingPriority = aws.Int32(o.priority)

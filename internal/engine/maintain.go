@@ -37,6 +37,13 @@ func (e *Engine) maintain(ctx context.Context, lease *store.Lease, w *world, act
 			mu.Lock()
 			res.Stops++
 			mu.Unlock()
+		case j.PreemptReason != "" && j.StopRequestedAt == 0:
+			// Chosen as a preemption victim, but the stop was not sent
+			// (a crash, or SageMaker refused): send it now.
+			out, err = e.stop(ctx, j, j.PreemptReason)
+			mu.Lock()
+			res.Stops++
+			mu.Unlock()
 		case j.StopRequestedAt == 0 && timedOut(j, now):
 			out, err = e.stop(ctx, j, ReasonTimeout)
 			mu.Lock()

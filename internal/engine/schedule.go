@@ -25,6 +25,7 @@ type PassResult struct {
 	Reasons    int // statusReason changes
 	Stops      int // StopTrainingJob calls (terminations, timeouts)
 	Reconciled int // in-flight jobs checked with SageMaker
+	Preempted  int // jobs chosen as preemption victims and being stopped
 	Heads      int // RUNNABLE jobs read for the snapshot
 	Duration   time.Duration
 }
@@ -93,6 +94,15 @@ func (e *Engine) readWorld(ctx context.Context) (*world, error) {
 	for _, x := range queues {
 		w.queues[x.Arn] = x
 		w.snap.Queues = append(w.snap.Queues, *x)
+		if x.QuotaShares() {
+			shares, err := e.cfg.Store.ListQuotaShares(ctx, x.Name)
+			if err != nil {
+				return nil, err
+			}
+			for _, s := range shares {
+				w.snap.QuotaShares = append(w.snap.QuotaShares, *s)
+			}
+		}
 	}
 	policies, err := e.cfg.Store.ListPolicies(ctx)
 	if err != nil {
@@ -157,6 +167,9 @@ func (e *Engine) pass(ctx context.Context, lease *store.Lease, reconcileAll bool
 	}
 	admitted, err := e.apply(ctx, lease, w, jobs, d, res)
 	if err != nil {
+		return err
+	}
+	if err := e.preempt(ctx, lease, active, d.Preempt, res); err != nil {
 		return err
 	}
 	e.launchAll(ctx, w, admitted, res)

@@ -138,6 +138,18 @@ func (e *Engine) advance(j *model.ServiceJob, tj events.TrainingJob, now int64) 
 			e.endAttempt(j, a, tj, now, reason)
 			j.IsTerminated = true
 			_ = j.Transition(model.StatusFailed, now, j.TerminateReason)
+		case j.PreemptReason != "":
+			// Preempted: back to RUNNABLE without using a retry attempt,
+			// unless its preemption retries are used up.
+			reason = j.PreemptReason
+			e.endAttempt(j, a, tj, now, reason)
+			requeue := j.PreemptionRequeues()
+			j.RecordPreemption(*a)
+			if requeue {
+				_ = j.Transition(model.StatusRunnable, now, reason)
+			} else {
+				_ = j.Transition(model.StatusFailed, now, reason+" ("+model.ReasonPreemptionRetriesExhausted+")")
+			}
 		case j.StopReason == "" && kind == endCapacity:
 			// No capacity: back to the queue without using an attempt, and
 			// not again before a backoff that doubles with each failure.
@@ -161,7 +173,7 @@ func (e *Engine) advance(j *model.ServiceJob, tj events.TrainingJob, now int64) 
 	if end := int64(tj.TrainingEndTime); end > 0 && j.Status.Terminal() {
 		j.StoppedAt = end
 	}
-	j.StopReason, j.StopRequestedAt = "", 0
+	j.StopReason, j.StopRequestedAt, j.PreemptReason = "", 0, ""
 	return true, true
 }
 

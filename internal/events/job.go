@@ -6,25 +6,30 @@ import "github.com/sagequeue/sagequeue/internal/model"
 // response without serviceRequestPayload and tags: the detail of a "Service
 // Job State Change" event, and the bulk of DescribeServiceJob.
 type JobDetail struct {
-	Attempts           []AttemptDetail       `json:"attempts"`
-	CapacityUsage      []model.CapacityUsage `json:"capacityUsage"`
-	CreatedAt          int64                 `json:"createdAt"`
-	IsTerminated       bool                  `json:"isTerminated"`
-	JobArn             string                `json:"jobArn"`
-	JobID              string                `json:"jobId"`
-	JobName            string                `json:"jobName"`
-	JobQueue           string                `json:"jobQueue"`
-	LatestAttempt      *LatestAttempt        `json:"latestAttempt,omitempty"`
-	RetryStrategy      *model.RetryStrategy  `json:"retryStrategy,omitempty"`
-	ScheduledAt        int64                 `json:"scheduledAt,omitempty"`
-	SchedulingPriority int32                 `json:"schedulingPriority"`
-	ServiceJobType     string                `json:"serviceJobType"`
-	ShareIdentifier    string                `json:"shareIdentifier,omitempty"`
-	StartedAt          int64                 `json:"startedAt,omitempty"`
-	Status             string                `json:"status"`
-	StatusReason       string                `json:"statusReason,omitempty"`
-	StoppedAt          int64                 `json:"stoppedAt,omitempty"`
-	TimeoutConfig      *model.TimeoutConfig  `json:"timeoutConfig,omitempty"`
+	Attempts      []AttemptDetail       `json:"attempts"`
+	CapacityUsage []model.CapacityUsage `json:"capacityUsage"`
+	CreatedAt     int64                 `json:"createdAt"`
+	IsTerminated  bool                  `json:"isTerminated"`
+	JobArn        string                `json:"jobArn"`
+	JobID         string                `json:"jobId"`
+	JobName       string                `json:"jobName"`
+	JobQueue      string                `json:"jobQueue"`
+	LatestAttempt *LatestAttempt        `json:"latestAttempt,omitempty"`
+	// PreemptionConfiguration, PreemptionSummary and QuotaShareName are
+	// those of jobs of quota-management queues.
+	PreemptionConfiguration *model.ServiceJobPreemption `json:"preemptionConfiguration,omitempty"`
+	PreemptionSummary       *PreemptionSummary          `json:"preemptionSummary,omitempty"`
+	QuotaShareName          string                      `json:"quotaShareName,omitempty"`
+	RetryStrategy           *model.RetryStrategy        `json:"retryStrategy,omitempty"`
+	ScheduledAt             int64                       `json:"scheduledAt,omitempty"`
+	SchedulingPriority      int32                       `json:"schedulingPriority"`
+	ServiceJobType          string                      `json:"serviceJobType"`
+	ShareIdentifier         string                      `json:"shareIdentifier,omitempty"`
+	StartedAt               int64                       `json:"startedAt,omitempty"`
+	Status                  string                      `json:"status"`
+	StatusReason            string                      `json:"statusReason,omitempty"`
+	StoppedAt               int64                       `json:"stoppedAt,omitempty"`
+	TimeoutConfig           *model.TimeoutConfig        `json:"timeoutConfig,omitempty"`
 }
 
 // AttemptDetail is one attempt of a job.
@@ -39,6 +44,13 @@ type AttemptDetail struct {
 type ServiceResourceID struct {
 	Name  string `json:"name"`
 	Value string `json:"value"`
+}
+
+// PreemptionSummary counts a job's preempted attempts and lists the most
+// recent ones.
+type PreemptionSummary struct {
+	PreemptedAttemptCount   int32           `json:"preemptedAttemptCount"`
+	RecentPreemptedAttempts []AttemptDetail `json:"recentPreemptedAttempts"`
 }
 
 // LatestAttempt names the training job of a job's latest attempt.
@@ -59,6 +71,20 @@ func NewJobDetail(j *model.ServiceJob) JobDetail {
 		d.Attempts = append(d.Attempts, AttemptDetail{
 			ServiceResourceID: resourceID(a), StartedAt: a.StartedAt, StoppedAt: a.StoppedAt, StatusReason: a.StatusReason,
 		})
+	}
+	if j.QuotaShareName != "" {
+		// The share identifier is the store's line key; the API shows the
+		// quota share under its own name.
+		d.ShareIdentifier, d.QuotaShareName = "", j.QuotaShareName
+		d.PreemptionConfiguration = j.PreemptionConfiguration
+	}
+	if j.Preemptions > 0 {
+		d.PreemptionSummary = &PreemptionSummary{PreemptedAttemptCount: j.Preemptions, RecentPreemptedAttempts: []AttemptDetail{}}
+		for _, a := range j.PreemptedAttempts {
+			d.PreemptionSummary.RecentPreemptedAttempts = append(d.PreemptionSummary.RecentPreemptedAttempts, AttemptDetail{
+				ServiceResourceID: resourceID(a), StartedAt: a.StartedAt, StoppedAt: a.StoppedAt, StatusReason: a.StatusReason,
+			})
+		}
 	}
 	if a := j.LatestAttempt(); a != nil && a.TrainingJobArn != "" {
 		d.LatestAttempt = &LatestAttempt{ServiceResourceID: resourceID(*a)}

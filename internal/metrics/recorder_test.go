@@ -225,3 +225,55 @@ func TestCollectState(t *testing.T) {
 		t.Error("the deleted queue is still reported")
 	}
 }
+
+func TestRecorderQuotaManagement(t *testing.T) {
+	reg := NewRegistry()
+	rec := NewPrometheus(reg)
+	// A preempted attempt, once stopped, counts as a preemption of its share
+	// (requeued or, with its preemption retries used up, failed), not as a
+	// retry.
+	for _, to := range []model.JobStatus{model.StatusRunnable, model.StatusFailed} {
+		j := runJob("qm", to)
+		j.QuotaShareName, j.StatusReason = "A", model.ReasonPreempted+" - for job b"
+		rec.JobTransition(model.StatusRunning, j)
+	}
+	if got := value(t, reg, Preemptions, "qm", "A"); got != 2 {
+		t.Fatalf("preemptions %v, want 2", got)
+	}
+	if got := value(t, reg, JobRetries, "qm"); got != 0 {
+		t.Fatalf("a preemption counted as a retry (%v)", got)
+	}
+
+	// Instances in use and borrowed per share and type, read from the store.
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	qArn := model.LocalAccount.ARN(model.KindJobQueue, "qm")
+	q := model.JobQueue{Name: "qm", Arn: qArn, QuotaManagement: true, SchedulingPolicyArn: "arn:p", State: model.StateEnabled}
+	if _, err := st.CreateQueue(context.Background(), &q); err != nil {
+		t.Fatal(err)
+	}
+	for _, sh := range []string{"A", "B"} {
+		if _, err := st.CreateQuotaShare(context.Background(), &model.QuotaShare{Name: sh, JobQueue: qArn,
+			CapacityLimits: []model.CapacityLimit{{CapacityUnit: "ml.p5.48xlarge", MaxCapacity: 1}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	j := &model.ServiceJob{JobID: "a", JobQueue: qArn, Status: model.StatusRunning, ShareIdentifier: "A", QuotaShareName: "A",
+		InstanceType: "ml.p5.48xlarge", Instances: 3, CreatedAt: base}
+	if _, err := st.PutJob(context.Background(), j); err != nil {
+		t.Fatal(err)
+	}
+	rec.CollectState(context.Background(), st)
+	if got := value(t, reg, QuotaShareInstancesInUse, "qm", "A", "ml.p5.48xlarge"); got != 3 {
+		t.Fatalf("A in use %v, want 3", got)
+	}
+	if got := value(t, reg, QuotaShareBorrowed, "qm", "A", "ml.p5.48xlarge"); got != 2 {
+		t.Fatalf("A borrowed %v, want 2", got)
+	}
+	if got := value(t, reg, QuotaShareBorrowed, "qm", "B", "ml.p5.48xlarge"); got != 0 {
+		t.Fatalf("B borrowed %v, want 0", got)
+	}
+}

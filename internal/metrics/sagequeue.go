@@ -29,7 +29,8 @@ type Def struct {
 // dimensionNames are the CloudWatch dimension names of the labels.
 var dimensionNames = map[string]string{
 	"queue": "Queue", "status": "Status", "from": "From", "to": "To", "environment": "Environment",
-	"share": "Share", "operation": "Operation", "code": "ErrorCode", "result": "Result", "plan": "TrainingPlan",
+	"share": "Share", "operation": "Operation", "code": "ErrorCode", "result": "Result", "instance_type": "InstanceType",
+	"kind": "Kind", "plan": "TrainingPlan",
 }
 
 // Bucket bounds, in seconds.
@@ -61,6 +62,10 @@ var (
 		Help: "Decayed past usage of a share of a fair-share queue, in instances (what fair share weighs, besides the instances held now)."}
 	ShareInstancesInUse = &Def{Name: "sagequeue_share_instances_in_use", CloudWatch: "ShareInstancesInUse", Kind: Gauge, Labels: []string{"queue", "share"}, Unit: "Count",
 		Help: "Instances held now by a share's jobs in a fair-share queue."}
+	QuotaShareInstancesInUse = &Def{Name: "sagequeue_quota_share_instances_in_use", CloudWatch: "QuotaShareInstancesInUse", Kind: Gauge, Labels: []string{"queue", "share", "instance_type"}, Unit: "Count",
+		Help: "Instances of a type held now by a quota share's jobs (quota management queues)."}
+	QuotaShareBorrowed = &Def{Name: "sagequeue_quota_share_borrowed_instances", CloudWatch: "QuotaShareBorrowedInstances", Kind: Gauge, Labels: []string{"queue", "share", "instance_type"}, Unit: "Count",
+		Help: "Instances of a type a quota share holds beyond its own quota: borrowed from idle quota of other shares."}
 	StateErrors = &Def{Name: "sagequeue_state_read_errors_total", CloudWatch: "StateReadErrors", Kind: Counter, Unit: "Count",
 		Help: "Reads of the store for the job and capacity gauges that failed (the gauges keep their last values)."}
 
@@ -73,6 +78,8 @@ var (
 		Help: "Changes of job status, by the status left and the status entered."}
 	JobRetries = &Def{Name: "sagequeue_job_retries_total", CloudWatch: "JobRetries", Kind: Counter, Labels: []string{"queue"}, Unit: "Count",
 		Help: "Failed attempts that went back to RUNNABLE for another attempt (retry strategy)."}
+	Preemptions = &Def{Name: "sagequeue_preemptions_total", CloudWatch: "Preemptions", Kind: Counter, Labels: []string{"queue", "share"}, Unit: "Count",
+		Help: "Attempts preempted (stopped for another job, quota management) once SageMaker stopped them, by the victim's queue and quota share."}
 	CapacityFailures = &Def{Name: "sagequeue_capacity_failures_total", CloudWatch: "CapacityFailures", Kind: Counter, Labels: []string{"queue"}, Unit: "Count",
 		Help: "Launches or attempts that failed for lack of capacity and went back to RUNNABLE without using an attempt."}
 	JobWait = &Def{Name: "sagequeue_job_wait_seconds", CloudWatch: "JobWaitTime", Kind: Histogram, Labels: []string{"queue"}, Unit: "Seconds", Buckets: waitBuckets,
@@ -96,7 +103,7 @@ var (
 	Launches = &Def{Name: "sagequeue_launches_total", CloudWatch: "Launches", Kind: Counter, Unit: "Count",
 		Help: "Training jobs SageMaker accepted (CreateTrainingJob)."}
 	Stops = &Def{Name: "sagequeue_stops_total", CloudWatch: "Stops", Kind: Counter, Unit: "Count",
-		Help: "StopTrainingJob requests made for terminations and attempt timeouts."}
+		Help: "StopTrainingJob requests made for terminations, attempt timeouts and preemptions."}
 	Reconciliations = &Def{Name: "sagequeue_reconciliations_total", CloudWatch: "Reconciliations", Kind: Counter, Unit: "Count",
 		Help: "In-flight jobs whose state the engine asked SageMaker for because no event came in time (or after a start)."}
 	TimeLimitTerminations = &Def{Name: "sagequeue_time_limit_terminations_total", CloudWatch: "TimeLimitTerminations", Kind: Counter, Unit: "Count",
@@ -119,15 +126,17 @@ var (
 
 // All lists every metric.
 var All = []*Def{
-	Jobs, QueueInstancesInUse, QueueHeadWait, EnvInstancesInUse, EnvInstancesCapacity, ShareUsage, ShareInstancesInUse, StateErrors,
-	JobsSubmitted, JobsFinished, JobTransitions, JobRetries, CapacityFailures, JobWait, JobRun,
+	Jobs, QueueInstancesInUse, QueueHeadWait, EnvInstancesInUse, EnvInstancesCapacity, ShareUsage, ShareInstancesInUse,
+	QuotaShareInstancesInUse, QuotaShareBorrowed, StateErrors,
+	JobsSubmitted, JobsFinished, JobTransitions, JobRetries, Preemptions, CapacityFailures, JobWait, JobRun,
 	PlanCapacity, PlanInUse, PlanIdle,
 	Passes, PassDuration, Launches, Stops, Reconciliations, TimeLimitTerminations,
 	SageMakerRequests, SageMakerErrors, SageMakerLatency, APIRequests, APILatency,
 }
 
 // stateDefs are the gauges refilled from the store.
-var stateDefs = []*Def{Jobs, QueueInstancesInUse, QueueHeadWait, EnvInstancesInUse, EnvInstancesCapacity, ShareUsage, ShareInstancesInUse}
+var stateDefs = []*Def{Jobs, QueueInstancesInUse, QueueHeadWait, EnvInstancesInUse, EnvInstancesCapacity, ShareUsage, ShareInstancesInUse,
+	QuotaShareInstancesInUse, QuotaShareBorrowed}
 
 // sink is where a Recorder's numbers go: the Prometheus registry or EMF.
 type sink interface {
@@ -287,8 +296,12 @@ func (r *Recorder) JobTransition(from model.JobStatus, j *model.ServiceJob) {
 		if a := j.LatestAttempt(); a != nil && a.StartedAt > 0 && a.StoppedAt >= a.StartedAt && a.StoppedAt >= j.ScheduledAt {
 			r.sink.observe(JobRun, float64(a.StoppedAt-a.StartedAt)/1000, labels(queue))
 		}
+		if strings.HasPrefix(j.StatusReason, model.ReasonPreempted+" - ") {
+			r.sink.add(Preemptions, 1, labels(queue, j.QuotaShareName))
+		}
 		if to == model.StatusRunnable {
 			switch {
+			case strings.HasPrefix(j.StatusReason, model.ReasonPreempted+" - "):
 			case strings.HasPrefix(j.StatusReason, model.ReasonCapacity):
 				r.sink.add(CapacityFailures, 1, labels(queue))
 			case j.StatusReason != "":

@@ -51,6 +51,10 @@ func (r *Recorder) CollectState(ctx context.Context, st store.Store) {
 	for k, v := range s.shareInUse {
 		r.sink.set(ShareInstancesInUse, float64(v), labels(k[0], k[1]))
 	}
+	for k, v := range s.quotaInUse {
+		r.sink.set(QuotaShareInstancesInUse, float64(v), labels(k[0], k[1], k[2]))
+		r.sink.set(QuotaShareBorrowed, float64(max(v-s.quota[k], 0)), labels(k[0], k[1], k[2]))
+	}
 }
 
 type envState struct {
@@ -67,12 +71,16 @@ type state struct {
 	envInUse   map[string]int64
 	shareUsage map[[2]string]float64
 	shareInUse map[[2]string]int64
+	// quotaInUse and quota are per queue, quota share and instance type.
+	quotaInUse map[[3]string]int64
+	quota      map[[3]string]int64
 }
 
 func readState(ctx context.Context, st store.Store, now int64) (*state, error) {
 	s := &state{
 		jobs: map[string]map[model.JobStatus]int64{}, queueInUse: map[string]int64{}, headWait: map[string]float64{},
 		envInUse: map[string]int64{}, shareUsage: map[[2]string]float64{}, shareInUse: map[[2]string]int64{},
+		quotaInUse: map[[3]string]int64{}, quota: map[[3]string]int64{},
 	}
 	envs, err := st.ListEnvironments(ctx)
 	if err != nil {
@@ -116,6 +124,19 @@ func readState(ctx context.Context, st store.Store, now int64) (*state, error) {
 				s.headWait[q.Name] = max(s.headWait[q.Name], float64(now-heads[0].CreatedAt)/1000)
 			}
 		}
+		if q.QuotaShares() {
+			shares, err := st.ListQuotaShares(ctx, q.Name)
+			if err != nil {
+				return nil, err
+			}
+			for _, sh := range shares {
+				for _, l := range sh.CapacityLimits {
+					k := [3]string{q.Name, sh.Name, l.CapacityUnit}
+					s.quota[k] = l.MaxCapacity
+					s.quotaInUse[k] += 0 // an idle share shows 0 in use
+				}
+			}
+		}
 		if q.FairShare() {
 			tau, ok := decay[q.SchedulingPolicyArn]
 			if !ok {
@@ -149,6 +170,9 @@ func readState(ctx context.Context, st store.Store, now int64) (*state, error) {
 			s.envInUse[nameOf(j.ServiceEnvironment)] += j.Instances
 			if fair[q] && j.ShareIdentifier != "" {
 				s.shareInUse[[2]string{q, j.ShareIdentifier}] += j.Instances
+			}
+			if j.QuotaShareName != "" {
+				s.quotaInUse[[3]string{q, j.QuotaShareName, j.InstanceType}] += j.Instances
 			}
 		}
 	}

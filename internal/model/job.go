@@ -20,26 +20,33 @@ const (
 // DescribeServiceJob response, plus the bookkeeping the scheduler and the
 // store need (version, placements, where the job holds capacity).
 type ServiceJob struct {
-	JobID                 string            `json:"jobId"`
-	JobArn                string            `json:"jobArn"`
-	JobName               string            `json:"jobName"`
-	JobQueue              string            `json:"jobQueue"` // queue ARN
-	ServiceJobType        string            `json:"serviceJobType"`
-	ServiceRequestPayload string            `json:"serviceRequestPayload"`
-	Status                JobStatus         `json:"status"`
-	StatusReason          string            `json:"statusReason,omitempty"`
-	SchedulingPriority    int32             `json:"schedulingPriority"`
-	ShareIdentifier       string            `json:"shareIdentifier,omitempty"`
-	RetryStrategy         *RetryStrategy    `json:"retryStrategy,omitempty"`
-	TimeoutConfig         *TimeoutConfig    `json:"timeoutConfig,omitempty"`
-	Tags                  map[string]string `json:"tags,omitempty"`
-	Attempts              []Attempt         `json:"attempts,omitempty"`
-	IsTerminated          bool              `json:"isTerminated"`
-	CreatedAt             int64             `json:"createdAt"`
-	ScheduledAt           int64             `json:"scheduledAt,omitempty"`
-	StartedAt             int64             `json:"startedAt,omitempty"`
-	StoppedAt             int64             `json:"stoppedAt,omitempty"`
-	ClientToken           string            `json:"clientToken,omitempty"`
+	JobID                 string    `json:"jobId"`
+	JobArn                string    `json:"jobArn"`
+	JobName               string    `json:"jobName"`
+	JobQueue              string    `json:"jobQueue"` // queue ARN
+	ServiceJobType        string    `json:"serviceJobType"`
+	ServiceRequestPayload string    `json:"serviceRequestPayload"`
+	Status                JobStatus `json:"status"`
+	StatusReason          string    `json:"statusReason,omitempty"`
+	SchedulingPriority    int32     `json:"schedulingPriority"`
+	// ShareIdentifier is the job's line in its queue: the fair-share
+	// identifier, or on a quota-management queue the quota share's name
+	// (QuotaShareName says so), so that every backend indexes both alike.
+	ShareIdentifier string `json:"shareIdentifier,omitempty"`
+	// QuotaShareName is the quota share of a job of a quota-management queue.
+	QuotaShareName string `json:"quotaShareName,omitempty"`
+	// PreemptionConfiguration bounds how often a preempted job is requeued.
+	PreemptionConfiguration *ServiceJobPreemption `json:"preemptionConfiguration,omitempty"`
+	RetryStrategy           *RetryStrategy        `json:"retryStrategy,omitempty"`
+	TimeoutConfig           *TimeoutConfig        `json:"timeoutConfig,omitempty"`
+	Tags                    map[string]string     `json:"tags,omitempty"`
+	Attempts                []Attempt             `json:"attempts,omitempty"`
+	IsTerminated            bool                  `json:"isTerminated"`
+	CreatedAt               int64                 `json:"createdAt"`
+	ScheduledAt             int64                 `json:"scheduledAt,omitempty"`
+	StartedAt               int64                 `json:"startedAt,omitempty"`
+	StoppedAt               int64                 `json:"stoppedAt,omitempty"`
+	ClientToken             string                `json:"clientToken,omitempty"`
 	// RequestDigest fingerprints the submit request, so a repeated
 	// clientToken with a different request can be told from a retry.
 	RequestDigest string `json:"requestDigest,omitempty"`
@@ -84,6 +91,14 @@ type ServiceJob struct {
 	// (a terminate request or the attempt timeout), and StopRequestedAt when.
 	StopReason      string `json:"stopReason,omitempty"`
 	StopRequestedAt int64  `json:"stopRequestedAt,omitempty"`
+	// PreemptReason is set when the scheduler chose the job's attempt as a
+	// preemption victim (and says for whom); the engine stops the attempt,
+	// and the job holds its capacity until SageMaker reports it stopped.
+	PreemptReason string `json:"preemptReason,omitempty"`
+	// Preemptions counts the job's preempted attempts; PreemptedAttempts is
+	// the sliding window of the most recent ones (preemptionSummary).
+	Preemptions       int32     `json:"preemptions,omitempty"`
+	PreemptedAttempts []Attempt `json:"preemptedAttempts,omitempty"`
 	// CheckedAt is when SageMaker's state of the current attempt was last
 	// heard (an event or a describe); reconcile asks again when it is old.
 	CheckedAt int64 `json:"checkedAt,omitempty"`
@@ -132,8 +147,13 @@ type CapacityUsage struct {
 }
 
 // CapacityUsage returns the job's capacity in the shape of the Batch API.
+// A job of a quota share counts in its instance type, the unit of its quota.
 func (j *ServiceJob) CapacityUsage() []CapacityUsage {
-	return []CapacityUsage{{CapacityUnit: CapacityUnitInstances, Quantity: float64(j.Instances)}}
+	unit := CapacityUnitInstances
+	if j.QuotaShareName != "" && j.InstanceType != "" {
+		unit = j.InstanceType
+	}
+	return []CapacityUsage{{CapacityUnit: unit, Quantity: float64(j.Instances)}}
 }
 
 // LatestAttempt returns the last launched attempt, or nil.

@@ -47,14 +47,33 @@ type CapacityLimit struct {
 	MaxCapacity  int64  `json:"maxCapacity"`
 }
 
-// MaxInstances is the environment's limit in NUM_INSTANCES.
+// MaxInstances is the environment's limit in NUM_INSTANCES; for a quota
+// management environment, whose limits are per instance type, their sum.
 func (e *ServiceEnvironment) MaxInstances() int64 {
+	var sum int64
 	for _, l := range e.CapacityLimits {
 		if l.CapacityUnit == CapacityUnitInstances || l.CapacityUnit == "" {
 			return l.MaxCapacity
 		}
+		sum += l.MaxCapacity
 	}
-	return 0
+	return sum
+}
+
+// QuotaManaged reports whether the environment's capacity limits are per
+// instance type: it serves one quota management job queue.
+func (e *ServiceEnvironment) QuotaManaged() bool {
+	for _, l := range e.CapacityLimits {
+		if l.CapacityUnit == CapacityUnitInstances || l.CapacityUnit == "" {
+			return false
+		}
+	}
+	return len(e.CapacityLimits) > 0
+}
+
+// Limit is the environment's limit for one instance type (quota management).
+func (e *ServiceEnvironment) Limit(instanceType string) int64 {
+	return limitOf(e.CapacityLimits, instanceType)
 }
 
 // Enabled reports whether new jobs may be placed in the environment.
@@ -63,11 +82,13 @@ func (e *ServiceEnvironment) Enabled() bool { return e.State != StateDisabled }
 // SchedulingPolicy is a Batch scheduling policy. A queue with a policy is a
 // fair-share queue.
 type SchedulingPolicy struct {
-	Name            string            `json:"name"`
-	Arn             string            `json:"arn"`
-	FairsharePolicy *FairsharePolicy  `json:"fairsharePolicy,omitempty"`
-	Tags            map[string]string `json:"tags,omitempty"`
-	Version         int64             `json:"version"`
+	Name            string           `json:"name"`
+	Arn             string           `json:"arn"`
+	FairsharePolicy *FairsharePolicy `json:"fairsharePolicy,omitempty"`
+	// QuotaSharePolicy makes the policy a quota management policy.
+	QuotaSharePolicy *QuotaSharePolicy `json:"quotaSharePolicy,omitempty"`
+	Tags             map[string]string `json:"tags,omitempty"`
+	Version          int64             `json:"version"`
 }
 
 // FairsharePolicy holds the fair-share parameters of a policy.
@@ -150,8 +171,12 @@ type JobQueue struct {
 	// PartialWindows is a sagequeue extension: the queue's jobs may start on
 	// a training plan in a window that ends before their runtime bound, as
 	// ServiceEnvironment.PartialWindows allows for an environment's.
-	PartialWindows bool  `json:"partialWindows,omitempty"`
-	Version        int64 `json:"version"`
+	PartialWindows bool `json:"partialWindows,omitempty"`
+	// QuotaManagement is set when the queue's scheduling policy is a quota
+	// management policy: its jobs go to quota shares. A policy keeps its
+	// kind for life, so the queue records it once.
+	QuotaManagement bool  `json:"quotaManagement,omitempty"`
+	Version         int64 `json:"version"`
 }
 
 // ServiceEnvironmentOrder names an environment of a queue (by ARN once
@@ -171,7 +196,10 @@ type JobStateTimeLimitAction struct {
 }
 
 // FairShare reports whether the queue schedules by fair share.
-func (q *JobQueue) FairShare() bool { return q.SchedulingPolicyArn != "" }
+func (q *JobQueue) FairShare() bool { return q.SchedulingPolicyArn != "" && !q.QuotaManagement }
+
+// QuotaShares reports whether the queue schedules by quota management.
+func (q *JobQueue) QuotaShares() bool { return q.SchedulingPolicyArn != "" && q.QuotaManagement }
 
 // Enabled reports whether the queue accepts new jobs.
 func (q *JobQueue) Enabled() bool { return q.State != StateDisabled }

@@ -182,7 +182,12 @@ func (j *ServiceJob) Validate(fairShare bool) error {
 	if err := ValidateSchedulingPriority("schedulingPriority", j.SchedulingPriority); err != nil {
 		return err
 	}
-	if err := ValidateShareIdentifier("shareIdentifier", j.ShareIdentifier, fairShare); err != nil {
+	if j.QuotaShareName == "" {
+		if err := ValidateShareIdentifier("shareIdentifier", j.ShareIdentifier, fairShare); err != nil {
+			return err
+		}
+	}
+	if err := j.PreemptionConfiguration.Validate("preemptionConfiguration"); err != nil {
 		return err
 	}
 	if err := j.RetryStrategy.Validate("retryStrategy"); err != nil {
@@ -208,15 +213,25 @@ func (e *ServiceEnvironment) Validate() error {
 	if err := validateState("state", e.State); err != nil {
 		return err
 	}
-	if len(e.CapacityLimits) != 1 {
-		return Invalidf("capacityLimits", "must have exactly one limit (capacityUnit %s), got %d", CapacityUnitInstances, len(e.CapacityLimits))
-	}
-	l := e.CapacityLimits[0]
-	if l.CapacityUnit != CapacityUnitInstances {
-		return Invalidf("capacityLimits[0].capacityUnit", "must be %s, got %q", CapacityUnitInstances, l.CapacityUnit)
-	}
-	if l.MaxCapacity < 1 || l.MaxCapacity > math.MaxInt32 {
-		return Invalidf("capacityLimits[0].maxCapacity", "must be between 1 and %d, got %d", math.MaxInt32, l.MaxCapacity)
+	if e.QuotaManaged() {
+		// Quota management: 1 to 5 limits, one per instance type.
+		for i, l := range e.CapacityLimits {
+			if !strings.HasPrefix(l.CapacityUnit, "ml.") {
+				return Invalidf(fmt.Sprintf("capacityLimits[%d].capacityUnit", i), "must be NUM_INSTANCES, or for quota management an instance type such as ml.p5.48xlarge; got %q", l.CapacityUnit)
+			}
+		}
+		if err := ValidateQuotaLimits("capacityLimits", e.CapacityLimits); err != nil {
+			return err
+		}
+	} else {
+		if len(e.CapacityLimits) != 1 {
+			return Invalidf("capacityLimits", "must have exactly one limit with capacityUnit %s, or (for quota management) 1 to %d limits whose capacityUnit is an instance type; got %d",
+				CapacityUnitInstances, MaxQuotaShareLimits, len(e.CapacityLimits))
+		}
+		l := e.CapacityLimits[0]
+		if l.MaxCapacity < 1 || l.MaxCapacity > math.MaxInt32 {
+			return Invalidf("capacityLimits[0].maxCapacity", "must be between 1 and %d, got %d", math.MaxInt32, l.MaxCapacity)
+		}
 	}
 	if e.TrainingPlanArn != "" && !IsTrainingPlanARN(e.TrainingPlanArn) {
 		return Invalidf("trainingPlanArn", "must be a SageMaker training plan ARN (arn:<partition>:sagemaker:<region>:<account>:training-plan/<name>), got %q", e.TrainingPlanArn)
@@ -242,6 +257,14 @@ func validateState(field, s string) error {
 func (p *SchedulingPolicy) Validate() error {
 	if err := ValidateName("name", p.Name); err != nil {
 		return err
+	}
+	if p.QuotaSharePolicy != nil {
+		if p.FairsharePolicy != nil {
+			return Invalid("quotaSharePolicy", "cannot be combined with fairsharePolicy: a scheduling policy is either fair share or quota management")
+		}
+		if s := p.QuotaSharePolicy.IdleResourceAssignmentStrategy; s != IdleAssignmentFIFO {
+			return Invalidf("quotaSharePolicy.idleResourceAssignmentStrategy", "must be FIFO, got %q", s)
+		}
 	}
 	if err := p.FairsharePolicy.Validate("fairsharePolicy"); err != nil {
 		return err

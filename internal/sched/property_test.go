@@ -103,7 +103,9 @@ func shuffled(rng *rand.Rand, s *sched.Snapshot) *sched.Snapshot {
 		Runnable:     append([]sched.Candidate(nil), s.Runnable...),
 		Usage:        append([]model.ShareUsage(nil), s.Usage...),
 		Truncated:    append([]sched.ShareKey(nil), s.Truncated...),
+		QuotaShares:  append([]model.QuotaShare(nil), s.QuotaShares...),
 	}
+	rng.Shuffle(len(c.QuotaShares), func(i, j int) { c.QuotaShares[i], c.QuotaShares[j] = c.QuotaShares[j], c.QuotaShares[i] })
 	rng.Shuffle(len(c.Environments), func(i, j int) { c.Environments[i], c.Environments[j] = c.Environments[j], c.Environments[i] })
 	rng.Shuffle(len(c.Queues), func(i, j int) { c.Queues[i], c.Queues[j] = c.Queues[j], c.Queues[i] })
 	rng.Shuffle(len(c.Policies), func(i, j int) { c.Policies[i], c.Policies[j] = c.Policies[j], c.Policies[i] })

@@ -27,6 +27,8 @@ type Snapshot struct {
 	Usage []model.ShareUsage
 	// Plans are the training plans the environments name (plans.go).
 	Plans []PlanView
+	// QuotaShares are the quota shares of quota-management queues.
+	QuotaShares []model.QuotaShare
 }
 
 // ShareKey names one line of a queue: a share of a fair-share queue, or the
@@ -50,6 +52,12 @@ type Allocation struct {
 	// RuntimeBound is the longest the job may train, in seconds
 	// (model.ServiceJob.RuntimeBound).
 	RuntimeBound int64
+	// Priority is the job's schedulingPriority (in-share preemption).
+	Priority int32
+	// Stopping means the job's attempt is being stopped (preempted,
+	// terminated or timed out): it holds capacity until it has stopped, and
+	// it is not preempted again.
+	Stopping bool
 }
 
 // Candidate is a RUNNABLE job.
@@ -84,6 +92,9 @@ type Decisions struct {
 	// NeedMore lists truncated lines the pass ran off the end of; a pass with
 	// more of those lines loaded may place more.
 	NeedMore []ShareKey
+	// Preempt lists jobs holding capacity to stop for others (quota
+	// management).
+	Preempt []Preemption
 }
 
 // Admission places a job into an environment.
@@ -145,7 +156,11 @@ type queueState struct {
 func Plan(s *Snapshot, now int64) Decisions {
 	p := newPass(s, now)
 	for _, qs := range p.queues {
-		p.serve(qs)
+		if qs.q.QuotaShares() {
+			p.serveQuota(qs)
+		} else {
+			p.serve(qs)
+		}
 	}
 	p.clearPlanReasons()
 	return p.out
@@ -535,18 +550,26 @@ func (p *pass) place(qs *queueState, l *line, c *Candidate, n int64) (env *envSt
 }
 
 // blocked handles a head job that does not fit: it sets or clears the
-// reasons the scheduler owns (MISCONFIGURATION when no environment can ever
-// take the job, else want: a training plan's reason or none) and applies
-// the queue's time limit actions. It reports whether the job was ended.
+// reasons the scheduler owns: MISCONFIGURATION when no environment can ever
+// take the job, else want (a training plan's reason, or none). It applies
+// the queue's time limit actions and reports whether the job was ended.
 func (p *pass) blocked(qs *queueState, c *Candidate, n int64, want string) bool {
 	if n > qs.maxFit {
 		want = model.ReasonMisconfigurationText
 	}
+	return p.holdBack(qs, c, want)
+}
+
+// holdBack handles a head job that does not fit now: want is the reason
+// the scheduler gives it (a MISCONFIGURATION reason for a job that can
+// never fit, a training plan's reason), "" for one that only waits for
+// capacity to free. It sets that reason, or clears one of the scheduler's
+// that no longer holds (the environment grew, the window opened), applies
+// the queue's time limit actions, and reports whether the job was ended.
+func (p *pass) holdBack(qs *queueState, c *Candidate, want string) bool {
 	reason, since := c.StatusReason, c.BlockedSince
-	owned := model.ReasonCode(c.StatusReason) == model.ReasonMisconfiguration || model.IsPlanReason(c.StatusReason)
+	owned := isMisconfiguration(c.StatusReason) || model.IsPlanReason(c.StatusReason)
 	if !p.reasoned[c.JobID] && want != c.StatusReason && (want != "" || owned) {
-		// A reason set, or one of ours that no longer holds (the
-		// environment grew, the window opened): the job is only waiting.
 		reason = want
 		if model.ReasonCode(want) != model.ReasonCode(c.StatusReason) || since == 0 {
 			since = p.now
@@ -635,5 +658,6 @@ func AllocationOf(j *model.ServiceJob) Allocation {
 	return Allocation{
 		JobID: j.JobID, Queue: j.JobQueue, Share: j.ShareIdentifier, Environment: j.ServiceEnvironment, Instances: j.Instances,
 		InstanceType: j.InstanceType, Since: j.ScheduledAt, RuntimeBound: j.RuntimeBound(),
+		Priority: j.SchedulingPriority, Stopping: j.StopRequestedAt != 0 || j.TerminateReason != "" || j.PreemptReason != "",
 	}
 }

@@ -52,6 +52,9 @@ type Environment struct {
 	PartialWindows bool              `json:"partialWindows,omitempty"`
 	State          string            `json:"state,omitempty"`
 	Tags           map[string]string `json:"tags,omitempty"`
+	// Limits, instead of MaxCapacity, make a quota management environment:
+	// instances per instance type (see quota.go).
+	Limits map[string]int32 `json:"limits,omitempty"`
 }
 
 // TrainingPlan is a SageMaker training plan as an environment names it.
@@ -125,6 +128,12 @@ func (c *Config) Validate() error {
 				return fmt.Errorf("environment %s: trainingPlan.instanceCount must be positive, got %d", e.Name, tp.InstanceCount)
 			}
 		}
+		if len(e.Limits) > 0 {
+			if e.MaxCapacity != 0 || e.TrainingPlan != nil {
+				return fmt.Errorf("environment %s: limits (per instance type, quota management) cannot be combined with maxCapacity or trainingPlan", e.Name)
+			}
+			continue
+		}
 		arn := e.PlanArn()
 		if e.Capacity() <= 0 && (arn == "" || e.MaxCapacity < 0) {
 			return fmt.Errorf("environment %s: maxCapacity is required (or a training plan, to give the environment the whole plan)", e.Name)
@@ -161,6 +170,8 @@ type Policy struct {
 	ShareDecaySeconds  int32   `json:"shareDecaySeconds,omitempty"`
 	ComputeReservation int32   `json:"computeReservation,omitempty"`
 	Shares             []Share `json:"shares,omitempty"`
+	// Quota makes a quota management policy (quotaSharePolicy, FIFO).
+	Quota bool `json:"quota,omitempty"`
 }
 
 // Share gives a share identifier (or a prefix ending in '*') a weight.
@@ -182,6 +193,8 @@ type Queue struct {
 	// PartialWindows lets the queue's jobs start on a training plan in a
 	// window that ends before their runtime bound (jobs that checkpoint).
 	PartialWindows bool `json:"partialWindows,omitempty"`
+	// QuotaShares are the shares of a quota management queue.
+	QuotaShares []QuotaShare `json:"quotaShares,omitempty"`
 }
 
 // TimeLimit ends a head job that has been blocked for Reason for
@@ -238,12 +251,15 @@ func Apply(ctx context.Context, client *batch.Client, c *Config) error {
 		if err := applyQueue(ctx, client, q, arns); err != nil {
 			return fmt.Errorf("queue %s: %w", q.Name, err)
 		}
+		if err := applyQuotaShares(ctx, client, q); err != nil {
+			return fmt.Errorf("queue %s: %w", q.Name, err)
+		}
 	}
 	return nil
 }
 
 func applyEnvironment(ctx context.Context, client *batch.Client, e Environment) error {
-	limits := []types.CapacityLimit{{CapacityUnit: aws.String(model.CapacityUnitInstances), MaxCapacity: aws.Int32(e.Capacity())}}
+	limits := environmentLimits(e)
 	state := types.ServiceEnvironmentState(orDefault(e.State, model.StateEnabled))
 	plan := e.PlanArn()
 	out, err := client.DescribeServiceEnvironments(ctx, &batch.DescribeServiceEnvironmentsInput{ServiceEnvironments: []string{e.Name}})
@@ -275,6 +291,9 @@ func applyEnvironment(ctx context.Context, client *batch.Client, e Environment) 
 }
 
 func applyPolicy(ctx context.Context, client *batch.Client, p Policy) (string, error) {
+	if p.Quota {
+		return applyQuotaPolicy(ctx, client, p)
+	}
 	fp := &types.FairsharePolicy{ShareDecaySeconds: aws.Int32(p.ShareDecaySeconds), ComputeReservation: aws.Int32(p.ComputeReservation)}
 	for _, s := range p.Shares {
 		w := s.WeightFactor

@@ -149,6 +149,25 @@ type ConfigStore interface {
 	ListQueues(ctx context.Context) ([]*model.JobQueue, error)
 	UpdateQueue(ctx context.Context, q *model.JobQueue) (*model.JobQueue, error)
 	DeleteQueue(ctx context.Context, name string) error
+
+	// Quota shares are kept per job queue (queue is the queue's name): the
+	// same name may be used in two queues. ListQuotaShares is sorted by name.
+	CreateQuotaShare(ctx context.Context, s *model.QuotaShare) (*model.QuotaShare, error)
+	GetQuotaShare(ctx context.Context, queue, name string) (*model.QuotaShare, error)
+	ListQuotaShares(ctx context.Context, queue string) ([]*model.QuotaShare, error)
+	UpdateQuotaShare(ctx context.Context, s *model.QuotaShare) (*model.QuotaShare, error)
+	DeleteQuotaShare(ctx context.Context, queue, name string) error
+}
+
+// QuotaShareKey is the key a backend keeps a quota share under: its queue's
+// name and its own, joined by '/', which neither name may contain, so that
+// keys sort by queue, then share.
+func QuotaShareKey(queue, name string) string { return queue + "/" + name }
+
+// QuotaShareKeyOf is the key of a stored quota share.
+func QuotaShareKeyOf(s *model.QuotaShare) string {
+	_, queue, _ := model.ParseARN(s.JobQueue)
+	return QuotaShareKey(queue, s.Name)
 }
 
 // UsageStore keeps the decayed past usage of fair-share shares.

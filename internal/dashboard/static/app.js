@@ -247,7 +247,7 @@ function overviewView() {
       tbody.replaceChildren(...d.jobQueues.map((q) => h('tr', { data: { queue: q.jobQueueName } },
         h('td', null, h('a', { href: queueHref(q.jobQueueName) }, h('b', null, q.jobQueueName)),
           q.state === 'DISABLED' ? [' ', h('span', { class: 'badge plain' }, 'DISABLED')] : null),
-        h('td', null, q.fairshare ? `fair share (${q.fairshare.shareCount} share${q.fairshare.shareCount === 1 ? '' : 's'})` : 'FIFO'),
+        h('td', null, queueKind(q)),
         h('td', { class: 'num' }, q.priority),
         STATES.map((st) => h('td', { class: 'num' }, countLink(q.jobQueueName, st, q.jobCounts[st] || 0, q.cappedCounts.includes(st)))))));
       if (d.jobQueues.length === 0) {
@@ -442,6 +442,13 @@ function utilizationChart(u, e) {
   return svg;
 }
 
+// queueKind names a queue's scheduling: FIFO, fair share or quota management.
+function queueKind(q) {
+  if (q.fairshare) return `fair share (${q.fairshare.shareCount} share${q.fairshare.shareCount === 1 ? '' : 's'})`;
+  if (q.quotaShares) return `quota management (${q.quotaShares.shares.length} quota share${q.quotaShares.shares.length === 1 ? '' : 's'})`;
+  return 'FIFO';
+}
+
 // ---- a queue: counts, front of the queue, shares ----
 
 // jobCache holds what the front of a queue shows of each job; a job's
@@ -455,7 +462,7 @@ async function jobInfo(ids) {
   await Promise.all(stale.map(async (id) => {
     try {
       const j = await api('describeservicejob', { jobId: id });
-      jobCache.set(id, { at: now, jobName: j.jobName, shareIdentifier: j.shareIdentifier || '', priority: j.schedulingPriority, statusReason: j.statusReason || '' });
+      jobCache.set(id, { at: now, jobName: j.jobName, shareIdentifier: j.shareIdentifier || j.quotaShareName || '', priority: j.schedulingPriority, statusReason: j.statusReason || '' });
     } catch (e) {
       if (!jobCache.has(id)) jobCache.set(id, { at: now, jobName: id, shareIdentifier: '', statusReason: '' });
     }
@@ -483,7 +490,7 @@ function queueView(r) {
       const [d, snap] = await Promise.all([api('getdashboard', {}), api('getjobqueuesnapshot', { jobQueue: name })]);
       const q = d.jobQueues.find((x) => x.jobQueueName === name);
       if (!q) throw Object.assign(new Error(`job queue ${name} not found`), { status: 400 });
-      head.replaceChildren(`${q.fairshare ? 'Fair-share' : 'FIFO'} queue, priority ${q.priority}, ${q.state}; environments: `,
+      head.replaceChildren(`${q.fairshare ? 'Fair-share' : q.quotaShares ? 'Quota management' : 'FIFO'} queue, priority ${q.priority}, ${q.state}; environments: `,
         q.serviceEnvironments.join(', ') || 'none', `; ${q.instancesInUse} instance${q.instancesInUse === 1 ? '' : 's'} in use.`);
       tiles.replaceChildren(...STATES.map((st) => h('a', { class: 'tile', href: jobsHref({ queue: name, status: st }), data: { status: st } },
         h('div', { class: 'n' }, String(q.jobCounts[st] || 0) + (q.cappedCounts.includes(st) ? '+' : '')), h('div', { class: 's' }, st))));
@@ -500,9 +507,10 @@ function queueView(r) {
       if (jobs.length === 0) front.replaceChildren(h('tr', null, h('td', { class: 'empty', colspan: 6 }, 'No job is waiting.')));
       const runnable = q.jobCounts.RUNNABLE || 0;
       frontNote.textContent = runnable > jobs.length ? `The first ${jobs.length} of ${runnable} RUNNABLE jobs.` : '';
-      shares.hidden = !q.fairshare;
-      panels.classList.toggle('one', !q.fairshare);
+      shares.hidden = !q.fairshare && !q.quotaShares;
+      panels.classList.toggle('one', shares.hidden);
       if (q.fairshare) shares.replaceChildren(...shareTable(q.fairshare).filter(Boolean));
+      if (q.quotaShares) shares.replaceChildren(...quotaTable(q.quotaShares));
     },
   };
 }
@@ -527,6 +535,27 @@ function shareTable(fs) {
       }),
       fs.shares.length === 0 ? h('tr', null, h('td', { class: 'empty', colspan: 6 }, 'No share has used or asked for capacity yet.')) : null)),
     fs.shareCount > fs.shares.length ? h('p', { class: 'note' }, `The ${fs.shares.length} most active of ${fs.shareCount} shares.`) : null,
+  ];
+}
+
+function quotaTable(qs) {
+  const rows = [];
+  for (const s of qs.shares) {
+    const strategy = s.strategy === 'LEND_AND_BORROW' ? `${s.strategy} (${s.borrowLimit < 0 ? 'unlimited' : 'up to ' + s.borrowLimit + '%'})` : s.strategy;
+    s.capacity.forEach((c, i) => rows.push(h('tr', { data: { share: s.quotaShareName, type: c.capacityUnit } },
+      h('td', null, i === 0 ? [s.quotaShareName, s.state === 'DISABLED' ? [' ', h('span', { class: 'badge plain' }, 'DISABLED')] : null] : ''),
+      h('td', { class: 'hint' }, i === 0 ? strategy + (s.inSharePreemption === 'ENABLED' ? '; in-share preemption' : '') : ''),
+      h('td', { class: 'mono' }, c.capacityUnit), h('td', { class: 'num' }, c.quota), h('td', { class: 'num' }, c.instancesInUse),
+      h('td', { class: 'num' }, c.borrowed), h('td', { class: 'num' }, c.lent), h('td', { class: 'num' }, i === 0 ? s.runnable : ''))));
+  }
+  return [
+    h('h2', null, 'Quota shares'),
+    h('p', { class: 'hint' }, 'Each share\'s quota per instance type, the instances it holds, those it borrows beyond its quota, and its idle quota lent to borrowers. ',
+      'Lent quota is taken back by preempting the borrowers when the share\'s own jobs arrive.'),
+    h('div', { class: 'scroll' }, h('table', { id: 'quota-shares' },
+      h('thead', null, h('tr', null, h('th', null, 'Share'), h('th', null, 'Sharing'), h('th', null, 'Type'), h('th', { class: 'num' }, 'Quota'),
+        h('th', { class: 'num' }, 'In use'), h('th', { class: 'num' }, 'Borrowed'), h('th', { class: 'num' }, 'Lent'), h('th', { class: 'num' }, 'Waiting'))),
+      h('tbody', null, rows.length ? rows : h('tr', null, h('td', { class: 'empty', colspan: 8 }, 'No quota shares yet. Create one with `sagequeue quota-share create`.'))))),
   ];
 }
 

@@ -89,6 +89,7 @@ var (
 	bucketEnvironments = []byte("environments")
 	bucketPolicies     = []byte("policies")
 	bucketQueues       = []byte("queues")
+	bucketQuotaShares  = []byte("quotashares")
 	bucketMeta         = []byte("meta")
 	keySchema          = []byte("schema")
 )
@@ -97,7 +98,7 @@ func allBuckets() [][]byte {
 	return [][]byte{
 		bucketJobs, bucketTokens, bucketByQueue, bucketByStatus, bucketByShare,
 		bucketHeads, bucketLines, bucketUsage, bucketLeases,
-		bucketEnvironments, bucketPolicies, bucketQueues, bucketMeta,
+		bucketEnvironments, bucketPolicies, bucketQueues, bucketQuotaShares, bucketMeta,
 	}
 }
 

@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -44,6 +45,15 @@ func queues() configKind[model.JobQueue] {
 		noun:    "job queue",
 		name:    func(q *model.JobQueue) string { return q.Name },
 		version: func(q *model.JobQueue) *int64 { return &q.Version },
+	}
+}
+
+func quotaShares() configKind[model.QuotaShare] {
+	return configKind[model.QuotaShare]{
+		bucket:  bucketQuotaShares,
+		noun:    "quota share",
+		name:    store.QuotaShareKeyOf,
+		version: func(q *model.QuotaShare) *int64 { return &q.Version },
 	}
 }
 
@@ -250,4 +260,50 @@ func (s *Store) UpdateQueue(ctx context.Context, q *model.JobQueue) (*model.JobQ
 // DeleteQueue removes a job queue.
 func (s *Store) DeleteQueue(ctx context.Context, name string) error {
 	return queues().del(ctx, s.db, name)
+}
+
+// CreateQuotaShare stores a new quota share with Version 1.
+func (s *Store) CreateQuotaShare(ctx context.Context, q *model.QuotaShare) (*model.QuotaShare, error) {
+	return quotaShares().create(ctx, s.db, q)
+}
+
+// GetQuotaShare returns a quota share of a queue by name.
+func (s *Store) GetQuotaShare(ctx context.Context, queue, name string) (*model.QuotaShare, error) {
+	return quotaShares().get(ctx, s.db, store.QuotaShareKey(queue, name))
+}
+
+// ListQuotaShares returns the quota shares of a queue, sorted by name: the
+// keys that start with the queue's.
+func (s *Store) ListQuotaShares(ctx context.Context, queue string) ([]*model.QuotaShare, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	k := quotaShares()
+	prefix := []byte(store.QuotaShareKey(queue, ""))
+	out := []*model.QuotaShare{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(k.bucket).Cursor()
+		for key, v := c.Seek(prefix); key != nil && bytes.HasPrefix(key, prefix); key, v = c.Next() {
+			r, err := k.decode(v)
+			if err != nil {
+				return err
+			}
+			out = append(out, r)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// UpdateQuotaShare replaces a quota share of an unchanged Version.
+func (s *Store) UpdateQuotaShare(ctx context.Context, q *model.QuotaShare) (*model.QuotaShare, error) {
+	return quotaShares().update(ctx, s.db, q)
+}
+
+// DeleteQuotaShare removes a quota share.
+func (s *Store) DeleteQuotaShare(ctx context.Context, queue, name string) error {
+	return quotaShares().del(ctx, s.db, store.QuotaShareKey(queue, name))
 }

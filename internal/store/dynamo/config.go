@@ -47,6 +47,16 @@ func queues() configKind[model.JobQueue] {
 	}
 }
 
+// quotaShares are kept in one partition, under their queue's name and
+// their own (store.QuotaShareKey), so a queue's shares are one Query.
+func quotaShares() configKind[model.QuotaShare] {
+	return configKind[model.QuotaShare]{
+		pk: pkQuotaShare, noun: "quota share",
+		name:    store.QuotaShareKeyOf,
+		version: func(q *model.QuotaShare) *int64 { return &q.Version },
+	}
+}
+
 func (k configKind[T]) item(rec *T) (item, error) {
 	data, err := json.Marshal(rec)
 	if err != nil {
@@ -112,13 +122,24 @@ func (k configKind[T]) get(ctx context.Context, s *Store, name string) (*T, erro
 // list returns every record, sorted by name: one consistent Query of the
 // kind's partition (sort key order is name order).
 func (k configKind[T]) list(ctx context.Context, s *Store) ([]*T, error) {
+	return k.listPrefix(ctx, s, "")
+}
+
+// listPrefix returns the records whose name starts with prefix, sorted by
+// name.
+func (k configKind[T]) listPrefix(ctx context.Context, s *Store, prefix string) ([]*T, error) {
 	out := []*T{}
 	var start item
+	cond, names, values := "#pk = :pk", map[string]string{"#pk": AttrPK}, item{":pk": str(k.pk)}
+	if prefix != "" {
+		cond += " AND begins_with(#sk, :prefix)"
+		names["#sk"], values[":prefix"] = AttrSK, str(prefix)
+	}
 	for {
 		res, err := s.query(ctx, &dynamodb.QueryInput{
-			KeyConditionExpression:    aws.String("#pk = :pk"),
-			ExpressionAttributeNames:  map[string]string{"#pk": AttrPK},
-			ExpressionAttributeValues: item{":pk": str(k.pk)},
+			KeyConditionExpression:    aws.String(cond),
+			ExpressionAttributeNames:  names,
+			ExpressionAttributeValues: values,
 			ConsistentRead:            aws.Bool(true),
 			ExclusiveStartKey:         start,
 		})
@@ -263,4 +284,29 @@ func (s *Store) UpdateQueue(ctx context.Context, q *model.JobQueue) (*model.JobQ
 // DeleteQueue removes a job queue.
 func (s *Store) DeleteQueue(ctx context.Context, name string) error {
 	return queues().del(ctx, s, name)
+}
+
+// CreateQuotaShare stores a new quota share with Version 1.
+func (s *Store) CreateQuotaShare(ctx context.Context, q *model.QuotaShare) (*model.QuotaShare, error) {
+	return quotaShares().create(ctx, s, q)
+}
+
+// GetQuotaShare returns a quota share of a queue by name.
+func (s *Store) GetQuotaShare(ctx context.Context, queue, name string) (*model.QuotaShare, error) {
+	return quotaShares().get(ctx, s, store.QuotaShareKey(queue, name))
+}
+
+// ListQuotaShares returns the quota shares of a queue, sorted by name.
+func (s *Store) ListQuotaShares(ctx context.Context, queue string) ([]*model.QuotaShare, error) {
+	return quotaShares().listPrefix(ctx, s, store.QuotaShareKey(queue, ""))
+}
+
+// UpdateQuotaShare replaces a quota share of an unchanged Version.
+func (s *Store) UpdateQuotaShare(ctx context.Context, q *model.QuotaShare) (*model.QuotaShare, error) {
+	return quotaShares().update(ctx, s, q)
+}
+
+// DeleteQuotaShare removes a quota share.
+func (s *Store) DeleteQuotaShare(ctx context.Context, queue, name string) error {
+	return quotaShares().del(ctx, s, store.QuotaShareKey(queue, name))
 }

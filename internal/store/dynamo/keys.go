@@ -30,8 +30,10 @@ const (
 	pkEnv     = "CONF#ENV"
 	pkPolicy  = "CONF#POLICY"
 	pkQueue   = "CONF#QUEUE"
-	headsTag  = "L#"
-	maxMillis = 9_999_999_999_999 // the largest createdAt of 13 digits (year 2286)
+	// pkQuotaShare holds every quota share, sorted by queue and name.
+	pkQuotaShare = "CONF#QUOTASHARE"
+	headsTag     = "L#"
+	maxMillis    = 9_999_999_999_999 // the largest createdAt of 13 digits (year 2286)
 )
 
 type item = map[string]types.AttributeValue

@@ -44,6 +44,9 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Environments", testEnvironments},
 		{"Policies", testPolicies},
 		{"Queues", testQueues},
+		{"QuotaShares", testQuotaShares},
+		{"QuotaSharesPerQueue", testQuotaSharesPerQueue},
+		{"QuotaShareJobs", testQuotaShareJobs},
 		{"Lease", testLease},
 	}
 	for _, tc := range tests {
@@ -759,6 +762,119 @@ func testQueues(t *testing.T, s store.Store) {
 		change:  func(q *model.JobQueue) { q.Priority = 9; q.State = model.StateDisabled },
 	})
 }
+
+func quotaShare(queueName, name string) *model.QuotaShare {
+	qArn := "arn:aws:batch:local:000000000000:job-queue/" + queueName
+	return &model.QuotaShare{
+		Name: name, Arn: model.QuotaShareARN(qArn, name), JobQueue: qArn,
+		CapacityLimits:               []model.CapacityLimit{{CapacityUnit: "ml.m5.large", MaxCapacity: 2}, {CapacityUnit: "ml.p5.48xlarge", MaxCapacity: 0}},
+		ResourceSharingConfiguration: model.ResourceSharing{Strategy: model.SharingLendAndBorrow, BorrowLimit: 200},
+		PreemptionConfiguration:      model.QuotaSharePreemption{InSharePreemption: model.StateEnabled},
+		State:                        model.StateEnabled, Status: model.StatusValid, Tags: map[string]string{"team": "a"},
+	}
+}
+
+func testQuotaShares(t *testing.T, s store.Store) {
+	crud(t, "quota share", crudOps[*model.QuotaShare]{
+		create: s.CreateQuotaShare,
+		get: func(ctx context.Context, name string) (*model.QuotaShare, error) {
+			return s.GetQuotaShare(ctx, "qm", name)
+		},
+		list:    func(ctx context.Context) ([]*model.QuotaShare, error) { return s.ListQuotaShares(ctx, "qm") },
+		update:  s.UpdateQuotaShare,
+		del:     func(ctx context.Context, name string) error { return s.DeleteQuotaShare(ctx, "qm", name) },
+		make:    func(name string) *model.QuotaShare { return quotaShare("qm", name) },
+		name:    func(q *model.QuotaShare) string { return q.Name },
+		version: func(q *model.QuotaShare) *int64 { return &q.Version },
+		change: func(q *model.QuotaShare) {
+			q.CapacityLimits[0].MaxCapacity = 1
+			q.ResourceSharingConfiguration = model.ResourceSharing{Strategy: model.SharingReserve, BorrowLimit: -1}
+			q.State = model.StateDisabled
+		},
+	})
+}
+
+// testQuotaSharesPerQueue checks that shares are kept per queue: one name
+// in two queues is two shares, and a queue whose name prefixes another's
+// lists only its own.
+func testQuotaSharesPerQueue(t *testing.T, s store.Store) {
+	for _, k := range [][2]string{{"qm", "a"}, {"qm", "b"}, {"qm2", "a"}, {"q", "z"}} {
+		if _, err := s.CreateQuotaShare(ctx, quotaShare(k[0], k[1])); err != nil {
+			t.Fatalf("create %v: %v", k, err)
+		}
+	}
+	names := func(queue string) []string {
+		list, err := s.ListQuotaShares(ctx, queue)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, q := range list {
+			out = append(out, q.JobQueue+" "+q.Name)
+		}
+		return out
+	}
+	const arn = "arn:aws:batch:local:000000000000:job-queue/"
+	if got, want := names("qm"), []string{arn + "qm a", arn + "qm b"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("shares of qm: %v, want %v", got, want)
+	}
+	if got, want := names("qm2"), []string{arn + "qm2 a"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("shares of qm2: %v, want %v", got, want)
+	}
+	if got := names("nothing"); len(got) != 0 {
+		t.Fatalf("shares of a queue without any: %v", got)
+	}
+	if err := s.DeleteQuotaShare(ctx, "qm", "a"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.GetQuotaShare(ctx, "qm2", "a"); err != nil || got.JobQueue != arn+"qm2" {
+		t.Fatalf("deleting qm's share a touched qm2's: %+v %v", got, err)
+	}
+	if _, err := s.GetQuotaShare(ctx, "qm", "a"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("get of a deleted share: %v", err)
+	}
+}
+
+// testQuotaShareJobs checks that a job of a quota share keeps its quota
+// share name and preemption record through the store, and that its line is
+// its share, in priority order like a fair share's.
+func testQuotaShareJobs(t *testing.T, s store.Store) {
+	const qm = "arn:aws:batch:local:000000000000:job-queue/qm"
+	mk := func(id string, prio int32, created int64) *model.ServiceJob {
+		j := newJob(id, qm, created)
+		j.ShareIdentifier, j.QuotaShareName, j.SchedulingPriority = "teamA", "teamA", prio
+		j.PreemptionConfiguration = &model.ServiceJobPreemption{RetriesBeforeTermination: ptr32(2)}
+		return put(t, s, j)
+	}
+	mk("lo", 1, 0)
+	mk("hi", 9, 5)
+	for _, id := range []string{"lo", "hi"} {
+		moveTo(t, s, id, model.StatusRunnable, nil)
+	}
+	got, _ := heads(t, s, qm, "teamA", 10)
+	if want := []string{"hi", "lo"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("heads of a quota share: %v, want %v (priority first)", got, want)
+	}
+	j := moveTo(t, s, "lo", model.StatusScheduled, func(j *model.ServiceJob) {
+		j.PreemptReason = "PREEMPTED - for hi"
+		j.RecordPreemption(model.Attempt{TrainingJobName: "tj-1", StatusReason: "PREEMPTED - for hi", StartedAt: t0, StoppedAt: t0 + 5})
+	})
+	back, err := s.GetJob(ctx, "lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.QuotaShareName != "teamA" || back.PreemptReason != j.PreemptReason || back.Preemptions != 1 ||
+		len(back.PreemptedAttempts) != 1 || back.PreemptedAttempts[0].TrainingJobName != "tj-1" ||
+		back.PreemptionConfiguration == nil || *back.PreemptionConfiguration.RetriesBeforeTermination != 2 {
+		t.Fatalf("quota share job fields lost in the store: %+v", back)
+	}
+	page, err := s.ListJobs(ctx, store.JobQuery{Queue: qm, Share: "teamA"})
+	if err != nil || len(page.Jobs) != 2 {
+		t.Fatalf("list by quota share: %v %v", ids(page.Jobs), err)
+	}
+}
+
+func ptr32(v int32) *int32 { return &v }
 
 type crudOps[T any] struct {
 	create  func(context.Context, T) (T, error)

@@ -1,0 +1,120 @@
+package setup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/batch"
+	"github.com/aws/aws-sdk-go-v2/service/batch/types"
+
+	"github.com/sagequeue/sagequeue/internal/model"
+)
+
+// QuotaShare is a quota share of a quota management queue.
+type QuotaShare struct {
+	Name string `json:"name"`
+	// Limits is the share's quota per instance type.
+	Limits map[string]int32 `json:"limits"`
+	// Strategy is RESERVE, LEND or LEND_AND_BORROW.
+	Strategy string `json:"strategy"`
+	// BorrowLimit is the most a LEND_AND_BORROW share borrows, in percent of
+	// its quota (-1, or left out: unlimited).
+	BorrowLimit *int32 `json:"borrowLimit,omitempty"`
+	// InSharePreemption lets a higher-priority job of the share preempt a
+	// lower-priority one of the same share.
+	InSharePreemption bool   `json:"inSharePreemption,omitempty"`
+	State             string `json:"state,omitempty"`
+}
+
+// environmentLimits is an environment's capacityLimits: per instance type
+// (sorted) for a quota management environment, else NUM_INSTANCES.
+func environmentLimits(e Environment) []types.CapacityLimit {
+	if len(e.Limits) == 0 {
+		return []types.CapacityLimit{{CapacityUnit: aws.String(model.CapacityUnitInstances), MaxCapacity: aws.Int32(e.Capacity())}}
+	}
+	var out []types.CapacityLimit
+	for _, t := range sortedTypes(e.Limits) {
+		out = append(out, types.CapacityLimit{CapacityUnit: aws.String(t), MaxCapacity: aws.Int32(e.Limits[t])})
+	}
+	return out
+}
+
+func sortedTypes(m map[string]int32) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// applyQuotaPolicy creates a quota management policy; an existing one is
+// left as it is (its only setting, FIFO, cannot differ).
+func applyQuotaPolicy(ctx context.Context, client *batch.Client, p Policy) (string, error) {
+	if p.ShareDecaySeconds != 0 || p.ComputeReservation != 0 || len(p.Shares) > 0 {
+		return "", errors.New("quota: true makes a quota management policy; shareDecaySeconds, computeReservation and shares are for fair share")
+	}
+	arn, err := policyArn(ctx, client, p.Name)
+	if err != nil || arn != "" {
+		return arn, err
+	}
+	out, err := client.CreateSchedulingPolicy(ctx, &batch.CreateSchedulingPolicyInput{
+		Name: aws.String(p.Name), QuotaSharePolicy: &types.QuotaSharePolicy{IdleResourceAssignmentStrategy: types.QuotaShareIdleResourceAssignmentStrategyFifo},
+	})
+	if err != nil {
+		return "", err
+	}
+	return aws.ToString(out.Arn), nil
+}
+
+// applyQuotaShares creates the queue's quota shares that are missing and
+// updates the others to what the file says. Shares not in the file stay.
+func applyQuotaShares(ctx context.Context, client *batch.Client, q Queue) error {
+	if len(q.QuotaShares) == 0 {
+		return nil
+	}
+	existing := map[string]string{}
+	p := batch.NewListQuotaSharesPaginator(client, &batch.ListQuotaSharesInput{JobQueue: aws.String(q.Name)})
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			return err
+		}
+		for _, s := range out.QuotaShares {
+			existing[aws.ToString(s.QuotaShareName)] = aws.ToString(s.QuotaShareArn)
+		}
+	}
+	for _, s := range q.QuotaShares {
+		var limits []types.QuotaShareCapacityLimit
+		for _, t := range sortedTypes(s.Limits) {
+			limits = append(limits, types.QuotaShareCapacityLimit{CapacityUnit: aws.String(t), MaxCapacity: aws.Int32(s.Limits[t])})
+		}
+		rs := &types.QuotaShareResourceSharingConfiguration{Strategy: types.QuotaShareResourceSharingStrategy(s.Strategy), BorrowLimit: s.BorrowLimit}
+		if rs.BorrowLimit == nil {
+			rs.BorrowLimit = aws.Int32(model.UnlimitedBorrow)
+		}
+		pc := &types.QuotaSharePreemptionConfiguration{InSharePreemption: types.QuotaShareInSharePreemptionStateDisabled}
+		if s.InSharePreemption {
+			pc.InSharePreemption = types.QuotaShareInSharePreemptionStateEnabled
+		}
+		state := types.QuotaShareState(orDefault(s.State, model.StateEnabled))
+		var err error
+		if arn, ok := existing[s.Name]; ok {
+			_, err = client.UpdateQuotaShare(ctx, &batch.UpdateQuotaShareInput{
+				QuotaShareArn: aws.String(arn), CapacityLimits: limits, ResourceSharingConfiguration: rs, PreemptionConfiguration: pc, State: state,
+			})
+		} else {
+			_, err = client.CreateQuotaShare(ctx, &batch.CreateQuotaShareInput{
+				QuotaShareName: aws.String(s.Name), JobQueue: aws.String(q.Name), CapacityLimits: limits,
+				ResourceSharingConfiguration: rs, PreemptionConfiguration: pc, State: state,
+			})
+		}
+		if err != nil {
+			return fmt.Errorf("quota share %s: %w", s.Name, err)
+		}
+	}
+	return nil
+}
