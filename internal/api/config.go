@@ -488,6 +488,7 @@ func (h *Handler) createJobQueue(ctx context.Context, r *request) (any, error) {
 		Name: name, Arn: h.cfg.Account.ARN(model.KindJobQueue, name), Type: str(in.JobQueueType),
 		State: model.StateEnabled, Status: model.StatusValid, Priority: *in.Priority, Tags: in.Tags,
 		PartialWindows: in.PartialWindows != nil && *in.PartialWindows,
+		Backfill:       in.Backfill != nil && *in.Backfill,
 	}
 	if q.Type == "" {
 		q.Type = model.ServiceJobTypeSageMakerTraining
@@ -586,6 +587,9 @@ func (h *Handler) updateJobQueue(ctx context.Context, r *request) (any, error) {
 		if in.PartialWindows != nil {
 			q.PartialWindows = *in.PartialWindows
 		}
+		if in.Backfill != nil {
+			q.Backfill = *in.Backfill
+		}
 		if err := q.Validate(); err != nil {
 			return nil, err
 		}
@@ -611,6 +615,7 @@ func queueDetail(q *model.JobQueue) jobQueueDetail {
 		JobStateTimeLimitActions: []queueTimeLimit{}, Priority: q.Priority, SchedulingPolicyArn: q.SchedulingPolicyArn,
 		ServiceEnvironmentOrder: []queueEnvironment{}, State: q.State, Status: q.Status, StatusReason: q.StatusReason, Tags: q.Tags,
 		PartialWindows: q.PartialWindows,
+		Backfill:       q.Backfill,
 	}
 	for _, o := range q.ServiceEnvironmentOrder {
 		d.ServiceEnvironmentOrder = append(d.ServiceEnvironmentOrder, queueEnvironment{Order: o.Order, ServiceEnvironment: o.ServiceEnvironment})

@@ -82,8 +82,8 @@ type dashboardShare struct {
 	ShareIdentifier string  `json:"shareIdentifier"`
 	WeightFactor    float64 `json:"weightFactor"`
 	InstancesInUse  int64   `json:"instancesInUse"`
-	// DecayedUsage is the share's exponentially decayed past usage, in
-	// instances (see model.ShareUsage).
+	// DecayedUsage is the share's exponentially decayed usage, in
+	// instances, now: of its ended jobs and, so far, of its running ones.
 	DecayedUsage float64 `json:"decayedUsage"`
 	Runnable     int64   `json:"runnable"`
 	// Score is (instancesInUse + decayedUsage) * weightFactor: among shares
@@ -289,8 +289,12 @@ func (h *Handler) dashboardFairshare(ctx context.Context, q *model.JobQueue, act
 			}
 		}
 	}
+	tau := policy.DecaySeconds()
 	for _, j := range active {
-		share(j.ShareIdentifier).InstancesInUse += j.Instances
+		s := share(j.ShareIdentifier)
+		s.InstancesInUse += j.Instances
+		// As the scheduler counts it: running jobs weigh in the usage too.
+		s.DecayedUsage += model.Running(j.Instances, j.ScheduledAt, now, tau)
 	}
 	for _, l := range lines {
 		share(l.Share).Runnable += l.Runnable
@@ -299,11 +303,10 @@ func (h *Handler) dashboardFairshare(ctx context.Context, q *model.JobQueue, act
 	if err != nil {
 		return nil, err
 	}
-	tau := policy.DecaySeconds()
 	for _, u := range usage {
 		v := u.At(now, tau)
 		if s := shares[u.Share]; s != nil {
-			s.DecayedUsage = v
+			s.DecayedUsage += v
 		} else if v >= 0.005 {
 			share(u.Share).DecayedUsage = v
 		}

@@ -293,7 +293,11 @@ func (h *Handler) describeServiceJob(ctx context.Context, r *request) (any, erro
 }
 
 func jobDetail(j *model.ServiceJob) serviceJobDetail {
-	return serviceJobDetail{JobDetail: events.NewJobDetail(j), ServiceRequestPayload: j.ServiceRequestPayload, Tags: j.Tags, SubmittedBy: j.SubmittedBy}
+	d := serviceJobDetail{JobDetail: events.NewJobDetail(j), ServiceRequestPayload: j.ServiceRequestPayload, Tags: j.Tags, SubmittedBy: j.SubmittedBy}
+	if j.Status == model.StatusRunnable && model.ReasonCode(j.StatusReason) == model.ReasonBackfill {
+		d.ReservedAt = j.ReservedAt
+	}
+	return d
 }
 
 // summaryOf is a job in the shape of a ListServiceJobs summary.

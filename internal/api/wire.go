@@ -64,6 +64,9 @@ type serviceJobDetail struct {
 	// caller that submitted the job (the IAM principal behind API
 	// Gateway). SDK clients ignore members they do not know.
 	SubmittedBy string `json:"submittedBy,omitempty"`
+	// ReservedAt is a sagequeue extension member: while a job of a backfill
+	// queue waits, the time (epoch ms) it is reserved to start by.
+	ReservedAt int64 `json:"reservedAt,omitempty"`
 }
 
 type keyValuesPair struct {
@@ -249,6 +252,7 @@ type createJobQueueRequest struct {
 	JobStateTimeLimitActions []timeLimitAction         `json:"jobStateTimeLimitActions,omitempty"`
 	Tags                     map[string]string         `json:"tags,omitempty"`
 	PartialWindows           *bool                     `json:"partialWindows,omitempty"` // sagequeue extension
+	Backfill                 *bool                     `json:"backfill,omitempty"`       // sagequeue extension
 }
 
 type updateJobQueueRequest struct {
@@ -260,6 +264,7 @@ type updateJobQueueRequest struct {
 	ComputeEnvironmentOrder  []any                     `json:"computeEnvironmentOrder,omitempty"`
 	JobStateTimeLimitActions []timeLimitAction         `json:"jobStateTimeLimitActions"`
 	PartialWindows           *bool                     `json:"partialWindows,omitempty"` // sagequeue extension
+	Backfill                 *bool                     `json:"backfill,omitempty"`       // sagequeue extension
 }
 
 type queueRef struct {
@@ -299,6 +304,7 @@ type jobQueueDetail struct {
 	StatusReason             string             `json:"statusReason,omitempty"`
 	Tags                     map[string]string  `json:"tags,omitempty"`
 	PartialWindows           bool               `json:"partialWindows,omitempty"` // sagequeue extension
+	Backfill                 bool               `json:"backfill"`                 // sagequeue extension
 }
 
 type describeJobQueuesResponse struct {

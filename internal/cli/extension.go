@@ -8,6 +8,7 @@ import (
 const (
 	memberTrainingPlanArn = "trainingPlanArn"
 	memberPartialWindows  = "partialWindows"
+	memberBackfill        = "backfill"
 )
 
 // withBodyMembers adds members to the JSON body of a request.

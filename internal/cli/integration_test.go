@@ -197,21 +197,31 @@ func TestIntegrationResources(t *testing.T) {
 		q.JobStateTimeLimitActions[1].Action != "TERMINATE" || q.JobStateTimeLimitActions[0].Action != "CANCEL" {
 		t.Fatalf("stored queue %+v", q)
 	}
-	s.ok(t, "queue", "create", "fifo", "--priority", "1", "--env", envARN+":1")
+	s.ok(t, "queue", "create", "fifo", "--priority", "1", "--env", envARN+":1", "--backfill")
+	if q, _ := s.st.GetQueue(ctx, "fifo"); !q.Backfill {
+		t.Fatalf("queue create --backfill stored %+v", q)
+	}
 	// A missing referenced resource is a refused request, not "not found".
 	s.fails(t, ExitRefused, "scheduling policy nope not found", "queue", "create", "q2", "--priority", "1", "--env", "gpu", "--policy", "nope")
 	s.fails(t, ExitRefused, "service environment nope not found", "queue", "create", "q2", "--priority", "1", "--env", "nope")
 
 	out = s.ok(t, "queue", "describe")
-	for _, want := range []string{"research", "fair", "gpu:1,cpu:5", "MISCONFIGURATION:SERVICE_ENVIRONMENT_MAX_RESOURCE=600:CANCEL", "fifo", "- (FIFO)"} {
+	for _, want := range []string{"research", "fair", "gpu:1,cpu:5", "MISCONFIGURATION:SERVICE_ENVIRONMENT_MAX_RESOURCE=600:CANCEL", "fifo", "- (FIFO)", "BACKFILL", " on ", " off "} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("queue describe lacks %q:\n%s", want, out)
 		}
 	}
 	m = s.okJSON(t, "queue", "describe", "research")
 	qd := m["jobQueues"].([]any)[0]
-	if dig(qd, "jobQueueType") != "SAGEMAKER_TRAINING" || dig(qd, "schedulingPolicyArn") != policyARN || dig(qd, "priority") != 10.0 {
+	if dig(qd, "jobQueueType") != "SAGEMAKER_TRAINING" || dig(qd, "schedulingPolicyArn") != policyARN || dig(qd, "priority") != 10.0 || dig(qd, "backfill") != false {
 		t.Fatalf("queue describe json %v", qd)
+	}
+	if dig(s.okJSON(t, "queue", "describe", "fifo")["jobQueues"].([]any)[0], "backfill") != true {
+		t.Fatal("queue describe fifo -o json: backfill is not true")
+	}
+	s.ok(t, "queue", "update", "fifo", "--backfill=false")
+	if q, _ := s.st.GetQueue(ctx, "fifo"); q.Backfill {
+		t.Fatal("queue update --backfill=false left backfill on")
 	}
 	s.fails(t, ExitNotFound, "job queue nope not found", "queue", "describe", "nope")
 	s.ok(t, "queue", "update", "research", "--priority", "20", "--env", "gpu", "--policy", policyARN)

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
@@ -120,6 +121,7 @@ type queueFlags struct {
 	policy     string
 	timeLimits timeLimitFlag
 	state      string
+	backfill   bool
 }
 
 func (q *queueFlags) add(f *pflag.FlagSet, creating bool) {
@@ -132,13 +134,28 @@ func (q *queueFlags) add(f *pflag.FlagSet, creating bool) {
 		defState = "ENABLED"
 	}
 	f.StringVar(&q.state, "state", defState, "ENABLED or DISABLED")
+	f.BoolVar(&q.backfill, "backfill", false, "start later jobs around a job that does not fit, without delaying it (sagequeue extension; --backfill=false turns it off)")
+}
+
+// backfillOption sends the backfill member when the flag was given.
+func (q *queueFlags) backfillOption(cmd *cobra.Command) []func(*batch.Options) {
+	if !cmd.Flags().Changed("backfill") {
+		return nil
+	}
+	return []func(*batch.Options){withBodyMembers(map[string]any{memberBackfill: q.backfill})}
 }
 
 const timeLimitHelp = `
 A time limit ends the job at the head of the queue when it has been RUNNABLE
 for REASON longer than SECONDS (or a duration like 10m); REASON is the code of
 its statusReason, e.g. MISCONFIGURATION:SERVICE_ENVIRONMENT_MAX_RESOURCE or
-CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY. The action defaults to CANCEL.`
+CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY. The action defaults to CANCEL.
+
+--backfill (a sagequeue extension, off by default as in AWS Batch): a job
+that does not fit gets a reservation, the earliest time the runtime bounds
+(MaxRuntimeInSeconds) of the running jobs free enough capacity, and later
+jobs start now only if they cannot delay it. Its statusReason
+(BACKFILL:RESERVED) says when, and why it was not backfilled.`
 
 func newQueueCreateCmd(a *App) *cobra.Command {
 	var (
@@ -183,7 +200,7 @@ func newQueueCreateCmd(a *App) *cobra.Command {
 				}
 				in.SchedulingPolicyArn = aws.String(arn)
 			}
-			out, err := client.CreateJobQueue(ctx, in)
+			out, err := client.CreateJobQueue(ctx, in, q.backfillOption(cmd)...)
 			if err != nil {
 				return err
 			}
@@ -222,8 +239,8 @@ func newQueueUpdateCmd(a *App) *cobra.Command {
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			changed := cmd.Flags().Changed
-			if !changed("priority") && !changed("env") && !changed("policy") && !changed("time-limit") && !changed("state") {
-				return usagef("nothing to update: give --priority, --env, --policy, --time-limit or --state")
+			if !changed("priority") && !changed("env") && !changed("policy") && !changed("time-limit") && !changed("state") && !changed("backfill") {
+				return usagef("nothing to update: give --priority, --env, --policy, --time-limit, --state or --backfill")
 			}
 			in := &batch.UpdateJobQueueInput{JobQueue: aws.String(args[0])}
 			if changed("priority") {
@@ -257,7 +274,7 @@ func newQueueUpdateCmd(a *App) *cobra.Command {
 				}
 				in.SchedulingPolicyArn = aws.String(arn)
 			}
-			out, err := client.UpdateJobQueue(ctx, in)
+			out, err := client.UpdateJobQueue(ctx, in, q.backfillOption(cmd)...)
 			if err != nil {
 				return err
 			}
@@ -285,23 +302,32 @@ func newQueueDescribeCmd(a *App) *cobra.Command {
 				return err
 			}
 			queues := []types.JobQueueDetail{}
+			backfill := map[string]bool{} // by ARN
 			p := batch.NewDescribeJobQueuesPaginator(client, &batch.DescribeJobQueuesInput{JobQueues: args})
 			for p.HasMorePages() {
-				page, err := p.NextPage(ctx)
+				var raw []byte
+				page, err := p.NextPage(ctx, withRawBody(&raw))
 				if err != nil {
 					return err
 				}
 				queues = append(queues, page.JobQueues...)
+				backfillOf(raw, backfill)
 			}
 			missing := missingNames(args, len(queues), func(i int) (string, string) {
 				return aws.ToString(queues[i].JobQueueName), aws.ToString(queues[i].JobQueueArn)
 			})
 			if a.json() {
-				if err := writeJSON(a.Stdout, map[string]any{"jobQueues": toJSON(queues)}); err != nil {
+				list := make([]any, 0, len(queues))
+				for _, q := range queues {
+					m := toJSON(q).(map[string]any)
+					m[memberBackfill] = backfill[aws.ToString(q.JobQueueArn)]
+					list = append(list, m)
+				}
+				if err := writeJSON(a.Stdout, map[string]any{"jobQueues": list}); err != nil {
 					return err
 				}
 			} else {
-				t := newTable(a.Stdout, "NAME", "STATE", "STATUS", "PRIORITY", "POLICY", "ENVIRONMENTS", "TIME LIMITS")
+				t := newTable(a.Stdout, "NAME", "STATE", "STATUS", "PRIORITY", "POLICY", "BACKFILL", "ENVIRONMENTS", "TIME LIMITS")
 				for _, q := range queues {
 					policy := "- (FIFO)"
 					if arn := aws.ToString(q.SchedulingPolicyArn); arn != "" {
@@ -311,8 +337,12 @@ func newQueueDescribeCmd(a *App) *cobra.Command {
 					for _, o := range q.ServiceEnvironmentOrder {
 						envs = append(envs, fmt.Sprintf("%s:%d", nameFromARN(aws.ToString(o.ServiceEnvironment)), aws.ToInt32(o.Order)))
 					}
+					bf := "off"
+					if backfill[aws.ToString(q.JobQueueArn)] {
+						bf = "on"
+					}
 					t.row(aws.ToString(q.JobQueueName), string(q.State), string(q.Status), fmt.Sprint(aws.ToInt32(q.Priority)),
-						policy, dash(strings.Join(envs, ",")), dash(timeLimitsText(q.JobStateTimeLimitActions)))
+						policy, bf, dash(strings.Join(envs, ",")), dash(timeLimitsText(q.JobStateTimeLimitActions)))
 				}
 				if err := t.flush(); err != nil {
 					return err
@@ -348,4 +378,20 @@ func newQueueDeleteCmd(a *App) *cobra.Command {
 		},
 	}
 	return markNotFoundTarget(cmd)
+}
+
+// backfillOf reads the backfill member per queue ARN from a raw
+// DescribeJobQueues response into into.
+func backfillOf(raw []byte, into map[string]bool) {
+	var doc struct {
+		JobQueues []struct {
+			JobQueueArn string `json:"jobQueueArn"`
+			Backfill    bool   `json:"backfill"`
+		} `json:"jobQueues"`
+	}
+	if json.Unmarshal(raw, &doc) == nil {
+		for _, q := range doc.JobQueues {
+			into[q.JobQueueArn] = q.Backfill
+		}
+	}
 }

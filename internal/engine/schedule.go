@@ -317,7 +317,11 @@ func (e *Engine) apply(ctx context.Context, lease *store.Lease, w *world, jobs m
 	var changes []change
 	for _, r := range d.Reasons {
 		r := r
-		changes = append(changes, change{jobs[r.JobID], func(j *model.ServiceJob) error { j.SetReason(r.Reason, now); j.UpdatedAt = now; return nil }, &res.Reasons})
+		changes = append(changes, change{jobs[r.JobID], func(j *model.ServiceJob) error {
+			j.SetReason(r.Reason, now)
+			j.ReservedAt, j.UpdatedAt = r.ReservedAt, now
+			return nil
+		}, &res.Reasons})
 	}
 	for _, t := range d.Terminate {
 		t := t

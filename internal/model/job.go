@@ -87,6 +87,11 @@ type ServiceJob struct {
 	// re-placements, for job state time limit actions.
 	BlockedCode  string `json:"blockedCode,omitempty"`
 	BlockedSince int64  `json:"blockedSince,omitempty"`
+	// ReservedAt is the time a backfill queue last reserved for the job
+	// (epoch ms; its statusReason says so too): the latest it will start if
+	// the jobs ahead run to their runtime bounds. The next pass serves
+	// reserved jobs first, in this order, so the reservation holds.
+	ReservedAt int64 `json:"reservedAt,omitempty"`
 	// StopReason is why sagequeue asked SageMaker to stop the current attempt
 	// (a terminate request or the attempt timeout), and StopRequestedAt when.
 	StopReason      string `json:"stopReason,omitempty"`
@@ -237,6 +242,9 @@ const (
 	// ReasonPlanWindowTooShort holds a job whose runtime bound does not fit
 	// in what is left of its plan's current window.
 	ReasonPlanWindowTooShort = "CAPACITY:TRAINING_PLAN_WINDOW_TOO_SHORT"
+	// ReasonBackfill is the code of a job of a backfill queue that waits with
+	// a reservation; the text says when, and why it was not backfilled.
+	ReasonBackfill = "BACKFILL:RESERVED"
 )
 
 // IsPlanReason reports whether a statusReason is one that the training plan

@@ -167,7 +167,12 @@ type JobQueue struct {
 	SchedulingPolicyArn      string                    `json:"schedulingPolicyArn,omitempty"`
 	ServiceEnvironmentOrder  []ServiceEnvironmentOrder `json:"serviceEnvironmentOrder"`
 	JobStateTimeLimitActions []JobStateTimeLimitAction `json:"jobStateTimeLimitActions,omitempty"`
-	Tags                     map[string]string         `json:"tags,omitempty"`
+	// Backfill is a sagequeue extension, off by default as AWS Batch has no
+	// such thing: a job that does not fit gets a reservation (the earliest
+	// time running jobs' runtime bounds free enough capacity) and later jobs
+	// may start around it if they cannot delay it (see package sched).
+	Backfill bool              `json:"backfill,omitempty"`
+	Tags     map[string]string `json:"tags,omitempty"`
 	// PartialWindows is a sagequeue extension: the queue's jobs may start on
 	// a training plan in a window that ends before their runtime bound, as
 	// ServiceEnvironment.PartialWindows allows for an environment's.

@@ -37,3 +37,14 @@ func (u ShareUsage) Add(instances int64, start, end int64, tau float64) ShareUsa
 	held *= math.Exp(-float64(t-end) / 1000 / tau)
 	return ShareUsage{Queue: u.Queue, Share: u.Share, Instances: u.At(t, tau) + held, AsOf: t}
 }
+
+// Running is the usage that a job holding instances since since (epoch ms)
+// has added by now: what Add will record for it when it ends, so far. A
+// pass counts it for running jobs, so that a share's long-running jobs
+// weigh in its usage before they end, as the short ones that ended do.
+func Running(instances, since, now int64, tau float64) float64 {
+	if since <= 0 || now <= since {
+		return 0
+	}
+	return float64(instances) * (1 - math.Exp(-float64(now-since)/1000/tau))
+}

@@ -338,6 +338,9 @@ func (q *JobQueue) Validate() error {
 	if q.Priority < 0 || q.Priority > MaxQueuePriority {
 		return Invalidf("priority", "must be between 0 and %d, got %d", MaxQueuePriority, q.Priority)
 	}
+	if q.Backfill && q.QuotaShares() {
+		return Invalid("backfill", "is for FIFO and fair-share queues; a quota management queue places jobs by its quota shares and preemption")
+	}
 	if n := len(q.ServiceEnvironmentOrder); n < 1 || n > MaxQueueEnvironments {
 		return Invalidf("serviceEnvironmentOrder", "must name between 1 and %d service environments, got %d", MaxQueueEnvironments, n)
 	}

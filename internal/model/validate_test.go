@@ -275,3 +275,18 @@ func TestNameOf(t *testing.T) {
 		})
 	}
 }
+
+func TestQueueBackfillNotForQuotaManagement(t *testing.T) {
+	q := model.JobQueue{
+		Name: "q", Type: model.ServiceJobTypeSageMakerTraining, State: model.StateEnabled, Priority: 1,
+		SchedulingPolicyArn: model.LocalAccount.ARN(model.KindSchedulingPolicy, "p"), QuotaManagement: true, Backfill: true,
+		ServiceEnvironmentOrder: []model.ServiceEnvironmentOrder{{Order: 1, ServiceEnvironment: model.LocalAccount.ARN(model.KindServiceEnvironment, "e")}},
+	}
+	if err := q.Validate(); err == nil || !strings.Contains(err.Error(), "backfill: is for FIFO and fair-share queues") {
+		t.Fatalf("a quota management queue with backfill: %v", err)
+	}
+	q.QuotaManagement = false
+	if err := q.Validate(); err != nil {
+		t.Fatalf("a fair-share queue with backfill: %v", err)
+	}
+}

@@ -33,7 +33,10 @@ func benchSnapshot(jobs int) *sched.Snapshot {
 		return fmt.Sprintf("user%03d", i)
 	}
 	for i := range capacity / 2 {
-		s.Active = append(s.Active, sched.Allocation{JobID: fmt.Sprintf("r%d", i), Queue: fair, Share: name(i % shares), Environment: arn(model.KindServiceEnvironment, "plan"), Instances: 1})
+		s.Active = append(s.Active, sched.Allocation{
+			JobID: fmt.Sprintf("r%d", i), Queue: fair, Share: name(i % shares), Environment: arn(model.KindServiceEnvironment, "plan"), Instances: 1,
+			Since: now - int64(rng.IntN(3_600_000)), RuntimeBound: int64(600 + rng.IntN(86_400)),
+		})
 	}
 	for i := range shares {
 		s.Usage = append(s.Usage, model.ShareUsage{Queue: fair, Share: name(i), Instances: rng.Float64() * 4, AsOf: now - 60_000})
@@ -42,6 +45,7 @@ func benchSnapshot(jobs int) *sched.Snapshot {
 		s.Runnable = append(s.Runnable, sched.Candidate{
 			JobID: fmt.Sprintf("j%07d", i), Queue: fair, Share: name(rng.IntN(shares)),
 			Priority: int32(rng.IntN(10)), CreatedAt: now - int64(rng.IntN(86_400_000)), Instances: int64(1 + rng.IntN(4)),
+			RuntimeBound: int64(600 + rng.IntN(86_400)),
 		})
 	}
 	return s
@@ -57,6 +61,29 @@ func BenchmarkPlan(b *testing.B) {
 			}
 			b.ReportMetric(float64(admitted), "admitted/pass")
 		})
+	}
+}
+
+// BenchmarkPlanBackfill is BenchmarkPlan (fair share) and BenchmarkPlanFIFO
+// with backfill on: once the environment is full, each pass also makes
+// MaxReservations reservations.
+func BenchmarkPlanBackfill(b *testing.B) {
+	for _, policy := range []string{"fp", ""} {
+		kind := map[string]string{"fp": "fair", "": "fifo"}[policy]
+		for _, n := range []int{1_000, 10_000, 100_000} {
+			s := benchSnapshot(n)
+			q := sim.Queue("fair", 1, policy, "plan")
+			q.Backfill = true
+			s.Queues = []model.JobQueue{q}
+			b.Run(fmt.Sprintf("%s/runnable=%d", kind, n), func(b *testing.B) {
+				var d sched.Decisions
+				for b.Loop() {
+					d = sched.Plan(s, now)
+				}
+				b.ReportMetric(float64(len(d.Admit)), "admitted/pass")
+				b.ReportMetric(float64(len(d.Reservations)), "reserved/pass")
+			})
+		}
 	}
 }
 

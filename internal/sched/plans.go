@@ -3,6 +3,7 @@ package sched
 import (
 	"fmt"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -204,4 +205,89 @@ func stamp(ms int64) string {
 
 func seconds(s int64) string {
 	return (time.Duration(s) * time.Second).String()
+}
+
+// holdQueue gives every loaded job of a queue whose plans offer nothing the
+// reason the head got: none of them can start until a window opens.
+func (p *pass) holdQueue(qs *queueState, reason string) {
+	var held []*Candidate
+	for _, l := range qs.lines {
+		for _, i := range l.jobs.items {
+			c := &p.s.Runnable[i]
+			if _, set := p.reasonAt[c.JobID]; set || p.reasoned[c.JobID] {
+				continue
+			}
+			p.reasoned[c.JobID] = true
+			if c.StatusReason == "" || model.IsPlanReason(c.StatusReason) {
+				held = append(held, c)
+			}
+		}
+	}
+	p.setReasons(held, reason)
+}
+
+// clearPlanReasons clears the plan reasons of loaded jobs that the pass
+// neither placed nor held back for a plan: the plan no longer holds them.
+func (p *pass) clearPlanReasons() {
+	admitted := make(map[string]bool, len(p.out.Admit))
+	for _, a := range p.out.Admit {
+		admitted[a.JobID] = true
+	}
+	var stale []*Candidate
+	for i := range p.s.Runnable {
+		c := &p.s.Runnable[i]
+		if _, set := p.reasonAt[c.JobID]; set || p.reasoned[c.JobID] || admitted[c.JobID] || !model.IsPlanReason(c.StatusReason) {
+			continue
+		}
+		p.reasoned[c.JobID] = true
+		stale = append(stale, c)
+	}
+	p.setReasons(stale, "")
+}
+
+// setReasons gives jobs a reason, in the order of their ids so that a pass
+// does not depend on the order of its snapshot.
+func (p *pass) setReasons(jobs []*Candidate, reason string) {
+	sort.Slice(jobs, func(a, b int) bool { return jobs[a].JobID < jobs[b].JobID })
+	for _, c := range jobs {
+		p.setReason(c, reason, 0)
+	}
+}
+
+// holdMs is how long a job placed in environment e now holds its instances:
+// its runtime bound, cut at the end of the plan window in force when the job
+// may outlast it (partial windows): the plan takes the instances back then.
+func (p *pass) holdMs(qs *queueState, e *envState, c *Candidate) int64 {
+	d := boundMs(c.RuntimeBound)
+	if e.plan != nil && (e.partial || qs.q.PartialWindows) {
+		if w, ok := e.plan.view.Current(p.now); ok {
+			d = min(d, max(w.End-p.now, 1))
+		}
+	}
+	return d
+}
+
+// capacitySteps is an environment's capacity from now on as backfill's
+// profile starts from it: its maxCapacity, or, on a training plan, what the
+// plan gives in each of its windows (capped by maxCapacity) and nothing
+// between them, so that no reservation lands where the plan offers
+// nothing. (The environments sharing a plan each see the whole plan here;
+// the shared pool caps what starts now.)
+func (p *pass) capacitySteps(e *envState) []step {
+	ps := e.plan
+	if ps == nil || ps.view.Error != "" && len(ps.view.Windows) == 0 {
+		return []step{{At: p.now, Instances: e.max}}
+	}
+	steps := []step{{At: p.now, Instances: 0}}
+	for _, w := range ps.view.Windows {
+		if w.End <= p.now {
+			continue
+		}
+		n := min(e.max, w.Instances)
+		if w.Start <= p.now {
+			n = min(e.max, ps.view.Capacity)
+		}
+		steps = append(steps, step{At: max(w.Start, p.now), Instances: n}, step{At: w.End, Instances: 0})
+	}
+	return steps
 }

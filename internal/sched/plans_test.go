@@ -43,14 +43,6 @@ func long(id, queue string, age, n, bound int64) sched.Candidate {
 	return c
 }
 
-func reasonsOf(d sched.Decisions) map[string]string {
-	out := map[string]string{}
-	for _, r := range d.Reasons {
-		out[r.JobID] = r.Reason
-	}
-	return out
-}
-
 func TestTrainingPlanRules(t *testing.T) {
 	fifoQ := sim.Queue("fifo", 10, "", "a")
 	partialQ := sim.Queue("fifo", 10, "", "a")
@@ -281,5 +273,26 @@ func TestHeldJobsAreBounded(t *testing.T) {
 	}
 	if d := sched.Plan(build(257), now); len(d.Admit) != 0 || len(d.Reasons) != 257 {
 		t.Errorf("257 long jobs ahead: admitted %v, %d reasons; want the line to wait behind the 257th", admitted(d), len(d.Reasons))
+	}
+}
+
+// TestBackfillOnAPlan: backfill's profile of an environment on a plan
+// follows the plan's windows, so a job that cannot start now is reserved
+// in the next window, not in the gap before it; it keeps the plan's reason.
+func TestBackfillOnAPlan(t *testing.T) {
+	q := sim.Queue("fifo", 10, "", "a")
+	q.Backfill = true
+	s := &sched.Snapshot{
+		Environments: []model.ServiceEnvironment{planEnv("a", 4, false)},
+		Queues:       []model.JobQueue{q},
+		Plans:        []sched.PlanView{plan(window(100, 200, 4))},
+		Runnable:     []sched.Candidate{long("j1", fifo, 20, 2, 10)},
+	}
+	d := sched.Plan(s, now)
+	if len(d.Admit) != 0 || len(d.Reservations) != 1 || d.Reservations[0].At != now+100_000 {
+		t.Fatalf("admitted %v, reservations %+v; want one at the window's start", admitted(d), d.Reservations)
+	}
+	if r := reasonsOf(d)["j1"]; !strings.HasPrefix(r, model.ReasonPlanNotActive) {
+		t.Errorf("reason %q", r)
 	}
 }

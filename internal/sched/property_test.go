@@ -45,6 +45,7 @@ func randomSnapshot(rng *rand.Rand) *sched.Snapshot {
 			envs = append(envs, fmt.Sprintf("e%d", k))
 		}
 		q := sim.Queue(fmt.Sprintf("q%d", i), int32(rng.IntN(3)), policy, envs...)
+		q.Backfill = rng.IntN(2) == 0
 		if rng.IntN(3) == 0 {
 			q.JobStateTimeLimitActions = append(q.JobStateTimeLimitActions, timeLimit(model.ReasonMisconfiguration, int32(1+rng.IntN(600))))
 		}
@@ -57,10 +58,17 @@ func randomSnapshot(rng *rand.Rand) *sched.Snapshot {
 	for i := range rng.IntN(12) {
 		q := s.Queues[rng.IntN(nQ)]
 		env := q.Environments()[rng.IntN(len(q.Environments()))]
-		s.Active = append(s.Active, sched.Allocation{
+		a := sched.Allocation{
 			JobID: fmt.Sprintf("r%d", i), Queue: q.Arn, Share: shares[rng.IntN(len(shares))], Environment: env,
 			Instances: int64(1 + rng.IntN(4)),
-		})
+		}
+		if rng.IntN(8) != 0 { // else started at an unknown time
+			a.Since = now - int64(rng.IntN(900))*1000
+		}
+		if rng.IntN(8) != 0 { // else SageMaker's default bound
+			a.RuntimeBound = int64(1 + rng.IntN(900))
+		}
+		s.Active = append(s.Active, a)
 	}
 	for i := range rng.IntN(80) {
 		q := s.Queues[rng.IntN(nQ)]
@@ -71,11 +79,17 @@ func randomSnapshot(rng *rand.Rand) *sched.Snapshot {
 		if rng.IntN(10) == 0 {
 			c.NotBefore = now + int64(rng.IntN(3)-1)*1000 // past, now or future
 		}
-		switch rng.IntN(6) {
+		if rng.IntN(8) != 0 {
+			c.RuntimeBound = int64(1 + rng.IntN(900))
+		}
+		switch rng.IntN(7) {
 		case 0:
 			c.StatusReason, c.BlockedSince = model.ReasonMisconfigurationText, now-int64(rng.IntN(1200))*1000
 		case 1:
 			c.StatusReason, c.BlockedSince = model.ReasonCapacity+" - Unable to provision requested compute resources", now-int64(rng.IntN(1200))*1000
+		case 2:
+			c.StatusReason, c.BlockedSince = model.ReasonBackfill+" - Waiting", now-int64(rng.IntN(1200))*1000
+			c.ReservedAt = now + int64(rng.IntN(1200)-100)*1000
 		}
 		s.Runnable = append(s.Runnable, c)
 	}
@@ -226,7 +240,9 @@ func lines(s *sched.Snapshot) map[sched.ShareKey][]sched.Candidate {
 
 // TestPropertyLineOrder checks that every line (a FIFO queue, or one share of a
 // fair-share queue) is consumed from its front: the jobs a pass takes (placed
-// or ended) are a prefix of the line, placed in line order.
+// or ended) are a prefix of the line, placed in line order. In a backfill
+// queue a job may be passed over, but only with a reservation or when no
+// enabled environment of its queue can ever take it.
 func TestPropertyLineOrder(t *testing.T) {
 	forRandomSnapshots(t, func(t *testing.T, s *sched.Snapshot, d sched.Decisions) {
 		taken := map[string]int{}
@@ -236,15 +252,30 @@ func TestPropertyLineOrder(t *testing.T) {
 		for _, x := range d.Terminate {
 			taken[x.JobID] = -1
 		}
+		reserved := map[string]bool{}
+		for _, r := range d.Reservations {
+			reserved[r.JobID] = true
+		}
+		queues := map[string]model.JobQueue{}
+		for _, q := range s.Queues {
+			queues[q.Arn] = q
+		}
 		for k, l := range lines(s) {
+			q := queues[k.Queue]
 			prefix := true
 			lastAdmit := 0
 			for _, c := range l {
 				pos, ok := taken[c.JobID]
+				// A job reserved in an earlier pass is served ahead of its line.
+				held := c.ReservedAt > 0 && model.ReasonCode(c.StatusReason) == model.ReasonBackfill
+				if ok && q.Backfill && held {
+					continue
+				}
 				if ok && !prefix {
 					t.Fatalf("line %v: %s taken although a job before it was not", k, c.JobID)
 				}
-				if !ok {
+				passed := q.Backfill && (reserved[c.JobID] || c.Instances > largestEnabled(s, q))
+				if !ok && !passed {
 					prefix = false
 				}
 				if pos > 0 {
@@ -258,24 +289,26 @@ func TestPropertyLineOrder(t *testing.T) {
 	})
 }
 
+// largestEnabled is the capacity of the largest enabled environment of q.
+func largestEnabled(s *sched.Snapshot, q model.JobQueue) int64 {
+	var m int64
+	for _, e := range s.Environments {
+		if e.Enabled() && contains(q.Environments(), e.Arn) {
+			m = max(m, e.MaxInstances())
+		}
+	}
+	return m
+}
+
 // TestPropertyFIFOHeadBlocked checks head-of-line blocking from the outside:
 // when a FIFO queue keeps a head job, that job fits in none of the queue's
-// enabled environments, even with the capacity left after the pass (capacity
-// only shrinks during a pass, so it did not fit when it was judged either).
+// enabled environments, with the capacity left after the pass and the
+// reservations of backfill queues (capacity only shrinks during a pass, so
+// it did not fit when it was judged either). A backfill queue keeps a job
+// without a reservation only when it passed over MaxReservations jobs.
 func TestPropertyFIFOHeadBlocked(t *testing.T) {
 	forRandomSnapshots(t, func(t *testing.T, s *sched.Snapshot, d sched.Decisions) {
-		free := map[string]int64{}
-		for _, e := range s.Environments {
-			if e.Enabled() {
-				free[e.Arn] = e.MaxInstances()
-			}
-		}
-		for _, a := range s.Active {
-			free[a.Environment] -= a.Instances
-		}
-		for _, a := range d.Admit {
-			free[a.Environment] -= a.Instances
-		}
+		after := loads(s, d, "")
 		taken := map[string]bool{}
 		for _, a := range d.Admit {
 			taken[a.JobID] = true
@@ -283,30 +316,60 @@ func TestPropertyFIFOHeadBlocked(t *testing.T) {
 		for _, x := range d.Terminate {
 			taken[x.JobID] = true
 		}
-		truncated := map[sched.ShareKey]bool{}
-		for _, k := range s.Truncated {
-			truncated[sched.ShareKey{Queue: k.Queue}] = true
+		passed := map[string]int{}
+		for _, r := range d.Reservations {
+			taken[r.JobID] = true
+			passed[r.Queue]++
 		}
 		for _, q := range s.Queues {
 			if q.FairShare() {
 				continue
 			}
-			for _, c := range lines(s)[sched.ShareKey{Queue: q.Arn}] {
+			line := lines(s)[sched.ShareKey{Queue: q.Arn}]
+			for _, c := range line {
+				// Jobs reserved in an earlier pass are served first.
+				if q.Backfill && !taken[c.JobID] && c.ReservedAt > 0 && model.ReasonCode(c.StatusReason) == model.ReasonBackfill && c.Instances > largestEnabled(s, q) {
+					passed[q.Arn]++
+					taken[c.JobID] = true
+				}
+			}
+			for _, c := range line {
 				if taken[c.JobID] {
 					continue
+				}
+				if q.Backfill {
+					if c.Instances > largestEnabled(s, q) {
+						passed[q.Arn]++
+						continue
+					}
+					if passed[q.Arn] < sched.MaxReservations {
+						t.Fatalf("backfill queue %s kept %s without a reservation after passing over only %d jobs", q.Name, c.JobID, passed[q.Arn])
+					}
+					break
 				}
 				if c.NotBefore > now {
 					break // held by its backoff, not by capacity
 				}
 				for _, env := range q.Environments() {
-					if f, ok := free[env]; ok && f >= c.Instances {
-						t.Fatalf("queue %s: head %s (%d instances) was kept although %s has %d free", q.Name, c.JobID, c.Instances, env, f)
+					e, ok := after[env]
+					if ok && enabled(s, env) && e.fits(now, boundOf(c.RuntimeBound), c.Instances) {
+						free, _ := e.at(now)
+						t.Fatalf("queue %s: head %s (%d instances) was kept although it fits in %s (%d of %d in use now)", q.Name, c.JobID, c.Instances, env, free, e.max)
 					}
 				}
 				break
 			}
 		}
 	})
+}
+
+func enabled(s *sched.Snapshot, env string) bool {
+	for _, e := range s.Environments {
+		if e.Arn == env {
+			return e.Enabled()
+		}
+	}
+	return false
 }
 
 func TestPropertyDeterministic(t *testing.T) {

@@ -25,10 +25,10 @@ type Snapshot struct {
 	Truncated []ShareKey
 	// Usage is the decayed past usage of the shares of fair-share queues.
 	Usage []model.ShareUsage
-	// Plans are the training plans the environments name (plans.go).
-	Plans []PlanView
 	// QuotaShares are the quota shares of quota-management queues.
 	QuotaShares []model.QuotaShare
+	// Plans are the training plans the environments name (plans.go).
+	Plans []PlanView
 }
 
 // ShareKey names one line of a queue: a share of a fair-share queue, or the
@@ -48,6 +48,8 @@ type Allocation struct {
 	// InstanceType is the job's instance type ("" when the payload names none).
 	InstanceType string
 	// Since is when the job began to hold capacity (epoch ms, its scheduledAt).
+	// Backfill takes 0 (unknown) as now, and a job past its bound as ending
+	// at any moment.
 	Since int64
 	// RuntimeBound is the longest the job may train, in seconds
 	// (model.ServiceJob.RuntimeBound).
@@ -79,6 +81,10 @@ type Candidate struct {
 	// RuntimeBound is the longest the job may train once started, in seconds
 	// (model.ServiceJob.RuntimeBound).
 	RuntimeBound int64
+	// ReservedAt is the reservation an earlier pass gave the job (epoch ms,
+	// model.ServiceJob.ReservedAt); it counts while its statusReason is a
+	// backfill reason.
+	ReservedAt int64
 }
 
 // Decisions is the output of a pass.
@@ -92,6 +98,10 @@ type Decisions struct {
 	// NeedMore lists truncated lines the pass ran off the end of; a pass with
 	// more of those lines loaded may place more.
 	NeedMore []ShareKey
+	// Reservations lists the jobs of backfill queues that could not start,
+	// with where and when they are reserved to start, in the order they
+	// were made.
+	Reservations []Reservation
 	// Preempt lists jobs holding capacity to stop for others (quota
 	// management).
 	Preempt []Preemption
@@ -106,10 +116,12 @@ type Admission struct {
 	Instances   int64
 }
 
-// ReasonUpdate sets a RUNNABLE job's statusReason ("" clears it).
+// ReasonUpdate sets a RUNNABLE job's statusReason ("" clears it) and
+// ReservedAt (0 clears it).
 type ReasonUpdate struct {
-	JobID  string
-	Reason string
+	JobID      string
+	Reason     string
+	ReservedAt int64
 }
 
 // Termination ends a RUNNABLE job (FAILED) with Reason.
@@ -124,6 +136,7 @@ type envState struct {
 	max     int64
 	free    int64
 	enabled bool
+	prof    *profile   // built when backfill first reserves here
 	plan    *planState // the training plan the environment draws on, if any
 	partial bool       // jobs may start in windows they cannot finish in
 }
@@ -134,13 +147,14 @@ type line struct {
 	jobs      minHeap[int32] // indexes into Snapshot.Runnable
 	truncated bool
 	alloc     int64   // instances the share holds, updated in the pass
-	usage     float64 // decayed past usage, in instances
+	reserved  int64   // instances the share reserved in the pass (backfill)
+	usage     float64 // decayed usage of ended and running jobs, in instances
 	weight    float64
 	pos       int // position in the queue's share heap
 	held      int // jobs passed over in the pass for a plan window too short
 }
 
-func (l *line) score() float64 { return (float64(l.alloc) + l.usage) * l.weight }
+func (l *line) score() float64 { return (float64(l.alloc+l.reserved) + l.usage) * l.weight }
 
 type queueState struct {
 	q      *model.JobQueue
@@ -150,6 +164,7 @@ type queueState struct {
 	maxFit int64 // the largest job any environment of the queue can ever take
 	lines  map[string]*line
 	active int // shares holding capacity
+	looked int // jobs passed over by backfill (see MaxReservations)
 }
 
 // Plan runs one scheduling pass over s at time now (epoch ms).
@@ -163,6 +178,7 @@ func Plan(s *Snapshot, now int64) Decisions {
 		}
 	}
 	p.clearPlanReasons()
+	p.finishReasons()
 	return p.out
 }
 
@@ -173,7 +189,13 @@ type pass struct {
 	queues []*queueState
 	out    Decisions
 	asked  map[ShareKey]bool
-	// reasoned are the jobs whose reason the pass decided.
+	placed []placed
+	// reasonAt indexes out.Reasons by job; reasonFor holds their candidates.
+	reasonAt  map[string]int
+	reasonFor []*Candidate
+	marks     []uint8 // by candidate (markServed, markKept)
+	// reasoned are the jobs whose plan or MISCONFIGURATION reason the
+	// pass decided (set, kept or cleared).
 	reasoned map[string]bool
 	// texts memoizes the plans' reasons: many held jobs share one.
 	texts map[reasonKey]string
@@ -238,6 +260,7 @@ func newPass(s *Snapshot, now int64) *pass {
 				qs.active++
 			}
 			l.alloc += a.Instances
+			l.usage += model.Running(a.Instances, a.Since, now, qs.policy.DecaySeconds())
 		}
 	}
 
@@ -290,7 +313,7 @@ func newPass(s *Snapshot, now int64) *pass {
 			for _, u := range s.Usage {
 				if u.Queue == qs.q.Arn {
 					if l := qs.lines[u.Share]; l != nil {
-						l.usage = u.At(now, tau)
+						l.usage += u.At(now, tau)
 					}
 				}
 			}
@@ -358,10 +381,26 @@ func sortedLines(qs *queueState) []*line {
 
 // serve places jobs from one queue until it is empty or blocked.
 func (p *pass) serve(qs *queueState) {
+	if qs.q.Backfill && !p.serveReserved(qs) {
+		return
+	}
 	var shares *minHeap[*line]
 	var parked []*line // held back by the compute reservation
 	if qs.fair {
 		shares = shareHeap(qs)
+	}
+	// next takes the head of l: placed, ended, or passed over by backfill.
+	next := func(l *line) {
+		l.jobs.pop()
+		if qs.fair {
+			shares.fix(l.pos)
+		}
+	}
+	// goPast passes over a job of a backfill queue that cannot start now
+	// (from is when it may) with a reservation.
+	goPast := func(l *line, n, from int64) {
+		p.goPast(qs, l, l.jobs.peek(), n, from)
+		next(l)
 	}
 	for {
 		var l *line
@@ -384,16 +423,24 @@ func (p *pass) serve(qs *queueState) {
 			shares.remove(l.pos)
 			continue
 		}
+		if qs.looked >= MaxReservations {
+			return
+		}
+		if p.marked(l.jobs.peek(), markServed) {
+			next(l) // served first, as a reserved job
+			continue
+		}
 		c := &p.s.Runnable[l.jobs.peek()]
 		n := max(c.Instances, 1)
 		if c.NotBefore > p.now {
 			// Backing off after a capacity failure: like a head that does
 			// not fit, it holds its line, and a FIFO queue, until then.
 			if p.blocked(qs, c, n, "") {
-				l.jobs.pop()
-				if qs.fair {
-					shares.fix(l.pos)
-				}
+				next(l)
+				continue
+			}
+			if qs.q.Backfill {
+				goPast(l, n, c.NotBefore)
 				continue
 			}
 			if !qs.fair {
@@ -405,26 +452,17 @@ func (p *pass) serve(qs *queueState) {
 		env, reservationOnly, refusal := p.place(qs, l, c, n)
 		if env != nil {
 			l.jobs.pop()
-			env.free -= n
-			if env.plan != nil {
-				env.plan.free -= n
-			}
-			if qs.fair && l.alloc == 0 {
+			if p.admit(qs, l, env, c, n) {
 				// One more active share shrinks the reservation: the shares
 				// it held back may fit again.
-				qs.active++
 				for _, pl := range parked {
 					shares.push(pl)
 				}
 				parked = parked[:0]
 			}
-			l.alloc += n
 			if qs.fair {
 				shares.fix(l.pos)
 			}
-			p.out.Admit = append(p.out.Admit, Admission{
-				JobID: c.JobID, Queue: c.Queue, Share: l.key.Share, Environment: env.arn, Instances: n,
-			})
 			continue
 		}
 		if reservationOnly {
@@ -439,19 +477,21 @@ func (p *pass) serve(qs *queueState) {
 		if refusal != nil {
 			want = p.reasonText(refusal, c)
 		}
-		ended := p.blocked(qs, c, n, want)
-		if ended || refusal != nil && refusal.hold == holdShort && n <= qs.maxFit && l.held < maxHeldPerLine {
-			if !ended {
-				l.held++
-			}
-			// Ended by a time limit action, or held only because the
-			// plan's window ends too soon for it: the jobs behind it may
-			// use the window, since they too must end within it, so they
-			// cannot delay it. It keeps its place for the next window.
-			l.jobs.pop()
-			if qs.fair {
-				shares.fix(l.pos)
-			}
+		if p.blocked(qs, c, n, want) {
+			next(l) // ended by a time limit action; the next job is the head
+			continue
+		}
+		if refusal != nil && refusal.hold == holdShort && n <= qs.maxFit && l.held < maxHeldPerLine {
+			// Held only because the plan's window ends too soon for it:
+			// the jobs behind it may use the window, since they too must
+			// end within it, so they cannot delay it. It keeps its place
+			// for the next window.
+			l.held++
+			next(l)
+			continue
+		}
+		if qs.q.Backfill {
+			goPast(l, n, p.now)
 			continue
 		}
 		if refusal != nil && refusal.hold == holdClosed {
@@ -461,56 +501,12 @@ func (p *pass) serve(qs *queueState) {
 	}
 }
 
-// holdQueue gives every loaded job of a queue whose plans offer nothing the
-// reason the head got: none of them can start until a window opens.
-func (p *pass) holdQueue(qs *queueState, reason string) {
-	var held []*Candidate
-	for _, l := range qs.lines {
-		for _, i := range l.jobs.items {
-			c := &p.s.Runnable[i]
-			if !p.reasoned[c.JobID] {
-				p.reasoned[c.JobID] = true
-				if c.StatusReason != reason && (c.StatusReason == "" || model.IsPlanReason(c.StatusReason)) {
-					held = append(held, c)
-				}
-			}
-		}
-	}
-	p.setReasons(held, reason)
-}
-
-// clearPlanReasons clears the plan reasons of loaded jobs that the pass
-// neither placed nor held back for a plan: the plan no longer holds them.
-func (p *pass) clearPlanReasons() {
-	admitted := make(map[string]bool, len(p.out.Admit))
-	for _, a := range p.out.Admit {
-		admitted[a.JobID] = true
-	}
-	var stale []*Candidate
-	for i := range p.s.Runnable {
-		c := &p.s.Runnable[i]
-		if !p.reasoned[c.JobID] && !admitted[c.JobID] && model.IsPlanReason(c.StatusReason) {
-			p.reasoned[c.JobID] = true
-			stale = append(stale, c)
-		}
-	}
-	p.setReasons(stale, "")
-}
-
-// setReasons gives jobs a reason, in the order of their ids so that a pass
-// does not depend on the order of its snapshot.
-func (p *pass) setReasons(jobs []*Candidate, reason string) {
-	sort.Slice(jobs, func(a, b int) bool { return jobs[a].JobID < jobs[b].JobID })
-	for _, c := range jobs {
-		p.out.Reasons = append(p.out.Reasons, ReasonUpdate{JobID: c.JobID, Reason: reason})
-	}
-}
-
-// place finds the first environment of the queue where candidate c (n
-// instances) may start now. When none does only because of the fair-share
-// compute reservation, reservationOnly is true; when none does only because
-// of training plans (closed, a window too short, another instance type),
-// refusal says which plan held it back first.
+// place finds the first environment of the queue where c's n instances fit
+// now, for its whole runtime bound where backfill holds reservations. When
+// none does only because of the fair-share compute reservation,
+// reservationOnly is true; when none does only because of training plans
+// (closed, a window too short, another instance type), refusal says which
+// plan held it back first.
 func (p *pass) place(qs *queueState, l *line, c *Candidate, n int64) (env *envState, reservationOnly bool, refusal *planRefusal) {
 	other := false // an environment refused for a reason other than its plan
 	for _, e := range qs.envs {
@@ -531,7 +527,7 @@ func (p *pass) place(qs *queueState, l *line, c *Candidate, n int64) (env *envSt
 				continue
 			}
 		}
-		if e.free < n {
+		if !e.fitsNow(p.now, p.holdMs(qs, e, c), n) {
 			other = true
 			continue
 		}
@@ -569,12 +565,12 @@ func (p *pass) blocked(qs *queueState, c *Candidate, n int64, want string) bool 
 func (p *pass) holdBack(qs *queueState, c *Candidate, want string) bool {
 	reason, since := c.StatusReason, c.BlockedSince
 	owned := isMisconfiguration(c.StatusReason) || model.IsPlanReason(c.StatusReason)
-	if !p.reasoned[c.JobID] && want != c.StatusReason && (want != "" || owned) {
+	if want != c.StatusReason && (want != "" || owned) {
 		reason = want
 		if model.ReasonCode(want) != model.ReasonCode(c.StatusReason) || since == 0 {
 			since = p.now
 		}
-		p.out.Reasons = append(p.out.Reasons, ReasonUpdate{JobID: c.JobID, Reason: reason})
+		p.setReason(c, reason, 0)
 	}
 	p.reasoned[c.JobID] = true
 	if reason == "" {
@@ -649,7 +645,7 @@ func CandidateOf(j *model.ServiceJob) Candidate {
 	return Candidate{
 		JobID: j.JobID, Queue: j.JobQueue, Share: j.ShareIdentifier, Priority: j.SchedulingPriority,
 		CreatedAt: j.CreatedAt, Instances: j.Instances, StatusReason: j.StatusReason, BlockedSince: j.BlockedSince,
-		NotBefore: j.NotBefore, InstanceType: j.InstanceType, RuntimeBound: j.RuntimeBound(),
+		NotBefore: j.NotBefore, InstanceType: j.InstanceType, RuntimeBound: j.RuntimeBound(), ReservedAt: j.ReservedAt,
 	}
 }
 

@@ -193,6 +193,9 @@ type Queue struct {
 	// PartialWindows lets the queue's jobs start on a training plan in a
 	// window that ends before their runtime bound (jobs that checkpoint).
 	PartialWindows bool `json:"partialWindows,omitempty"`
+	// Backfill lets later jobs start around a job that does not fit, without
+	// delaying it (a sagequeue extension; off by default).
+	Backfill bool `json:"backfill,omitempty"`
 	// QuotaShares are the shares of a quota management queue.
 	QuotaShares []QuotaShare `json:"quotaShares,omitempty"`
 }
@@ -367,19 +370,32 @@ func applyQueue(ctx context.Context, client *batch.Client, q Queue, policies map
 		return err
 	}
 	if len(out.JobQueues) == 0 {
+		members := map[string]any{}
+		if q.Backfill {
+			members["backfill"] = true
+		}
+		if q.PartialWindows {
+			members["partialWindows"] = true
+		}
+		var opts []func(*batch.Options)
+		if len(members) > 0 {
+			opts = append(opts, WithMembers(members))
+		}
 		_, err = client.CreateJobQueue(ctx, &batch.CreateJobQueueInput{
 			JobQueueName: aws.String(q.Name), Priority: aws.Int32(q.Priority), JobQueueType: types.JobQueueTypeSagemakerTraining,
 			SchedulingPolicyArn: policy, ServiceEnvironmentOrder: order, JobStateTimeLimitActions: limits, State: state,
-		}, WithMember("partialWindows", q.PartialWindows))
+		}, opts...)
 		return err
 	}
 	if existing := aws.ToString(out.JobQueues[0].SchedulingPolicyArn); (existing == "") != (policy == nil) {
 		return errors.New("a queue can't change between FIFO and fair share; delete it and create it again")
 	}
+	// Backfill and partialWindows are always sent, so that taking them out
+	// of the file turns them off.
 	_, err = client.UpdateJobQueue(ctx, &batch.UpdateJobQueueInput{
 		JobQueue: aws.String(q.Name), Priority: aws.Int32(q.Priority), SchedulingPolicyArn: policy,
 		ServiceEnvironmentOrder: order, JobStateTimeLimitActions: limits, State: state,
-	}, WithMember("partialWindows", q.PartialWindows))
+	}, WithMembers(map[string]any{"backfill": q.Backfill, "partialWindows": q.PartialWindows}))
 	return err
 }
 

@@ -47,6 +47,7 @@ queues:
     priority: 10
     environments: [plan-20]
     policy: teams
+    backfill: true
 `
 
 // start serves the API over a fresh store, describing training plans
@@ -106,7 +107,7 @@ func TestApplyCreatesThenUpdates(t *testing.T) {
 	if urgent.Priority != 100 || urgent.FairShare() || len(urgent.JobStateTimeLimitActions) != 1 || urgent.JobStateTimeLimitActions[0].Action != model.TimeLimitActionCancel {
 		t.Fatalf("urgent %+v", urgent)
 	}
-	if !shared.FairShare() || shared.ServiceEnvironmentOrder[0].ServiceEnvironment != env.Arn {
+	if !shared.FairShare() || shared.ServiceEnvironmentOrder[0].ServiceEnvironment != env.Arn || !shared.Backfill || urgent.Backfill {
 		t.Fatalf("shared %+v", shared)
 	}
 
@@ -114,14 +115,15 @@ func TestApplyCreatesThenUpdates(t *testing.T) {
 	if err := setup.Apply(ctx, client, load(t, config)); err != nil {
 		t.Fatalf("second apply: %v", err)
 	}
-	changed := strings.Replace(strings.Replace(config, "maxCapacity: 20", "maxCapacity: 16", 1), "priority: 100", "priority: 50", 1)
+	changed := strings.NewReplacer("maxCapacity: 20", "maxCapacity: 16", "priority: 100", "priority: 50", "    backfill: true\n", "").Replace(config)
 	if err := setup.Apply(ctx, client, load(t, changed)); err != nil {
 		t.Fatal(err)
 	}
 	env, _ = st.GetEnvironment(ctx, "plan-20")
 	urgent, _ = st.GetQueue(ctx, "urgent")
-	if env.MaxInstances() != 16 || urgent.Priority != 50 {
-		t.Fatalf("after update: capacity %d priority %d", env.MaxInstances(), urgent.Priority)
+	shared, _ = st.GetQueue(ctx, "shared")
+	if env.MaxInstances() != 16 || urgent.Priority != 50 || shared.Backfill {
+		t.Fatalf("after update: capacity %d priority %d backfill %v", env.MaxInstances(), urgent.Priority, shared.Backfill)
 	}
 }
 
@@ -295,5 +297,36 @@ trainingPlans:
 	os.WriteFile(path, []byte("trainingPlans:\n  - {name: a, instanceType: x, instanceCount: 1, windows: [{startsIn: soon, duration: 1s}]}\n"), 0o644)
 	if _, err := setup.Load(path); err == nil || !strings.Contains(err.Error(), "a duration is a string like") {
 		t.Fatalf("bad duration: %v", err)
+	}
+}
+
+// TestResources: a configuration as the scheduler sees it (sagequeue
+// simulate), checked by the rules the API applies to the same requests.
+func TestResources(t *testing.T) {
+	r, err := load(t, config).Resources(model.LocalAccount)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Environments) != 1 || r.Environments[0].MaxInstances() != 20 || r.Environments[0].Arn != model.LocalAccount.ARN(model.KindServiceEnvironment, "plan-20") {
+		t.Fatalf("environments %+v", r.Environments)
+	}
+	if p := r.Policies[0].FairsharePolicy; p.ShareDecaySeconds != 3600 || p.ComputeReservation != 10 || p.Weight("prod-eu") != 0.25 || p.Weight("research") != 1 {
+		t.Fatalf("policy %+v", p)
+	}
+	urgent, shared := r.Queues[0], r.Queues[1]
+	if urgent.FairShare() || urgent.Backfill || len(urgent.JobStateTimeLimitActions) != 1 || urgent.JobStateTimeLimitActions[0].Action != model.TimeLimitActionCancel ||
+		!shared.FairShare() || !shared.Backfill || shared.SchedulingPolicyArn != r.Policies[0].Arn || shared.Environments()[0] != r.Environments[0].Arn {
+		t.Fatalf("queues %+v", r.Queues)
+	}
+	for text, want := range map[string]string{
+		strings.Replace(config, "policy: teams", "policy: nope", 1):                     "queue shared: scheduling policy nope is not defined",
+		strings.Replace(config, "environments: [plan-20]", "environments: [x]", 1):      "queue urgent: service environment x is not defined",
+		strings.Replace(config, "priority: 100", "priority: 5000", 1):                   "queue urgent: priority",
+		strings.Replace(config, "computeReservation: 10", "computeReservation: 100", 1): "policy teams: fairsharePolicy.computeReservation",
+		strings.Replace(config, "    computeReservation: 10\n", "    quota: true\n", 1): "policy teams: quota management is not simulated",
+	} {
+		if _, err := load(t, text).Resources(model.LocalAccount); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v, want one containing %q", err, want)
+		}
 	}
 }

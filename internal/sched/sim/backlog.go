@@ -19,7 +19,7 @@ func newBacklog(fair map[string]bool) *backlog {
 	return &backlog{fair: fair, lines: map[sched.ShareKey][]*waiting{}, byID: map[string]*waiting{}}
 }
 
-func (b *backlog) key(j Job) sched.ShareKey {
+func (b *backlog) key(j *Job) sched.ShareKey {
 	if b.fair[j.Queue] {
 		return sched.ShareKey{Queue: j.Queue, Share: j.Share}
 	}
@@ -66,8 +66,9 @@ func (b *backlog) remove(id string) *waiting {
 
 func (b *backlog) len() int { return len(b.byID) }
 
-// heads returns the first n jobs of every line, and the lines that have more.
-func (b *backlog) heads(n int) (c []sched.Candidate, truncated []sched.ShareKey) {
+// heads appends the first n jobs of every line to c, and the lines that
+// have more to truncated.
+func (b *backlog) heads(n int, c []sched.Candidate, truncated []sched.ShareKey) ([]sched.Candidate, []sched.ShareKey) {
 	keys := make([]sched.ShareKey, 0, len(b.lines))
 	for k := range b.lines {
 		keys = append(keys, k)
@@ -88,6 +89,7 @@ func (b *backlog) heads(n int) (c []sched.Candidate, truncated []sched.ShareKey)
 			c = append(c, sched.Candidate{
 				JobID: w.job.ID, Queue: w.job.Queue, Share: w.job.Share, Priority: w.job.Priority,
 				CreatedAt: w.job.Arrival, Instances: w.job.Instances, StatusReason: w.reason, BlockedSince: w.blockedSince,
+				RuntimeBound: w.job.Bound(), ReservedAt: w.reservedAt,
 			})
 		}
 	}

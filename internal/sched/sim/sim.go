@@ -1,16 +1,16 @@
 // Package sim runs sched.Plan against a virtual clock: jobs arrive, passes
-// place them, placed jobs finish after their duration, and the report tells
-// how well the capacity was used, how it was split between shares over time,
-// and how long jobs waited. Tests use it to check properties that only show
-// over many passes (weighted shares converging, reservations, decay); the
-// same runs serve benchmarks and what-if questions ("what if research had
-// weight 0.5?").
+// place them, placed jobs finish after their duration (or when SageMaker
+// would stop them, at their runtime bound), and the report tells how well
+// the capacity was used, how it was split between shares over time, and how
+// long jobs waited. Tests use it to check properties that only show over
+// many passes (weighted shares converging, reservations, decay); the same
+// runs serve benchmarks and `sagequeue simulate`'s what-if questions ("what
+// if research had weight 0.5?").
 //
 // A run is deterministic: the same Config and jobs give the same Report.
 package sim
 
 import (
-	"fmt"
 	"math"
 	"sort"
 	"time"
@@ -28,7 +28,28 @@ type Job struct {
 	Instances int64
 	Arrival   int64
 	Duration  time.Duration
+	// MaxRuntime is the job's StoppingCondition.MaxRuntimeInSeconds (0:
+	// SageMaker's default of one day). The scheduler plans with it, and the
+	// job ends at it if Duration is longer, as SageMaker stops it there.
+	MaxRuntime time.Duration
 }
+
+// Bound is the job's runtime bound in seconds, as sched sees it.
+func (j *Job) Bound() int64 {
+	if s := int64(math.Ceil(j.MaxRuntime.Seconds())); s > 0 {
+		return s
+	}
+	return model.DefaultMaxRuntimeSeconds
+}
+
+// runtime is how long the job holds its instances once placed (ms).
+func (j *Job) runtime() int64 {
+	return max(min(j.Duration.Milliseconds(), j.Bound()*1000), 1)
+}
+
+// DefaultTick is the production tick: the cloud deployment runs a pass every
+// minute when nothing else triggers one.
+const DefaultTick = time.Minute
 
 // Config is the world a run happens in.
 type Config struct {
@@ -37,11 +58,15 @@ type Config struct {
 	Policies     []model.SchedulingPolicy
 	// Start is the virtual time the run begins at (epoch ms).
 	Start int64
-	// Tick adds a pass every Tick even when nothing arrives or finishes, as
-	// the one-minute tick does in production; 0 for none.
+	// Tick adds a pass every Tick while jobs wait, even when nothing arrives
+	// or finishes, as production does; 0 means DefaultTick, a negative Tick
+	// none (passes only on arrivals and completions).
 	Tick time.Duration
 	// Until ends the run; 0 runs until every job has finished or ended.
 	Until int64
+	// OnPass, if set, is called after every pass with its snapshot and
+	// decisions (both read-only), for tests that follow a run pass by pass.
+	OnPass func(now int64, s *sched.Snapshot, d *sched.Decisions)
 }
 
 // Admission is one placement the run made.
@@ -55,55 +80,88 @@ type Admission struct {
 
 // Report is what a run measured.
 type Report struct {
-	Start, End int64
-	Passes     int
-	Admissions []Admission
+	// Start and Until are the window the figures are over; End is the last
+	// event (<= Until when Until was set, else Until = End).
+	Start, End, Until int64
+	Passes            int
+	Admissions        []Admission
 	// Terminated maps jobs ended by time limit actions to their reason.
 	Terminated map[string]string
 	// Reasons maps jobs to the last statusReason a pass gave them.
 	Reasons map[string]string
-	// Unfinished counts jobs still waiting or running at the end.
+	// Unfinished counts jobs that did not finish by the end: still waiting,
+	// still running, or arriving after Until.
 	Unfinished int
+	// NeverStarted counts jobs that arrived but never started (and were not
+	// ended by a time limit action).
+	NeverStarted int
+	// Stopped counts jobs that ran into their runtime bound: SageMaker would
+	// have stopped them before their Duration.
+	Stopped int
 	// MaxInUse is the highest in-use count each environment ever reached.
 	MaxInUse map[string]int64
 
-	envMax map[string]int64
-	steps  []step // allocation after each pass, a step function of time
-	busy   map[string]float64
+	envs   []string // environment ARNs, by index
+	envMax []int64
+	// startedCompeting adds up, per reporting share, the capacity-time
+	// (instance-ms) of the jobs it was given while it competed (see
+	// Fairness.Started).
+	startedCompeting []float64
+	keys             []sched.ShareKey // reporting shares (queue, job share), by index
+	keyIndex         map[sched.ShareKey]int
+	fair             map[string]*model.FairsharePolicy // fair-share queues by ARN
+	jobs             []record
+	steps            []step // the state after each pass that changed it
 }
 
+// record is what became of one job.
+type record struct {
+	job   *Job
+	key   int   // index into keys
+	start int64 // -1: never started
+}
+
+// step is the state of the run from at until the next step.
 type step struct {
-	at     int64
-	inUse  map[string]int64
-	shares map[sched.ShareKey]int64
+	at      int64
+	inUse   []int64 // per environment
+	alloc   []int64 // per reporting share
+	waiting []int32 // per reporting share
 }
 
 type running struct {
-	job   Job
-	share sched.ShareKey
-	env   string
+	job   *Job
+	rec   int
+	key   int
+	env   int
 	start int64
 	end   int64
 }
 
 type waiting struct {
-	job          Job
+	job          *Job
+	rec          int
 	reason       string
+	code         string // the code whose clock blockedSince is
 	blockedSince int64
+	reservedAt   int64
 }
 
 // Run plays jobs through the scheduler and reports.
 func Run(cfg Config, jobs []Job) *Report {
 	r := &Report{
 		Start: cfg.Start, Terminated: map[string]string{}, Reasons: map[string]string{},
-		MaxInUse: map[string]int64{}, envMax: map[string]int64{}, busy: map[string]float64{},
+		MaxInUse: map[string]int64{}, keyIndex: map[sched.ShareKey]int{}, fair: map[string]*model.FairsharePolicy{},
 	}
+	envIndex := map[string]int{}
 	var capacity int64
 	for i := range cfg.Environments {
-		r.envMax[cfg.Environments[i].Arn] = cfg.Environments[i].MaxInstances()
-		capacity += cfg.Environments[i].MaxInstances()
+		e := &cfg.Environments[i]
+		envIndex[e.Arn] = len(r.envs)
+		r.envs = append(r.envs, e.Arn)
+		r.envMax = append(r.envMax, e.MaxInstances())
+		capacity += e.MaxInstances()
 	}
-	fair := map[string]*model.FairsharePolicy{}
 	isFair := map[string]bool{}
 	policies := map[string]*model.SchedulingPolicy{}
 	for i := range cfg.Policies {
@@ -112,15 +170,17 @@ func Run(cfg Config, jobs []Job) *Report {
 	for _, q := range cfg.Queues {
 		if q.FairShare() {
 			isFair[q.Arn] = true
+			r.fair[q.Arn] = nil
 			if p := policies[q.SchedulingPolicyArn]; p != nil {
-				fair[q.Arn] = p.FairsharePolicy
-			} else {
-				fair[q.Arn] = nil
+				r.fair[q.Arn] = p.FairsharePolicy
 			}
 		}
 	}
 
-	arrivals := append([]Job(nil), jobs...)
+	arrivals := make([]*Job, len(jobs))
+	for i := range jobs {
+		arrivals[i] = &jobs[i]
+	}
 	sort.SliceStable(arrivals, func(a, b int) bool { return arrivals[a].Arrival < arrivals[b].Arrival })
 	var (
 		queue      = newBacklog(isFair)
@@ -128,11 +188,23 @@ func Run(cfg Config, jobs []Job) *Report {
 		usage      = map[sched.ShareKey]model.ShareUsage{}
 		now        = cfg.Start
 		next       = 0
-		tick       = cfg.Tick.Milliseconds()
 		lastChange = cfg.Start
+		cur        = step{inUse: make([]int64, len(r.envs))}
+		snap       = &sched.Snapshot{Environments: cfg.Environments, Queues: cfg.Queues, Policies: cfg.Policies}
 	)
-	// A pass reads this many jobs of each line, and more when Plan asks.
+	tick := cfg.Tick.Milliseconds()
+	if cfg.Tick == 0 {
+		tick = DefaultTick.Milliseconds()
+	}
+	// A pass reads this many jobs of each line, and more when Plan asks:
+	// enough for the capacity, and for a backfill queue's reservations.
 	heads := int(min(capacity, 1000)) + 1
+	for _, q := range cfg.Queues {
+		if q.Backfill {
+			heads += sched.MaxReservations
+			break
+		}
+	}
 
 	for {
 		// The next event: an arrival, a completion or a tick.
@@ -149,8 +221,7 @@ func Run(cfg Config, jobs []Job) *Report {
 		if t == math.MaxInt64 || cfg.Until > 0 && t > cfg.Until {
 			break
 		}
-		r.accumulate(now, t)
-		now = t
+		now = max(t, now)
 
 		// Completions first: they free capacity for this pass.
 		happened := false
@@ -158,10 +229,13 @@ func Run(cfg Config, jobs []Job) *Report {
 		for _, a := range active {
 			if a.end <= now {
 				happened = true
-				tau := fair[a.share.Queue].DecaySeconds()
-				u := usage[a.share]
-				u.Queue, u.Share = a.share.Queue, a.share.Share
-				usage[a.share] = u.Add(a.job.Instances, a.start, a.end, tau)
+				k := queue.key(a.job)
+				tau := r.fair[k.Queue].DecaySeconds()
+				u := usage[k]
+				u.Queue, u.Share = k.Queue, k.Share
+				usage[k] = u.Add(a.job.Instances, a.start, a.end, tau)
+				cur.alloc[a.key] -= a.job.Instances
+				cur.inUse[a.env] -= a.job.Instances
 				continue
 			}
 			kept = append(kept, a)
@@ -169,17 +243,21 @@ func Run(cfg Config, jobs []Job) *Report {
 		active = kept
 		for next < len(arrivals) && arrivals[next].Arrival <= now {
 			j := arrivals[next]
-			queue.add(&waiting{job: j})
+			rec := r.add(j)
+			queue.add(&waiting{job: j, rec: rec})
+			cur.waitingAdd(r.jobs[rec].key, 1)
 			next++
 			happened = true
 		}
 
-		snap := &sched.Snapshot{Environments: cfg.Environments, Queues: cfg.Queues, Policies: cfg.Policies}
+		snap.Active = snap.Active[:0]
 		for _, a := range active {
 			snap.Active = append(snap.Active, sched.Allocation{
-				JobID: a.job.ID, Queue: a.job.Queue, Share: a.share.Share, Environment: a.env, Instances: a.job.Instances,
+				JobID: a.job.ID, Queue: a.job.Queue, Share: a.job.Share, Environment: r.envs[a.env], Instances: a.job.Instances,
+				Since: a.start, RuntimeBound: a.job.Bound(),
 			})
 		}
+		snap.Usage = snap.Usage[:0]
 		for _, u := range usage {
 			snap.Usage = append(snap.Usage, u)
 		}
@@ -192,102 +270,251 @@ func Run(cfg Config, jobs []Job) *Report {
 
 		var d sched.Decisions
 		for n := heads; ; n *= 4 {
-			snap.Runnable, snap.Truncated = queue.heads(n)
+			snap.Runnable, snap.Truncated = queue.heads(n, snap.Runnable[:0], snap.Truncated[:0])
 			d = sched.Plan(snap, now)
 			if len(d.NeedMore) == 0 {
 				break
 			}
 		}
 		r.Passes++
+		if cfg.OnPass != nil {
+			cfg.OnPass(now, snap, &d)
+		}
 		if happened || len(d.Admit)+len(d.Terminate)+len(d.Reasons) > 0 {
 			lastChange = now
 		}
 		for _, u := range d.Reasons {
+			// As model.ServiceJob.SetReason keeps the time limit clock.
 			w := queue.byID[u.JobID]
-			if model.ReasonCode(u.Reason) != model.ReasonCode(w.reason) || w.blockedSince == 0 {
-				w.blockedSince = now
+			if code := model.ReasonCode(u.Reason); code != "" && code != w.code {
+				w.code, w.blockedSince = code, now
 			}
-			w.reason = u.Reason
+			w.reason, w.reservedAt = u.Reason, u.ReservedAt
 			r.Reasons[u.JobID] = u.Reason
 		}
 		for _, t := range d.Terminate {
 			r.Terminated[t.JobID] = t.Reason
-			queue.remove(t.JobID)
+			w := queue.remove(t.JobID)
+			cur.waitingAdd(r.jobs[w.rec].key, -1)
 		}
+		r.countCompeting(&cur, d.Admit, queue)
 		for _, a := range d.Admit {
 			w := queue.remove(a.JobID)
-			run := &running{job: w.job, share: queue.key(w.job), env: a.Environment, start: now, end: now + max(w.job.Duration.Milliseconds(), 1)}
+			rec := &r.jobs[w.rec]
+			rec.start = now
+			run := &running{job: w.job, rec: w.rec, key: rec.key, env: envIndex[a.Environment], start: now, end: now + w.job.runtime()}
+			if w.job.Duration.Milliseconds() > w.job.Bound()*1000 {
+				r.Stopped++
+			}
 			active = append(active, run)
+			cur.waitingAdd(rec.key, -1)
+			cur.alloc[rec.key] += w.job.Instances
+			cur.inUse[run.env] += w.job.Instances
+			r.MaxInUse[a.Environment] = max(r.MaxInUse[a.Environment], cur.inUse[run.env])
 			r.Admissions = append(r.Admissions, Admission{
-				JobID: a.JobID, Share: run.share, Environment: a.Environment, At: now,
+				JobID: a.JobID, Share: r.keys[rec.key], Environment: a.Environment, At: now,
 				Wait: time.Duration(now-w.job.Arrival) * time.Millisecond,
 			})
 		}
-		r.record(now, active)
+		cur.at = now
+		r.record(&cur)
 	}
 	r.End = now
+	r.Until = cfg.Until
+	if r.Until == 0 {
+		r.Until = r.End
+	}
 	r.Unfinished = queue.len() + len(active) + len(arrivals) - next
+	r.NeverStarted = queue.len()
 	return r
+}
+
+// countCompeting adds the admissions of a pass to the instances given to
+// shares while they competed: before the pass placed them, the share and at
+// least one other of its queue had jobs waiting.
+func (r *Report) countCompeting(cur *step, admit []sched.Admission, queue *backlog) {
+	if len(admit) == 0 {
+		return
+	}
+	backlogged := map[string]int{} // queue ARN -> shares with jobs waiting
+	for k, w := range cur.waiting {
+		if w > 0 {
+			backlogged[r.keys[k].Queue]++
+		}
+	}
+	for len(r.startedCompeting) < len(r.keys) {
+		r.startedCompeting = append(r.startedCompeting, 0)
+	}
+	for _, a := range admit {
+		w := queue.byID[a.JobID]
+		if k := r.jobs[w.rec].key; backlogged[a.Queue] >= 2 && cur.waitingOf(k) > 0 {
+			r.startedCompeting[k] += float64(a.Instances) * float64(w.job.runtime())
+		}
+	}
 }
 
 // idleHorizon stops a run without Until whose passes change nothing any more:
 // no time limit action waits longer than a day.
 const idleHorizon = (model.MaxTimeLimitSeconds + 3600) * 1000
 
-func (r *Report) record(now int64, active []*running) {
-	s := step{at: now, inUse: map[string]int64{}, shares: map[sched.ShareKey]int64{}}
-	for _, a := range active {
-		s.inUse[a.env] += a.job.Instances
-		s.shares[a.share] += a.job.Instances
+// add records a job's arrival and returns its record's index.
+func (r *Report) add(j *Job) int {
+	k := sched.ShareKey{Queue: j.Queue, Share: j.Share}
+	i, ok := r.keyIndex[k]
+	if !ok {
+		i = len(r.keys)
+		r.keyIndex[k] = i
+		r.keys = append(r.keys, k)
 	}
-	for env, n := range s.inUse {
-		r.MaxInUse[env] = max(r.MaxInUse[env], n)
+	r.jobs = append(r.jobs, record{job: j, key: i, start: -1})
+	return len(r.jobs) - 1
+}
+
+func (s *step) waitingAdd(key int, n int32) {
+	for len(s.waiting) <= key {
+		s.waiting = append(s.waiting, 0)
+		s.alloc = append(s.alloc, 0)
 	}
-	if len(r.steps) > 0 && r.steps[len(r.steps)-1].at == now {
-		r.steps[len(r.steps)-1] = s
-	} else {
-		r.steps = append(r.steps, s)
+	s.waiting[key] += n
+}
+
+// record keeps the state after a pass when it differs from the last one.
+func (r *Report) record(cur *step) {
+	if n := len(r.steps); n > 0 {
+		last := &r.steps[n-1]
+		if last.same(cur) {
+			return
+		}
+		if last.at == cur.at {
+			r.steps = r.steps[:n-1]
+		}
+	}
+	r.steps = append(r.steps, step{
+		at: cur.at, inUse: append([]int64(nil), cur.inUse...),
+		alloc: append([]int64(nil), cur.alloc...), waiting: append([]int32(nil), cur.waiting...),
+	})
+}
+
+func (s *step) same(o *step) bool {
+	if len(s.alloc) != len(o.alloc) {
+		return false
+	}
+	for i := range s.inUse {
+		if s.inUse[i] != o.inUse[i] {
+			return false
+		}
+	}
+	for i := range s.alloc {
+		if s.alloc[i] != o.alloc[i] || s.waiting[i] != o.waiting[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// span calls fn for each step with the part of [from, to) it covers (ms).
+func (r *Report) span(from, to int64, fn func(s *step, ms int64)) {
+	for i := range r.steps {
+		s := &r.steps[i]
+		end := to
+		if i+1 < len(r.steps) {
+			end = min(end, r.steps[i+1].at)
+		}
+		if start := max(s.at, from); end > start {
+			fn(s, end-start)
+		}
 	}
 }
 
-// accumulate adds the busy instance-seconds of the interval [from, to).
-func (r *Report) accumulate(from, to int64) {
-	if len(r.steps) == 0 || to <= from {
-		return
+func (s *step) allocOf(key int) int64 {
+	if key < len(s.alloc) {
+		return s.alloc[key]
 	}
-	last := r.steps[len(r.steps)-1]
-	for env, n := range last.inUse {
-		r.busy[env] += float64(n) * float64(to-from) / 1000
+	return 0
+}
+
+func (s *step) waitingOf(key int) int32 {
+	if key < len(s.waiting) {
+		return s.waiting[key]
 	}
+	return 0
+}
+
+func (s *step) queued() (n int64) {
+	for _, w := range s.waiting {
+		n += int64(w)
+	}
+	return n
 }
 
 // Utilization is the share of an environment's capacity that was in use
-// between Start and End.
+// between Start and Until.
 func (r *Report) Utilization(env string) float64 {
-	span := float64(r.End-r.Start) / 1000
-	if span <= 0 || r.envMax[env] == 0 {
+	for i, e := range r.envs {
+		if e == env {
+			return r.utilization(i)
+		}
+	}
+	return 0
+}
+
+func (r *Report) utilization(env int) float64 {
+	window := float64(r.Until - r.Start)
+	if window <= 0 || r.envMax[env] == 0 {
 		return 0
 	}
-	return r.busy[env] / (span * float64(r.envMax[env]))
+	var busy float64
+	r.span(r.Start, r.Until, func(s *step, ms int64) { busy += float64(s.inUse[env]) * float64(ms) })
+	return busy / (window * float64(r.envMax[env]))
+}
+
+// TotalUtilization is the share of all environments' capacity that was in
+// use between Start and Until.
+func (r *Report) TotalUtilization() float64 {
+	var capacity, busy float64
+	for i, m := range r.envMax {
+		capacity += float64(m)
+		busy += r.utilization(i) * float64(m)
+	}
+	if capacity == 0 {
+		return 0
+	}
+	return busy / capacity
+}
+
+// IdleWhileWaiting is the share of the capacity that was left free while
+// jobs waited: of all environments' capacity-time between Start and Until
+// during which at least one job waited, the part no job used.
+func (r *Report) IdleWhileWaiting() float64 {
+	var capacity int64
+	for _, m := range r.envMax {
+		capacity += m
+	}
+	var idle, waited float64
+	r.span(r.Start, r.Until, func(s *step, ms int64) {
+		if s.queued() == 0 {
+			return
+		}
+		waited += float64(ms)
+		for i, m := range r.envMax {
+			idle += float64(max(m-s.inUse[i], 0)) * float64(ms)
+		}
+	})
+	if waited == 0 || capacity == 0 {
+		return 0
+	}
+	return idle / (waited * float64(capacity))
 }
 
 // MeanAllocation is the time-weighted mean of the instances a share held
 // between from and to (epoch ms).
 func (r *Report) MeanAllocation(k sched.ShareKey, from, to int64) float64 {
-	if to <= from {
+	key, ok := r.keyIndex[k]
+	if to <= from || !ok {
 		return 0
 	}
 	var sum float64
-	for i, s := range r.steps {
-		end := to
-		if i+1 < len(r.steps) {
-			end = min(end, r.steps[i+1].at)
-		}
-		start := max(s.at, from)
-		if end > start {
-			sum += float64(s.shares[k]) * float64(end-start)
-		}
-	}
+	r.span(from, to, func(s *step, ms int64) { sum += float64(s.allocOf(key)) * float64(ms) })
 	return sum / float64(to-from)
 }
 
@@ -295,47 +522,25 @@ func (r *Report) MeanAllocation(k sched.ShareKey, from, to int64) float64 {
 // before t.
 func (r *Report) AllocationAt(k sched.ShareKey, t int64) int64 {
 	i := sort.Search(len(r.steps), func(i int) bool { return r.steps[i].at > t })
-	if i == 0 {
+	key, ok := r.keyIndex[k]
+	if i == 0 || !ok {
 		return 0
 	}
-	return r.steps[i-1].shares[k]
+	return r.steps[i-1].allocOf(key)
 }
 
-// Series returns a share's allocation after every pass, for plots.
+// Series returns a share's allocation after every pass that changed
+// something, for plots.
 func (r *Report) Series(k sched.ShareKey) (at []int64, instances []int64) {
-	for _, s := range r.steps {
-		at = append(at, s.at)
-		instances = append(instances, s.shares[k])
+	key := r.keyIndex[k]
+	for i := range r.steps {
+		at = append(at, r.steps[i].at)
+		instances = append(instances, r.steps[i].allocOf(key))
 	}
 	return at, instances
 }
 
-// Percentiles of the wait between arrival and placement.
-type Percentiles struct {
-	Count              int
-	P50, P90, P99, Max time.Duration
-}
-
-func (p Percentiles) String() string {
-	return fmt.Sprintf("n=%d p50=%v p90=%v p99=%v max=%v", p.Count, p.P50, p.P90, p.P99, p.Max)
-}
-
-// Waits returns the wait percentiles of the admissions that match keep (all
-// admissions when keep is nil).
-func (r *Report) Waits(keep func(Admission) bool) Percentiles {
-	var w []time.Duration
-	for _, a := range r.Admissions {
-		if keep == nil || keep(a) {
-			w = append(w, a.Wait)
-		}
-	}
-	if len(w) == 0 {
-		return Percentiles{}
-	}
-	sort.Slice(w, func(a, b int) bool { return w[a] < w[b] })
-	rank := func(q float64) time.Duration {
-		i := int(math.Ceil(q*float64(len(w)))) - 1
-		return w[max(i, 0)]
-	}
-	return Percentiles{Count: len(w), P50: rank(0.50), P90: rank(0.90), P99: rank(0.99), Max: w[len(w)-1]}
-}
+// Shares are the (queue, share) pairs jobs came in, in order of first
+// arrival. A FIFO queue's jobs keep their share for reports, though the
+// queue ignores it.
+func (r *Report) Shares() []sched.ShareKey { return append([]sched.ShareKey(nil), r.keys...) }

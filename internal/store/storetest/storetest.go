@@ -759,7 +759,7 @@ func testQueues(t *testing.T, s store.Store) {
 		},
 		name:    func(q *model.JobQueue) string { return q.Name },
 		version: func(q *model.JobQueue) *int64 { return &q.Version },
-		change:  func(q *model.JobQueue) { q.Priority = 9; q.State = model.StateDisabled },
+		change:  func(q *model.JobQueue) { q.Priority = 9; q.State = model.StateDisabled; q.Backfill = true },
 	})
 }
 
