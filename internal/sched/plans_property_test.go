@@ -62,20 +62,7 @@ func randomPlanSnapshot(rng *rand.Rand) *sched.Snapshot {
 
 func forRandomPlanSnapshots(t *testing.T, check func(t *testing.T, s *sched.Snapshot, d sched.Decisions)) {
 	t.Helper()
-	for seed := range uint64(propertyRuns) {
-		rng := rand.New(rand.NewPCG(seed, 1010))
-		s := randomPlanSnapshot(rng)
-		d := sched.Plan(s, now)
-		t.Run("", func(t *testing.T) {
-			check(t, s, d)
-			if t.Failed() {
-				t.Logf("seed %d\nsnapshot %+v\ndecisions %+v", seed, s, d)
-			}
-		})
-		if t.Failed() {
-			return
-		}
-	}
+	forRandom(t, randomPlanSnapshot, 1010, check)
 }
 
 // planIndex maps what the properties look up.
