@@ -80,6 +80,7 @@ type Server struct {
 
 	opts    ServerOptions
 	args    []string
+	env     []string
 	http    *http.Client
 	stderr  *syncBuffer
 	gen     int
@@ -108,6 +109,14 @@ type ServerOptions struct {
 	// as root too (--insecure-run-as-root), as the tests' scripts expect
 	// to read and write their scratch files.
 	RunAs string
+	// KeepJobs leaves training jobs running when serve stops, for the
+	// next generation to adopt (serve's default). Without it tests run
+	// serve with --stop-jobs-on-exit, so that nothing outlives them.
+	KeepJobs bool
+	// Env are more environment variables of serve.
+	Env []string
+	// DataDir, if set, is the data directory (else a fresh one).
+	DataDir string
 }
 
 // StartServer writes config (YAML) to a file and starts `sagequeue serve`
@@ -123,7 +132,10 @@ func StartServer(t testing.TB, config string, o ServerOptions) *Server {
 		o.StopGrace = 2 * time.Second
 	}
 	root := t.TempDir()
-	s := &Server{t: t, Work: filepath.Join(root, "work"), DataDir: filepath.Join(root, "data"), stderr: &syncBuffer{}, opts: o}
+	s := &Server{t: t, Work: filepath.Join(root, "work"), DataDir: filepath.Join(root, "data"), stderr: &syncBuffer{}, opts: o, env: o.Env}
+	if o.DataDir != "" {
+		s.DataDir = o.DataDir
+	}
 	for _, d := range []string{s.Work, s.DataDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
@@ -139,6 +151,9 @@ func StartServer(t testing.TB, config string, o ServerOptions) *Server {
 	}
 	if o.PlanEndMargin > 0 {
 		s.args = append(s.args, "--plan-end-margin", o.PlanEndMargin.String())
+	}
+	if !o.KeepJobs {
+		s.args = append(s.args, "--stop-jobs-on-exit")
 	}
 	switch {
 	case o.RunAs != "":
@@ -160,6 +175,8 @@ func StartServer(t testing.TB, config string, o ServerOptions) *Server {
 				t.Errorf("sagequeue serve did not exit cleanly on SIGTERM: %v", s.waitErr)
 			}
 		}
+		// Whatever a killed generation left running ends with the test.
+		stopSupervisors(s.DataDir)
 		if !t.Failed() {
 			return
 		}
@@ -250,6 +267,7 @@ func (s *Server) spawn(listen string, deadline time.Time) (string, error) {
 	}
 	cmd := exec.Command(binary, append([]string{"serve", "--listen", listen}, s.args...)...)
 	cmd.Dir = s.Work
+	cmd.Env = append(os.Environ(), s.env...)
 	cmd.Stdout, cmd.Stderr = pw, pw
 	// If the test binary dies, the server shuts down (and stops its jobs).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
@@ -535,6 +553,39 @@ func processGone(pid int, want string) bool {
 	}
 	cmdline, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
 	return want != "" && !strings.Contains(string(bytes.ReplaceAll(cmdline, []byte{0}, []byte{' '})), want)
+}
+
+// supervisors lists the training jobs' supervisors of a data directory
+// (their argv is "sagequeue-supervisor DATA_DIR/jobs/<name>").
+func supervisors(dataDir string) []int {
+	entries, _ := os.ReadDir("/proc")
+	prefix := "sagequeue-supervisor " + filepath.Join(dataDir, "jobs") + "/"
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if strings.HasPrefix(string(bytes.ReplaceAll(cmdline, []byte{0}, []byte{' '})), prefix) && !processGone(pid, "") {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// stopSupervisors asks every supervisor of a data directory to stop its
+// job (SIGTERM: its process group gets SIGTERM, then SIGKILL), and waits a
+// little for them.
+func stopSupervisors(dataDir string) {
+	pids := supervisors(dataDir)
+	for _, pid := range pids {
+		syscall.Kill(pid, syscall.SIGTERM)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for len(supervisors(dataDir)) > 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // readPid reads a pid a job wrote to a file, waiting for it to appear.

@@ -71,6 +71,11 @@ type Config struct {
 	// RoleArn: the roles the deployment may pass to SageMaker. A payload
 	// naming another is refused at submission rather than failing at launch.
 	ExecutionRoles []string
+	// LocalEndpoint, when set, is what the local SageMaker endpoint that
+	// runs this server's jobs can run (sagequeue serve): a payload it
+	// cannot run is refused at submission rather than failing at launch.
+	// Nil (the cloud) accepts what SageMaker accepts.
+	LocalEndpoint *LocalEndpoint
 	// Logs reads training job logs for getservicejoblogs; nil has none.
 	Logs LogReader
 	// Plans describes the SageMaker training plans environments name (for

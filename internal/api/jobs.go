@@ -106,6 +106,9 @@ func (h *Handler) submitServiceJob(ctx context.Context, r *request) (any, error)
 	if err := h.checkRole(tr); err != nil {
 		return nil, err
 	}
+	if err := h.cfg.LocalEndpoint.check(tr); err != nil {
+		return nil, err
+	}
 	if h.cfg.Identity != nil {
 		job.SubmittedBy = h.cfg.Identity(r.http)
 	}

@@ -53,6 +53,7 @@ func runServe(t *testing.T, o sqserver.Options) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	o.Listen, o.Tick, o.StopGrace = "127.0.0.1:0", 50*time.Millisecond, time.Second
+	o.StopJobsOnExit = true // nothing outlives the test
 	o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	o.Ready = func(addr string) { ready <- addr }
 	go func() { done <- sqserver.Run(ctx, o) }()

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -19,6 +20,7 @@ func init() { register(groupServer, newServeCmd) }
 func newServeCmd(a *App) *cobra.Command {
 	var o sqserver.Options
 	var verbose, runAsRoot bool
+	var runtime, runArgs string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run sagequeue on this machine: API, scheduler, local SageMaker, store",
@@ -31,12 +33,18 @@ a local process, and an embedded store in the data directory.
 start (YAML or JSON; see examples/local.yaml), and declares the training
 plans the local SageMaker endpoint emulates (examples/local-plan.yaml,
 docs/training-plans.md). Stop with Ctrl-C or SIGTERM:
-running training jobs are stopped and go back to their queue at the next
-start without using an attempt. Nothing else is lost, even on a kill -9.
+running training jobs go on running, and the next serve on the same data
+directory adopts them, follows their logs and records how they end, even
+if they end while no server runs; the same after a kill -9. With
+--stop-jobs-on-exit, stopping serve stops them instead, and they go back to
+their queue at the next start without using an attempt.
 
 Training jobs run in the server's working directory with the server's
 environment plus the payload's Environment and SageMaker's SM_* variables;
 their files (the /opt/ml layout, logs) are under DATA_DIR/jobs/<name>/.
+With --container-runtime, a payload that names a TrainingImage runs in that
+image as SageMaker runs it: /opt/ml mounted from DATA_DIR/jobs/<name>/, the
+SM_* variables, "train" as the default command, SIGTERM to stop.
 
 To share the machine, give --auth-file: every request must then be signed
 (SigV4, as the CLI and AWS SDKs do) with a key the file lists, and the
@@ -48,7 +56,9 @@ file and the TLS certificate again. See docs/security.md.`,
 		Example: `  sagequeue serve --config examples/local.yaml
   sagequeue serve --listen 0.0.0.0:8642 --auth-file /etc/sagequeue/auth.yaml \
       --tls-cert /etc/sagequeue/cert.pem --tls-key /etc/sagequeue/key.pem \
-      --data-dir /var/lib/sagequeue --instance-limit 8`,
+      --data-dir /var/lib/sagequeue --instance-limit 8
+  sagequeue serve --config examples/local.yaml --container-runtime podman
+  sagequeue serve --container-runtime docker --container-run-args "--gpus all"`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			level := slog.LevelInfo
@@ -56,6 +66,10 @@ file and the TLS certificate again. See docs/security.md.`,
 				level = slog.LevelDebug
 			}
 			o.Logger = slog.New(slog.NewTextHandler(a.Stderr, &slog.HandlerOptions{Level: level}))
+			o.ContainerRuntime, o.ContainerRunArgs = strings.Fields(runtime), strings.Fields(runArgs)
+			if len(o.ContainerRunArgs) > 0 && len(o.ContainerRuntime) == 0 {
+				return usagef("--container-run-args needs --container-runtime")
+			}
 			runAsChanged := cmd.Flags().Changed("run-as")
 			switch {
 			case runAsRoot && runAsChanged:
@@ -86,6 +100,9 @@ file and the TLS certificate again. See docs/security.md.`,
 	f.StringVar(&o.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	f.StringVar(&o.RunAs, "run-as", runas.Default, "when serve runs as root: the account training jobs run as (user name, uid or uid:gid), unless the auth file maps the submitter to another")
 	f.BoolVar(&runAsRoot, "insecure-run-as-root", false, "when serve runs as root, run training jobs as root too: they can then read and change everything")
+	f.BoolVar(&o.StopJobsOnExit, "stop-jobs-on-exit", false, "stop running training jobs when serve stops (by default they go on running and the next serve adopts them)")
+	f.StringVar(&runtime, "container-runtime", "", `run payloads' TrainingImage with this container runtime: "podman" or "docker", with options of its own if needed ("podman --runtime runc")`)
+	f.StringVar(&runArgs, "container-run-args", "", `options added to every container's run (e.g. "--gpus all")`)
 	f.BoolVarP(&verbose, "verbose", "v", false, "log debug messages")
 	return cmd
 }

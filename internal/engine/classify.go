@@ -20,6 +20,9 @@ const (
 	// to its queue without using an attempt, as AWS Batch does
 	// ("Jobs stuck in RUNNABLE due to capacity", AWS Batch user guide).
 	endCapacity
+	// endMachineFault: a fault of the machine the job ran on (faults.go),
+	// not of the job; the same as capacity.
+	endMachineFault
 )
 
 // classifyEnd decides what it means that SageMaker ended the current
@@ -38,6 +41,8 @@ const (
 //   - Any end at or after the end of the training plan window the attempt
 //     was launched into: SageMaker terminates a plan's instances from 30
 //     minutes before a reserved capacity ends, whatever it then reports.
+//   - A fault of the machine (an InfrastructureError of the local
+//     endpoint, faults.go): endMachineFault, "INFRASTRUCTURE:<FAULT> - ...".
 func classifyEnd(j *model.ServiceJob, a *model.Attempt, tj events.TrainingJob, now int64) (endKind, string) {
 	const unable = model.ReasonCapacity + " - Unable to provision requested compute resources"
 	waiting := neverTrained(j, a, tj)
@@ -48,6 +53,9 @@ func classifyEnd(j *model.ServiceJob, a *model.Attempt, tj events.TrainingJob, n
 		return endCapacity, unable + " (" + tj.FailureReason + ")"
 	case waiting && tj.TrainingJobStatus == events.TrainingStopped:
 		return endCapacity, unable + fmt.Sprintf(" (stopped while waiting for capacity: %s)", orElse(tj.SecondaryStatus, tj.TrainingJobStatus))
+	}
+	if fault, detail, ok := infrastructureFault(tj.FailureReason); ok {
+		return endMachineFault, model.ReasonInfrastructure + ":" + fault + " - " + detail
 	}
 	if a.PlanWindowEnd > 0 {
 		end := max(int64(tj.TrainingEndTime), int64(tj.LastModifiedTime))

@@ -44,6 +44,8 @@ type rig struct {
 }
 
 type rigOptions struct {
+	// sageMaker, if set, wraps the engine's SageMaker client.
+	sageMaker      func(engine.SageMaker) engine.SageMaker
 	instanceLimit  int64
 	reconcileAfter time.Duration
 	dropEvents     bool
@@ -98,8 +100,12 @@ func (r *rig) newEngine(o rigOptions) *engine.Engine {
 	if holder == "" {
 		holder = "test"
 	}
+	var sm engine.SageMaker = r.sm
+	if o.sageMaker != nil {
+		sm = o.sageMaker(sm)
+	}
 	e, err := engine.New(engine.Config{
-		Store: r.store, SageMaker: r.sm, Bus: r.bus, Holder: holder, ReconcileAfter: o.reconcileAfter,
+		Store: r.store, SageMaker: sm, Bus: r.bus, Holder: holder, ReconcileAfter: o.reconcileAfter,
 		LocalDefaults: true, LeaseTTL: 10 * time.Second, PlanEndMargin: o.planEndMargin, Observer: o.observer,
 	})
 	if err != nil {

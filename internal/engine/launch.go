@@ -168,6 +168,16 @@ func (e *Engine) launch(ctx context.Context, env *model.ServiceEnvironment, j *m
 			return unknown
 		}
 		return refused
+	case isInfrastructureError(err):
+		var ae smithy.APIError
+		errors.As(err, &ae)
+		if e.endLaunch(ctx, j, events.TrainingJob{
+			TrainingJobName: a.TrainingJobName, TrainingJobStatus: events.TrainingFailed,
+			FailureReason: infrastructureError + ": " + oneLine(ae.ErrorMessage()),
+		}) == unknown {
+			return unknown
+		}
+		return refused
 	case isClientError(err):
 		return e.endLaunch(ctx, j, events.TrainingJob{
 			TrainingJobName: a.TrainingJobName, TrainingJobStatus: events.TrainingFailed,

@@ -132,7 +132,7 @@ func (e *Engine) advance(j *model.ServiceJob, tj events.TrainingJob, now int64) 
 		e.endAttempt(j, a, tj, now, reason)
 		_ = j.Transition(model.StatusSucceeded, now, reason)
 	default:
-		kind, capacityReason := classifyEnd(j, a, tj, now)
+		kind, classReason := classifyEnd(j, a, tj, now)
 		switch reason := e.attemptReason(j, tj); {
 		case j.TerminateReason != "":
 			e.endAttempt(j, a, tj, now, reason)
@@ -154,13 +154,13 @@ func (e *Engine) advance(j *model.ServiceJob, tj events.TrainingJob, now int64) 
 			// No capacity: back to the queue without using an attempt, and
 			// not again before a backoff that doubles with each failure.
 			// What the plans can give may have changed: read them again.
-			reason = capacityReason
 			e.cfg.Plans.Invalidate()
-			e.endAttempt(j, a, tj, now, reason)
-			_ = j.Transition(model.StatusRunnable, now, reason)
-			j.CapacityFailures++
-			j.NotBefore = now + e.capacityBackoff(j.CapacityFailures).Milliseconds()
-			j.Attempts = dropOldCapacityFailures(j.Attempts)
+			e.requeueUnused(j, a, tj, now, classReason)
+		case j.StopReason == "" && kind == endMachineFault:
+			// The machine failed the job, not the job itself: the same.
+			e.cfg.Logger.Warn("a fault of the machine ended a training job; the job goes back to its queue without using an attempt",
+				"job", j.JobID, "trainingJob", tj.TrainingJobName, "reason", classReason)
+			e.requeueUnused(j, a, tj, now, classReason)
 		case j.ShouldRetry(reason):
 			e.endAttempt(j, a, tj, now, reason)
 			j.Placements++
@@ -201,7 +201,7 @@ const keptCapacityFailures = 10
 
 func dropOldCapacityFailures(attempts []model.Attempt) []model.Attempt {
 	run := 0
-	for i := len(attempts) - 1; i >= 0 && strings.HasPrefix(attempts[i].StatusReason, model.ReasonCapacity); i-- {
+	for i := len(attempts) - 1; i >= 0 && unusedAttempt(attempts[i].StatusReason); i-- {
 		run++
 	}
 	if run <= keptCapacityFailures {

@@ -11,11 +11,16 @@
 //
 // What it does with a job, in SageMaker's terms:
 //
-//   - The image is not pulled. AlgorithmSpecification.ContainerEntrypoint plus
-//     ContainerArguments is the command; without an entry point the job fails
-//     with a ClientError. The process runs in the server's working directory,
-//     in its own process group, with the server's environment, the payload's
-//     Environment, and the SM_* variables of the SageMaker training toolkit.
+//   - Without a container runtime the image is not pulled:
+//     AlgorithmSpecification.ContainerEntrypoint plus ContainerArguments is
+//     the command; without an entry point the job fails with a ClientError.
+//     The process runs in the server's working directory, in its own process
+//     group, with the server's environment, the payload's Environment, and
+//     the SM_* variables of the SageMaker training toolkit.
+//   - With a container runtime (Config.ContainerRuntime: podman or docker),
+//     a job that names a TrainingImage runs in it as SageMaker runs it (see
+//     containerCommand): /opt/ml mounted from the job directory, SM_*
+//     variables with /opt/ml paths, `train` as the default command.
 //   - <Dir>/<name>/ stands in for /opt/ml: input/config/*.json,
 //     input/data/<channel>/, model/, output/data/, output/failure. A channel
 //     whose S3Uri is a file:// URI (or whose FileSystemDataSource directory
@@ -31,11 +36,19 @@
 //   - Instance counts are a capacity unit only (Config.InstanceLimit).
 //
 // Every job's state lives in <Dir>/<name>/state.json, so Describe and List
-// survive a restart. A job that was running when the endpoint went away
-// (shut down, or killed) cannot be resumed: its process group is killed and
-// the job ends Failed with a reason starting "CapacityError", which the
-// engine treats as "give the job back to the queue without using an
-// attempt".
+// survive a restart. Training processes outlive the server: each runs under
+// a supervisor of its own (supervisor.go) that records how it ended, and a
+// restarted server (after a Shutdown with KeepRunning, or a kill -9) adopts
+// the jobs still running, ends the ones that ended meanwhile as their
+// supervisors recorded, and starts the ones whose process never started. No
+// training process starts before its supervisor's identity is saved, so
+// none runs that a restart cannot find.
+//
+// A fault of the machine (disk full, no file descriptors left, ...) ends a
+// job with a FailureReason starting "InfrastructureError" (faults.go), and
+// Shutdown without KeepRunning ends running jobs with one starting
+// "CapacityError": the engine gives such a job back to its queue without
+// using an attempt.
 //
 // With Config.RunAs, a job runs as an unprivileged account with its own
 // 0700 directories and a clean environment (confine.go), so that jobs of

@@ -57,9 +57,16 @@ type record struct {
 	TrainingEndTime   time.Time    `json:"trainingEndTime,omitzero"`
 	LastModifiedTime  time.Time    `json:"lastModifiedTime"`
 	Transitions       []transition `json:"secondaryStatusTransitions"`
-	// Pid leads the job's process group; PidStartTime (clock ticks after
-	// boot, from /proc/<pid>/stat) tells it from a later process that
-	// reuses the pid, so a restarted server never kills a stranger.
+	// Supervisor is the job's supervisor, saved before it is released to
+	// start the training process (see supervisor.go).
+	Supervisor *supervisorRef `json:"supervisor,omitempty"`
+	// Container names the job's container, when it runs in one.
+	Container string `json:"container,omitempty"`
+	// Pid leads the training process's group; PidStartTime (clock ticks
+	// after boot, from /proc/<pid>/stat) tells it from a later process
+	// that reuses the pid. Servers from before supervisors saved only
+	// these, and a restarted server kills such a group only when it is
+	// provably the job's.
 	Pid          int    `json:"pid,omitempty"`
 	PidStartTime uint64 `json:"pidStartTime,omitempty"`
 	// PlanInstances are the instances of its training plan the job holds
@@ -103,6 +110,11 @@ type job struct {
 	// signalling.
 	stopCh chan struct{}
 	outbox []events.TrainingJobStateChange
+	// saved counts the events ever queued whose state a save has covered,
+	// sent those sent: only saved events go out, so that none tells of a
+	// state that a crash could take back. outbox holds the events from
+	// number sent on.
+	saved, sent int
 	// emitting is true while a sender goroutine owns the outbox.
 	emitting bool
 
@@ -266,6 +278,10 @@ func (s *Server) createTrainingJob(body []byte) (any, error) {
 		s.mu.Lock()
 		delete(s.jobs, j.key)
 		s.mu.Unlock()
+		if fault := machineFault(err); fault != "" {
+			// Nothing is created; the engine tries again after a backoff.
+			return nil, &apiError{status: http.StatusInternalServerError, code: infrastructureError, msg: fault + " - cannot create the training job's directory: " + err.Error()}
+		}
 		return nil, fmt.Errorf("create training job %s: %w", name, err)
 	}
 
@@ -280,10 +296,11 @@ func (s *Server) createTrainingJob(body []byte) (any, error) {
 	}
 	j.ready = true
 	s.enqueueLocked(j)
-	s.kickLocked(j) // its state is saved
+	j.saved = j.sent + len(j.outbox) // its state is saved
+	s.kickLocked(j)
 	s.wg.Add(1)
 	s.mu.Unlock()
-	go s.run(j)
+	go s.run(j, nil)
 	return map[string]string{"TrainingJobArn": j.rec.Arn}, nil
 }
 
@@ -404,7 +421,7 @@ func (s *Server) commit(j *job) {
 // send. One sender per job keeps its events in order and never concurrent,
 // and keeps Emit off the request path and out of our locks.
 func (s *Server) kickLocked(j *job) {
-	if len(j.outbox) > 0 && !j.emitting {
+	if j.sent < j.saved && !j.emitting {
 		j.emitting = true
 		s.wg.Add(1)
 		go s.send(j)
@@ -415,7 +432,7 @@ func (s *Server) send(j *job) {
 	defer s.wg.Done()
 	for {
 		s.mu.Lock()
-		if len(j.outbox) == 0 {
+		if j.sent >= j.saved {
 			j.emitting = false
 			s.mu.Unlock()
 			return
@@ -423,6 +440,7 @@ func (s *Server) send(j *job) {
 		ev := j.outbox[0]
 		j.outbox[0] = events.TrainingJobStateChange{}
 		j.outbox = j.outbox[1:]
+		j.sent++
 		s.mu.Unlock()
 		s.cfg.Emit(s.emitCtx, ev)
 	}
@@ -479,18 +497,32 @@ func millis(t time.Time) events.Millis {
 }
 
 // persist writes the job's current state to state.json, atomically, so
-// that a crash leaves the old state or the new one. Writes are ordered and
-// each writes the state at its time, so the file always ends with the
-// latest state.
-func (s *Server) persist(j *job) error {
+// that a crash leaves the old state or the new one, and durably. Writes are
+// ordered and each writes the state at its time, so the file always ends
+// with the latest state.
+func (s *Server) persist(j *job) error { return s.save(j, true) }
+
+// save is persist, durably (fsync) when sync is set. A state that only a
+// live process can act on (a supervisor's identity: after a power loss no
+// supervisor runs) need not survive a power loss, only a crash of the
+// server.
+func (s *Server) save(j *job, sync bool) error {
 	j.persistMu.Lock()
 	defer j.persistMu.Unlock()
 	s.mu.Lock()
 	rec := j.rec.clone()
+	covered := j.sent + len(j.outbox) // the events of this state and before
 	s.mu.Unlock()
+	defer func() {
+		// Even a failed save lets the events go: a job must not fall
+		// silent because the disk is full.
+		s.mu.Lock()
+		j.saved = max(j.saved, covered)
+		s.mu.Unlock()
+	}()
 	b, err := json.MarshalIndent(rec, "", "  ")
 	if err == nil {
-		err = writeFileAtomic(filepath.Join(j.dir, stateFile), b, 0o600)
+		err = writeFileAtomic(filepath.Join(j.dir, stateFile), b, 0o600, sync)
 	}
 	if err != nil {
 		s.log.Error("cannot save training job state", "trainingJob", rec.Name, "err", err)
@@ -500,7 +532,10 @@ func (s *Server) persist(j *job) error {
 
 const stateFile = "state.json"
 
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+// writeFileAtomic writes a file through a temporary file and a rename, so
+// that a crash leaves the old file or the new one; with sync, the data is
+// on disk before the rename.
+func writeFileAtomic(path string, data []byte, perm os.FileMode, sync bool) error {
 	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
 	if err != nil {
 		return err
@@ -510,7 +545,7 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	if err == nil {
 		err = f.Chmod(perm)
 	}
-	if err == nil {
+	if err == nil && sync {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
@@ -525,15 +560,14 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	return err
 }
 
-// load reads every job under the directory. Jobs that were running when the
-// previous server went away are ended: nothing can follow their processes
-// now, and a job must never look InProgress with nothing behind it.
+// load reads every job under the directory and takes over the ones that
+// were running when the previous server went away (see resume).
 func (s *Server) load() error {
 	entries, err := os.ReadDir(s.cfg.Dir)
 	if err != nil {
 		return fmt.Errorf("localsm: %w", err)
 	}
-	var orphans []*job
+	var unfinished []*job
 	for _, e := range entries {
 		if !e.IsDir() {
 			continue
@@ -565,16 +599,64 @@ func (s *Server) load() error {
 		}
 		s.jobs[j.key] = j
 		if !terminal(rec.Status) {
-			orphans = append(orphans, j)
+			unfinished = append(unfinished, j)
 		}
 	}
 
 	var wg sync.WaitGroup
-	for _, j := range orphans {
-		wg.Go(func() { s.killOrphan(j) })
+	for _, j := range unfinished {
+		wg.Go(func() { s.resume(j) })
 	}
 	wg.Wait()
-	for _, j := range orphans {
+	return nil
+}
+
+// resume takes over a job that was InProgress or Stopping when the previous
+// server went away: it adopts the job's supervisor if it still runs; ends
+// the job as its supervisor recorded if it ended meanwhile; starts it if no
+// training process ever started.
+func (s *Server) resume(j *job) {
+	switch s.recoverJob(j) {
+	case recoverAdopt:
+		v := s.adopt(j)
+		s.mu.Lock()
+		if j.rec.Status == events.TrainingStopping {
+			// The previous server may have died before it signalled.
+			close(j.stopCh)
+		}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		s.log.Info("adopted a training job left running by a previous endpoint", "trainingJob", j.rec.Name, "supervisor", j.rec.Supervisor.Pid)
+		go s.run(j, v)
+	case recoverRerun:
+		s.mu.Lock()
+		stopped := j.rec.Status != events.TrainingInProgress
+		if stopped {
+			s.endLocked(j, "")
+		}
+		s.mu.Unlock()
+		if stopped {
+			s.commit(j)
+			return
+		}
+		if err := resetDir(j.dir); err != nil {
+			s.log.Warn("cannot clear a training job's directory", "trainingJob", j.rec.Name, "err", err)
+		}
+		appendLog(j.dir, "the local SageMaker endpoint restarted before the training process started; starting it now")
+		s.log.Info("starting a training job whose process never started under the previous endpoint", "trainingJob", j.rec.Name)
+		s.mu.Lock()
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go s.run(j, nil)
+	case recoverSettle:
+		failure := s.outcome(j, readExit(j.dir))
+		s.mu.Lock()
+		s.endLocked(j, failure)
+		s.mu.Unlock()
+		s.commit(j)
+		s.log.Info("a training job ended while no endpoint ran", "trainingJob", j.rec.Name, "status", j.rec.Status, "failureReason", j.rec.FailureReason)
+	case recoverLegacy:
+		s.killOrphan(j)
 		s.mu.Lock()
 		if j.rec.StopKind == stopNone {
 			j.rec.StopKind = stopRestart
@@ -584,11 +666,10 @@ func (s *Server) load() error {
 		s.commit(j)
 		s.log.Info("ended a training job left running by a previous endpoint", "trainingJob", j.rec.Name, "status", j.rec.Status)
 	}
-	return nil
 }
 
-// killOrphan kills the process group of a job that the previous server
-// left behind, but only once it has shown that the group is the job's:
+// killOrphan kills the process group of a job that a server from before
+// supervisors left behind, but only once it has shown that the group is the job's:
 // either its leader is alive with the recorded start time, or (the leader
 // gone) a member still carries the job's ARN in its environment. A pid or
 // group id reused by someone else is left alone.

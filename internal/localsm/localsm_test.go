@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,7 +31,10 @@ import (
 
 // crashHelperEnv makes the test binary act as a server that is then killed
 // (see TestRestartAfterCrash).
-const crashHelperEnv = "LOCALSM_TEST_CRASH_HELPER_DIR"
+const (
+	crashHelperEnv  = "LOCALSM_TEST_CRASH_HELPER_DIR"
+	crashScratchEnv = "LOCALSM_TEST_CRASH_SCRATCH"
+)
 
 func TestMain(m *testing.M) {
 	if dir := os.Getenv(crashHelperEnv); dir != "" {
@@ -42,12 +46,16 @@ func TestMain(m *testing.M) {
 
 var quiet = slog.New(slog.DiscardHandler)
 
-// recorder collects emitted events and notices concurrent calls for one job.
+// recorder collects emitted events and notices concurrent calls for one
+// job, and events that went out before the state they tell of was saved
+// (in dir, when set).
 type recorder struct {
 	mu       sync.Mutex
 	evs      []events.TrainingJobStateChange
 	inflight map[string]int
 	overlap  bool
+	dir      string
+	unsaved  []string
 }
 
 func newRecorder() *recorder { return &recorder{inflight: map[string]int{}} }
@@ -59,7 +67,20 @@ func (r *recorder) emit(ctx context.Context, ev events.TrainingJobStateChange) {
 	if r.inflight[name] > 1 {
 		r.overlap = true
 	}
+	dir := r.dir
 	r.mu.Unlock()
+	if dir != "" {
+		var rec record
+		b, err := os.ReadFile(filepath.Join(dir, name, stateFile))
+		if err == nil {
+			err = json.Unmarshal(b, &rec)
+		}
+		if err != nil || rec.LastModifiedTime.Before(ev.Time) {
+			r.mu.Lock()
+			r.unsaved = append(r.unsaved, fmt.Sprintf("%s %s/%s (saved: %s/%s, %v)", name, ev.Detail.TrainingJobStatus, ev.Detail.SecondaryStatus, rec.Status, rec.SecondaryStatus, err))
+			r.mu.Unlock()
+		}
+	}
 	time.Sleep(time.Millisecond) // widen the window for overlapping calls
 	r.mu.Lock()
 	r.evs = append(r.evs, ev)
@@ -94,6 +115,18 @@ func (r *recorder) waitEvents(t *testing.T, name string) []events.TrainingJobSta
 	return nil
 }
 
+// waitEvent waits until the job's events include status ("Status/Secondary").
+func (f *fixture) waitEvent(t *testing.T, name, status string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !slices.Contains(statuses(f.rec.forJob(name)), status) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: no %s event; got %v", name, status, statuses(f.rec.forJob(name)))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func statuses(evs []events.TrainingJobStateChange) []string {
 	var out []string
 	for _, ev := range evs {
@@ -116,6 +149,7 @@ func start(t *testing.T, cfg Config) *fixture {
 		cfg.Dir = t.TempDir()
 	}
 	f.dir = cfg.Dir
+	f.rec.dir = cfg.Dir
 	if cfg.StopGrace == 0 {
 		cfg.StopGrace = 5 * time.Second
 	}
@@ -138,6 +172,9 @@ func start(t *testing.T, cfg Config) *fixture {
 		defer f.rec.mu.Unlock()
 		if f.rec.overlap {
 			t.Error("Emit was called concurrently for one job")
+		}
+		for _, u := range f.rec.unsaved {
+			t.Errorf("an event went out before its state was saved: %s", u)
 		}
 	})
 	f.sm = client(hs.URL)
@@ -434,7 +471,7 @@ func TestFailures(t *testing.T) {
 		{name: "silent", argv: sh("exit 7"), reason: "AlgorithmError: exit code 7"},
 		{name: "signal", argv: sh("echo dying >&2; kill -KILL $$"), reason: "AlgorithmError: killed by signal SIGKILL: dying"},
 		{name: "no-entrypoint", drop: true,
-			reason: "ClientError: AlgorithmSpecification.ContainerEntrypoint is required to run a training job on the local endpoint (the image is not pulled)",
+			reason: noEntrypoint,
 			events: []string{"InProgress/Pending", "InProgress/Downloading", "Failed/Failed"}},
 		{name: "unstartable", argv: []string{"/nonexistent/train.sh", "--x"},
 			reason: "ClientError: cannot start /nonexistent/train.sh: no such file or directory",
@@ -938,9 +975,12 @@ func TestShutdownStopsRunningJobs(t *testing.T) {
 	}
 }
 
-// crashHelper runs in a child process: a server with a finished job and two
-// running ones, killed by the test without any chance to clean up.
+// crashHelper runs in a child process: a server whose jobs are in every
+// state a crash can find them in, killed by the test without any chance to
+// clean up (see TestRestartAfterCrash). scratch holds the files the jobs'
+// scripts wait for.
 func crashHelper(dir string) {
+	scratch := os.Getenv(crashScratchEnv)
 	// Events go out only once the state they tell of is saved: these say
 	// when state.json is what the test needs.
 	var mu sync.Mutex
@@ -950,10 +990,17 @@ func crashHelper(dir string) {
 		defer mu.Unlock()
 		seen[ev.Detail.TrainingJobName+"/"+ev.Detail.SecondaryStatus] = true
 	}
-	srv, err := New(Config{Dir: dir, Emit: emit, Logger: quiet})
+	srv, err := New(Config{Dir: dir, Emit: emit, Logger: quiet, KeepRunning: true})
 	if err != nil {
 		fmt.Println("ERROR", err)
 		os.Exit(1)
+	}
+	held := make(chan struct{})
+	srv.beforeRelease = func(name string) {
+		if name == "held" {
+			close(held)
+			select {} // the crash comes first
+		}
 	}
 	create := func(name, script string) {
 		body := fmt.Sprintf(`{"TrainingJobName":%q,"AlgorithmSpecification":{"TrainingInputMode":"File","ContainerEntrypoint":["sh","-c",%q]}}`, name, script)
@@ -966,13 +1013,20 @@ func crashHelper(dir string) {
 			os.Exit(1)
 		}
 	}
+	waitFor := func(name string) string {
+		return fmt.Sprintf("while [ ! -e %s ]; do sleep 0.02; done", filepath.Join(scratch, name))
+	}
+	running := []string{"adopted", "ended", "killed", "orphaned"}
 	create("finished", "echo finished")
-	create("crashed", `sleep 60 & echo "child $!"; wait`)
-	create("leaderless", `sleep 60 & echo "child $!"; wait`)
-	deadline := time.Now().Add(10 * time.Second)
+	create("adopted", `echo before; `+waitFor("adopted")+`; echo after`)
+	create("ended", `echo "child $$"; `+waitFor("ended")+`; echo 'last words' >&2; exit 3`)
+	create("killed", `sleep 60 & echo "child $!"; wait`)
+	create("orphaned", `sleep 60 & echo "child $!"; wait`)
+	create("held", "echo ran >> "+filepath.Join(scratch, "held-runs"))
+	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		ready := 0
-		for _, name := range []string{"crashed", "leaderless"} {
+		for _, name := range running {
 			page, _ := srv.ReadLog(context.Background(), name, 0, 0)
 			mu.Lock()
 			if len(page.Lines) > 0 && seen[name+"/Training"] {
@@ -983,9 +1037,13 @@ func crashHelper(dir string) {
 		mu.Lock()
 		finished := seen["finished/Completed"]
 		mu.Unlock()
-		if ready == 2 && finished {
-			fmt.Println("READY")
-			time.Sleep(time.Minute)
+		select {
+		case <-held:
+			if ready == len(running) && finished {
+				fmt.Println("READY")
+				time.Sleep(time.Minute)
+			}
+		default:
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

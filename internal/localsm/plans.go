@@ -206,11 +206,13 @@ func (s *Server) wakeLocked() {
 
 // awaitPlan keeps a job on a plan in Pending until the plan gives it its
 // instances (run reports true), or until it is stopped or times out (run
-// false; failure is the FailureReason, "" when a stop decides the end).
-func (s *Server) awaitPlan(j *job) (failure string, run bool) {
+// false; failure is the FailureReason, "" when a stop decides the end). It
+// reports detached when the server shuts down leaving jobs running: the
+// next server takes the job over, still Pending.
+func (s *Server) awaitPlan(j *job) (failure string, run, detached bool) {
 	p := j.plan
 	if p == nil {
-		return "", true
+		return "", true, false
 	}
 	var maxPending time.Duration
 	if sc := j.req.in.StoppingCondition; sc != nil && sc.MaxPendingTimeInSeconds != nil {
@@ -225,7 +227,7 @@ func (s *Server) awaitPlan(j *job) (failure string, run bool) {
 			// a restart holding its instances.
 			granted := j.rec.PlanInstances > 0 && j.rec.Status == events.TrainingInProgress
 			s.mu.Unlock()
-			return "", granted
+			return "", granted, false
 		}
 		now := s.now()
 		open := p.usable(now, s.cfg.PlanEndMargin)
@@ -238,19 +240,19 @@ func (s *Server) awaitPlan(j *job) (failure string, run bool) {
 			s.wakeLocked() // the next in line may fit too
 			s.mu.Unlock()
 			s.persist(j)
-			return "", true
+			return "", true, false
 		}
 		if maxPending > 0 && waited >= maxPending {
 			s.requestStopLocked(j, stopMaxPending)
 			s.mu.Unlock()
 			s.commit(j)
-			return "", false
+			return "", false, false
 		}
 		pending := now.Sub(j.rec.CreationTime)
 		if pending >= s.cfg.PlanPendingTimeout {
 			s.mu.Unlock()
 			return fmt.Sprintf("InsufficientCapacityError: The training job waited %s in Pending for capacity of training plan %s.",
-				s.cfg.PlanPendingTimeout, s.planArn(p.Name)), false
+				s.cfg.PlanPendingTimeout, s.planArn(p.Name)), false, false
 		}
 		// Look again when something may have changed: instances given
 		// back, a window opening, a timeout due.
@@ -274,7 +276,9 @@ func (s *Server) awaitPlan(j *job) (failure string, run bool) {
 		case <-wake:
 		case <-j.stopCh:
 		case <-t.C:
-		case <-s.plans.done:
+		case <-s.detach:
+			t.Stop()
+			return "", false, true
 		}
 		t.Stop()
 	}

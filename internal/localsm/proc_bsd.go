@@ -4,6 +4,7 @@ package localsm
 
 import (
 	"errors"
+	"os"
 	"syscall"
 )
 
@@ -20,3 +21,13 @@ func processAlive(pid int) bool { return syscall.Kill(pid, 0) == nil }
 func groupAlive(pgid int) bool { return syscall.Kill(-pgid, 0) == nil }
 
 func groupCarries(pgid int, entry string) bool { return false }
+
+// Without /proc a supervisor's identity rests on the lock it holds (see
+// adoptable); a pid alone is all there is to check here.
+func isProcess(pid int, startTime uint64, entry string) bool { return pid > 0 && processAlive(pid) }
+
+// No parent-death signal here: a training process whose supervisor was
+// killed goes on alone until its process group is killed.
+func setParentDeathSignal(attr *syscall.SysProcAttr) {}
+
+func selfExecutable() (string, error) { return os.Executable() }

@@ -6,7 +6,19 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 )
+
+// setParentDeathSignal makes the kernel kill a training process when its
+// supervisor dies, however it dies: a process nobody follows any more must
+// not go on holding an instance. (The signal follows the supervisor's
+// thread, which the supervisor locks for its whole life.)
+func setParentDeathSignal(attr *syscall.SysProcAttr) { attr.Pdeathsig = syscall.SIGKILL }
+
+// selfExecutable is the program the server runs its supervisors with: its
+// own image, even when the file it started from has been replaced or
+// deleted since (an upgrade while jobs run).
+func selfExecutable() (string, error) { return "/proc/self/exe", nil }
 
 // procStat reads the state, process group and start time (clock ticks
 // after boot) of a process from /proc/<pid>/stat.
@@ -78,15 +90,35 @@ func groupAlive(pgid int) bool { return len(groupMembers(pgid)) > 0 }
 // still the job's when its leader is gone.
 func groupCarries(pgid int, entry string) bool {
 	for _, pid := range groupMembers(pgid) {
-		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
-		if err != nil {
-			continue
-		}
-		for _, kv := range bytes.Split(b, []byte{0}) {
-			if string(kv) == entry {
-				return true
-			}
+		if processCarries(pid, entry) {
+			return true
 		}
 	}
 	return false
+}
+
+// processCarries reports whether a process has entry in the environment it
+// started with.
+func processCarries(pid int, entry string) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+	if err != nil {
+		return false
+	}
+	for _, kv := range bytes.Split(b, []byte{0}) {
+		if string(kv) == entry {
+			return true
+		}
+	}
+	return false
+}
+
+// isProcess reports whether pid is the live process that started at
+// startTime and carries entry in its environment: a pid that the kernel has
+// since given to another program fails one test or the other.
+func isProcess(pid int, startTime uint64, entry string) bool {
+	if pid <= 0 {
+		return false
+	}
+	state, _, start, err := procStat(pid)
+	return err == nil && state != 'Z' && state != 'X' && start == startTime && processCarries(pid, entry)
 }

@@ -37,6 +37,19 @@ func exitDescription(ps *os.ProcessState, waitErr error) string {
 
 func lockDir(dir string) (func(), error) { return func() {}, nil }
 
+// Without flock a supervisor's lock cannot be seen from another process: a
+// restarted server finds every supervisor gone and settles its job from the
+// files it left.
+func lockFile(path string, wait bool) (func(), error) { return func() {}, nil }
+
+func lockHeld(path string) bool { return false }
+
+func detachProcess(cmd *exec.Cmd) {}
+
+func isProcess(pid int, startTime uint64, entry string) bool { return false }
+
+func selfExecutable() (string, error) { return os.Executable() }
+
 func processStartTime(pid int) (uint64, error) { return 0, errors.New("unsupported") }
 
 func processAlive(pid int) bool { return false }
@@ -44,3 +57,5 @@ func processAlive(pid int) bool { return false }
 func groupAlive(pgid int) bool { return false }
 
 func groupCarries(pgid int, entry string) bool { return false }
+
+func signaled(ps *os.ProcessState) bool { return false }

@@ -11,8 +11,21 @@ import (
 	"syscall"
 )
 
+// setProcessGroup gives a training process a process group of its own, so
+// that a stop reaches every process the job started, and only those.
 func setProcessGroup(cmd *exec.Cmd) {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Setpgid = true
+	setParentDeathSignal(cmd.SysProcAttr)
+}
+
+// detachProcess puts a supervisor in a session of its own: a Ctrl-C at the
+// server's terminal, or a signal to the server's process group, does not
+// reach it, and it outlives the server.
+func detachProcess(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 }
 
 // signalGroup sends SIGTERM (or SIGKILL) to every process of a group; a
@@ -48,6 +61,15 @@ func exitDescription(ps *os.ProcessState, waitErr error) string {
 	return ""
 }
 
+// signaled reports whether a process was ended by a signal.
+func signaled(ps *os.ProcessState) bool {
+	if ps == nil {
+		return false
+	}
+	ws, ok := ps.Sys().(syscall.WaitStatus)
+	return ok && ws.Signaled()
+}
+
 var signalNames = map[syscall.Signal]string{
 	syscall.SIGHUP: "SIGHUP", syscall.SIGINT: "SIGINT", syscall.SIGQUIT: "SIGQUIT",
 	syscall.SIGILL: "SIGILL", syscall.SIGTRAP: "SIGTRAP", syscall.SIGABRT: "SIGABRT",
@@ -66,19 +88,43 @@ func signalName(sig syscall.Signal) string {
 
 // lockDir takes an exclusive lock on the job directory for the life of the
 // server: a second server over the same directory would take the first
-// one's running jobs for orphans and kill them. The kernel drops the lock
-// when the process dies, however it dies; the descriptor is close-on-exec,
-// so training jobs do not inherit it.
-func lockDir(dir string) (func(), error) {
-	// 0600: a job that could open it could hold the lock and keep a
-	// restarted server out.
-	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+// one's running jobs for its own.
+func lockDir(dir string) (func(), error) { return lockFile(filepath.Join(dir, ".lock"), false) }
+
+// lockFile takes an exclusive lock on path (created if missing) until the
+// returned function is called; with wait, it waits for a holder to let go
+// (a server looking whether the lock is held holds it for an instant). The
+// kernel drops the lock when the process dies, however it dies; the
+// descriptor is close-on-exec, so processes the holder starts do not
+// inherit it. 0600: a job that could open a lock could hold it, and keep a
+// restarted server out or pass for a live supervisor.
+func lockFile(path string, wait bool) (func(), error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	how := syscall.LOCK_EX
+	if !wait {
+		how |= syscall.LOCK_NB
+	}
+	if err := syscall.Flock(int(f.Fd()), how); err != nil {
 		f.Close()
 		return nil, err
 	}
 	return func() { f.Close() }, nil
+}
+
+// lockHeld reports whether a live process holds the lock on path. When it
+// cannot tell (no file descriptor to look with), it says yes: a supervisor
+// taken for dead would have its training process killed.
+func lockHeld(path string) bool {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return false
+	}
+	if err != nil {
+		return true
+	}
+	defer f.Close()
+	return syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil
 }

@@ -37,15 +37,28 @@ const (
 	noteHeader = "sagequeue local endpoint: "
 )
 
-const noEntrypoint = "ClientError: AlgorithmSpecification.ContainerEntrypoint is required to run a training job on the local endpoint (the image is not pulled)"
+// noEntrypoint is the FailureReason of a job the endpoint has no way to run.
+const noEntrypoint = "ClientError: AlgorithmSpecification.ContainerEntrypoint is required to run a training job on the local endpoint as a process; to run AlgorithmSpecification.TrainingImage, start sagequeue serve with --container-runtime podman (or docker)"
 
-// run takes a job from Pending to its end. It is the only goroutine that
-// touches the job's process.
-func (s *Server) run(j *job) {
+// run takes a job to its end: from Pending when v is nil (it starts the
+// job's supervisor), else following the supervisor v of an adopted job. It
+// is the only goroutine that acts on the job's process. When the server
+// shuts down and leaves jobs running, it returns with the job as it is.
+func (s *Server) run(j *job, v *supervision) {
 	defer s.wg.Done()
-	failure, run := s.awaitPlan(j)
-	if run {
-		failure = s.execute(j)
+	var failure string
+	var detached bool
+	if v == nil {
+		var run bool
+		failure, run, detached = s.awaitPlan(j)
+		if run {
+			failure, detached = s.execute(j)
+		}
+	} else {
+		failure, detached = s.follow(j, v)
+	}
+	if detached {
+		return
 	}
 	s.mu.Lock()
 	s.endLocked(j, failure)
@@ -53,108 +66,119 @@ func (s *Server) run(j *job) {
 	s.commit(j)
 }
 
-// execute prepares the job directory and runs the process to its end. It
-// returns the FailureReason, "" when the job succeeded or was stopped (the
-// stop request then decides the outcome).
-func (s *Server) execute(j *job) string {
-	if !s.advance(j, secondaryDownloading, "Preparing the job directory") {
-		return ""
+// execute prepares the job directory, starts the job's supervisor and
+// follows it. It returns the FailureReason, "" when the job succeeded or
+// was stopped (the stop request then decides the outcome).
+func (s *Server) execute(j *job) (failure string, detached bool) {
+	s.mu.Lock()
+	again := j.rec.SecondaryStatus == secondaryDownloading // a run that starts over
+	s.mu.Unlock()
+	if !again && !s.advance(j, secondaryDownloading, "Preparing the job directory") {
+		return "", false
 	}
-	lg, err := openLog(j.dir)
-	if err != nil {
-		return "InternalServerError: cannot open the training job's log: " + err.Error()
+	notes := dirNotes(j.dir)
+	spec := j.req.in.AlgorithmSpecification
+	image := ""
+	if spec != nil {
+		image = deref(spec.TrainingImage)
 	}
-	defer lg.close()
-	paths, err := prepareDir(j, lg)
+	container := image != "" && len(s.cfg.ContainerRuntime) > 0
+	if !container && (spec == nil || len(spec.ContainerEntrypoint) == 0) {
+		notes.note("%s", noEntrypoint)
+		return noEntrypoint, false
+	}
+	paths, err := prepareDir(j, notes, container)
 	if err != nil {
-		lg.note("cannot prepare the job directory: %v", err)
-		return "ClientError: cannot prepare the job directory: " + err.Error()
+		notes.note("cannot prepare the job directory: %v", err)
+		return failureOf("cannot prepare the job directory", err), false
 	}
 	acct, err := s.account(j)
 	if err == nil && acct != nil {
 		err = confineDir(j.dir, paths, acct)
 	}
 	if err != nil {
-		lg.note("cannot run the training job as its account: %v", err)
-		return "ClientError: cannot run the training job as its account: " + err.Error()
+		notes.note("cannot run the training job as its account: %v", err)
+		return failureOf("cannot run the training job as its account", err), false
 	}
-	spec := j.req.in.AlgorithmSpecification
-	if spec == nil || len(spec.ContainerEntrypoint) == 0 {
-		lg.note("%s", noEntrypoint)
-		return noEntrypoint
+	ls := launchSpec{Dir: j.dir, StopGrace: s.cfg.StopGrace}
+	var containerName string
+	if container {
+		ls.Argv, ls.Env, ls.Container = s.containerCommand(j, paths, image, acct)
+		containerName = ls.Container.Name
+	} else {
+		ls.Argv = append(append([]string(nil), spec.ContainerEntrypoint...), spec.ContainerArguments...)
+		ls.Env = s.environment(j, paths, baseEnvironment(acct))
+		ls.Account = acct
 	}
-	argv := append(append([]string(nil), spec.ContainerEntrypoint...), spec.ContainerArguments...)
-
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		return "InternalServerError: " + err.Error()
-	}
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		outR.Close()
-		outW.Close()
-		return "InternalServerError: " + err.Error()
-	}
-	defer outR.Close()
-	defer errR.Close()
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = s.environment(j, paths, acct)
-	cmd.Stdout = outW
-	cmd.Stderr = errW
-	// Its own process group, so that a stop reaches every process the job
-	// started, and only those.
-	setProcessGroup(cmd)
-	runAs(cmd, acct)
 
 	if s.beforeStart != nil {
 		s.beforeStart(j.rec.Name)
 	}
 	select {
 	case <-j.stopCh:
-		outW.Close()
-		errW.Close()
-		return ""
+		return "", false
+	case <-s.detach:
+		// Nothing started: the next server starts it.
+		return "", true
 	default:
 	}
-	err = cmd.Start()
-	outW.Close()
-	errW.Close()
-	if err != nil {
-		lg.note("cannot start %s%s: %v", argv[0], accountNote(acct), err)
-		return fmt.Sprintf("ClientError: cannot start %s: %v", argv[0], startError(err))
+	v, failure := s.startSupervisor(j, ls, containerName)
+	if failure != "" {
+		notes.note("%s", failure)
+		return failure, false
 	}
-	pid := cmd.Process.Pid
-	startTime, _ := processStartTime(pid)
+	return s.follow(j, v)
+}
 
-	var readers sync.WaitGroup
-	readers.Go(func() { lg.copy(outR, false) })
-	readers.Go(func() { lg.copy(errR, true) })
-
+// follow follows a job's supervisor until the training process has ended,
+// stopping it when asked or when it runs past MaxRuntimeInSeconds.
+func (s *Server) follow(j *job, v *supervision) (failure string, detached bool) {
+	var maxRuntime <-chan time.Time
+	startClock := func(since time.Time) {
+		if sc := j.req.in.StoppingCondition; sc != nil && sc.MaxRuntimeInSeconds != nil {
+			t := time.NewTimer(time.Duration(*sc.MaxRuntimeInSeconds)*time.Second - time.Since(since))
+			maxRuntime = t.C
+		}
+	}
 	s.mu.Lock()
-	j.rec.Pid, j.rec.PidStartTime = pid, startTime
-	j.rec.TrainingStartTime = s.now()
-	if j.rec.Status == events.TrainingInProgress {
-		s.setLocked(j, events.TrainingInProgress, secondaryTraining, "Training image download completed. Training in progress.")
-	}
+	since := j.rec.TrainingStartTime
 	s.mu.Unlock()
-	s.commit(j)
-
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-
-	var maxRuntime, grace <-chan time.Time
-	if sc := j.req.in.StoppingCondition; sc != nil && sc.MaxRuntimeInSeconds != nil {
-		t := time.NewTimer(time.Duration(*sc.MaxRuntimeInSeconds) * time.Second)
-		defer t.Stop()
-		maxRuntime = t.C
+	if !since.IsZero() {
+		startClock(since)
 	}
-	stop := j.stopCh
-	var waitErr error
-wait:
+	// A supervisor is ready for stop signals once it reported a process
+	// (or, adopted, holds its lock): before, a SIGTERM would end it
+	// unheard.
+	ready := v.adopted
+	stop, pending := j.stopCh, false
 	for {
 		select {
-		case waitErr = <-exited:
-			break wait
+		case st := <-v.started:
+			now := s.now()
+			at := now
+			if v.adopted {
+				at = st.At.UTC().Truncate(time.Millisecond)
+			}
+			s.mu.Lock()
+			j.rec.Pid, j.rec.PidStartTime = st.Pid, st.StartTime
+			if j.rec.TrainingStartTime.IsZero() {
+				j.rec.TrainingStartTime = at
+			}
+			since = j.rec.TrainingStartTime
+			if j.rec.Status == events.TrainingInProgress && j.rec.SecondaryStatus != secondaryTraining {
+				s.setLocked(j, events.TrainingInProgress, secondaryTraining, "Training image download completed. Training in progress.")
+			}
+			s.mu.Unlock()
+			s.commit(j)
+			if maxRuntime == nil {
+				startClock(since)
+			}
+			ready = true
+			if pending {
+				v.stop()
+			}
+		case ex := <-v.exited:
+			return s.outcome(j, ex), false
 		case <-maxRuntime:
 			maxRuntime = nil
 			s.mu.Lock()
@@ -163,51 +187,57 @@ wait:
 			s.commit(j)
 		case <-stop:
 			stop = nil
-			lg.note("stop requested: sending SIGTERM to process group %d", pid)
-			if err := signalGroup(pid, false); err != nil {
-				lg.note("cannot signal process group %d: %v", pid, err)
+			if ready {
+				v.stop()
+			} else {
+				pending = true
 			}
-			t := time.NewTimer(s.cfg.StopGrace)
-			defer t.Stop()
-			grace = t.C
-		case <-grace:
-			grace = nil
-			lg.note("process %d still running %s after SIGTERM: sending SIGKILL to process group %d", pid, s.cfg.StopGrace, pid)
-			signalGroup(pid, true)
+		case <-s.detach:
+			return "", true
 		}
 	}
-	// The entry point is done; like a container, the job ends with it, so
-	// whatever it left running in its group goes too. (The leader is
-	// reaped by now, but the kernel does not hand out a pid while a
-	// process group of that id has members, so the group is still ours.)
-	signalGroup(pid, true)
+}
 
-	drained := make(chan struct{})
-	go func() {
-		readers.Wait()
-		close(drained)
-	}()
-	select {
-	case <-drained:
-	case <-time.After(pipeDrain):
-		lg.note("a process outside the job's process group still holds its output; no longer reading it")
-		outR.Close()
-		errR.Close()
-		<-drained
+// outcome is the FailureReason for how a job's process ended ("" for
+// success); ex is nil when its supervisor is gone without saying.
+func (s *Server) outcome(j *job, ex *exitRecord) string {
+	if ex == nil {
+		s.cleanupLost(j)
+		s.mu.Lock()
+		pid := 0
+		if j.rec.Supervisor != nil {
+			pid = j.rec.Supervisor.Pid
+		}
+		s.mu.Unlock()
+		return faultReason(faultSupervisorLost, fmt.Sprintf("the supervisor (pid %d) of the training process ended without recording how the process ended", pid))
 	}
-
-	desc := exitDescription(cmd.ProcessState, waitErr)
-	if desc == "" {
+	if ex.Stopped {
+		// Someone stopped it through its supervisor.
+		s.mu.Lock()
+		if j.rec.StopKind == stopNone {
+			j.rec.StopKind = stopUser
+		}
+		s.mu.Unlock()
+	}
+	if ex.StartError != "" {
+		if ex.Fault != "" {
+			return faultReason(ex.Fault, ex.StartError)
+		}
+		return "ClientError: " + ex.StartError
+	}
+	if ex.Description == "" {
 		return ""
 	}
-	detail := failureFile(paths.output, acct)
+	// The account is the job's tags' (a job runs as one for its life).
+	acct, _ := s.account(j)
+	detail := failureFile(filepath.Join(j.dir, "output"), acct)
 	if detail == "" {
-		detail = lg.lastStderr()
+		detail = ex.LastStderr
 	}
 	if detail == "" {
-		return "AlgorithmError: " + desc
+		return "AlgorithmError: " + ex.Description
 	}
-	return "AlgorithmError: " + desc + ": " + detail
+	return "AlgorithmError: " + ex.Description + ": " + detail
 }
 
 // startError drops what exec repeats of the command line, so that the
@@ -254,11 +284,28 @@ func accountNote(acct *runas.Account) string {
 type jobPaths struct {
 	input, config, data, model, output, outputData string
 	channels                                       map[string]string
-	resourceConfig, inputDataConfig                map[string]any
+	// sources are the local files or directories of channels whose data
+	// is on this machine, which a container gets mounted.
+	sources                         map[string]string
+	resourceConfig, inputDataConfig map[string]any
 }
 
-// prepareDir lays out the job directory as SageMaker lays out /opt/ml.
-func prepareDir(j *job, lg *jobLog) (*jobPaths, error) {
+// noter writes the endpoint's notes to a job's log.
+type noter interface {
+	note(format string, args ...any)
+}
+
+// dirNotes appends notes to the log of the job in a directory.
+type dirNotes string
+
+func (d dirNotes) note(format string, args ...any) {
+	appendLog(string(d), fmt.Sprintf(format, args...))
+}
+
+// prepareDir lays out the job directory as SageMaker lays out /opt/ml. For
+// a container, channel data is left to be mounted (mount); for a process,
+// it is linked in.
+func prepareDir(j *job, lg noter, mount bool) (*jobPaths, error) {
 	in := j.req.in
 	p := &jobPaths{
 		input:      filepath.Join(j.dir, "input"),
@@ -268,6 +315,7 @@ func prepareDir(j *job, lg *jobLog) (*jobPaths, error) {
 		output:     filepath.Join(j.dir, "output"),
 		outputData: filepath.Join(j.dir, "output", "data"),
 		channels:   map[string]string{},
+		sources:    map[string]string{},
 	}
 	for _, d := range []string{p.config, p.data, p.model, p.outputData} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -331,8 +379,12 @@ func prepareDir(j *job, lg *jobLog) (*jobPaths, error) {
 		p.inputDataConfig[name] = c
 		dir := filepath.Join(p.data, name)
 		p.channels[name] = dir
-		if err := linkChannel(dir, ch, lg); err != nil {
+		src, err := linkChannel(dir, ch, lg, !mount)
+		if err != nil {
 			return nil, fmt.Errorf("channel %s: %w", name, err)
+		}
+		if src != "" {
+			p.sources[name] = src
 		}
 	}
 
@@ -365,8 +417,9 @@ func orDefault[T ~string](v, def T) T {
 
 // linkChannel makes a channel's data directory. Data that is here already
 // (a file:// S3Uri, or a FileSystemDataSource directory that exists on this
-// machine) is linked in; S3 is not downloaded, and the log says so.
-func linkChannel(dir string, ch types.Channel, lg *jobLog) error {
+// machine) is linked in when link is set, and its path returned; S3 is not
+// downloaded, and the log says so.
+func linkChannel(dir string, ch types.Channel, lg noter, link bool) (string, error) {
 	var local, remote string
 	if ds := ch.DataSource; ds != nil {
 		switch {
@@ -390,29 +443,37 @@ func linkChannel(dir string, ch types.Channel, lg *jobLog) error {
 		if remote != "" {
 			lg.note("channel %s: %s is not downloaded by the local endpoint; %s is empty", deref(ch.ChannelName), remote, dir)
 		}
-		return os.MkdirAll(dir, 0o755)
+		return "", os.MkdirAll(dir, 0o755)
 	}
 	fi, err := os.Stat(local)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if fi.IsDir() {
-		return os.Symlink(local, dir)
+		if !link {
+			return local, os.MkdirAll(dir, 0o755) // the mount point
+		}
+		return local, os.Symlink(local, dir)
 	}
 	// A single file: SageMaker would download it into the channel.
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+		return "", err
 	}
-	return os.Symlink(local, filepath.Join(dir, filepath.Base(local)))
+	target := filepath.Join(dir, filepath.Base(local))
+	if !link {
+		return local, os.WriteFile(target, nil, 0o644) // the mount point
+	}
+	return local, os.Symlink(local, target)
 }
 
-// environment is what the process sees: the server's environment (only a
-// few of its variables for a confined job, see baseEnvironment), then the
-// payload's Environment, then what the SageMaker platform and training
-// toolkit set, which win, since they describe this job's directories.
-func (s *Server) environment(j *job, p *jobPaths, acct *runas.Account) []string {
+// environment is what the process sees: base (for a process the server's
+// environment, only a few of its variables for a confined job, see
+// baseEnvironment; nothing for a container), then the payload's
+// Environment, then what the SageMaker platform and training toolkit set,
+// which win, since they describe this job's directories.
+func (s *Server) environment(j *job, p *jobPaths, base []string) []string {
 	in := j.req.in
-	env := baseEnvironment(acct)
+	env := append([]string(nil), base...)
 	keys := sortedKeys(in.Environment)
 	for _, k := range keys {
 		env = append(env, k+"="+in.Environment[k])

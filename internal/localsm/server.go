@@ -37,6 +37,17 @@ type Config struct {
 	// StopGrace is how long a stopped job's process group has between
 	// SIGTERM and SIGKILL (10s).
 	StopGrace time.Duration
+	// KeepRunning makes Shutdown leave running training jobs running, for
+	// the next server over Dir to adopt; otherwise Shutdown stops them.
+	KeepRunning bool
+	// ContainerRuntime, when set, is the command line of a Docker-compatible
+	// container runtime ("podman", "docker", with options of its own:
+	// "podman --runtime runc"), with which a job that names a
+	// TrainingImage runs in its image as SageMaker runs it; without one,
+	// only ContainerEntrypoint runs, as a process.
+	ContainerRuntime []string
+	// ContainerRunArgs are added to every container's run (e.g. --gpus all).
+	ContainerRunArgs []string
 	// InstanceLimit, when > 0, is the workstation's "account quota": a
 	// CreateTrainingJob whose instances, added to those of the jobs still
 	// InProgress or Stopping, would exceed it fails with
@@ -70,14 +81,21 @@ type Server struct {
 	// context ends.
 	cancelEmit context.CancelFunc
 
+	// self is the program supervisors run (see supervisor.go).
+	self string
+
 	mu     sync.Mutex
 	jobs   map[string]*job // by lower-cased name: SageMaker names are unique regardless of case
 	closed bool
 	plans  *planBook
+	// detach is closed when Shutdown leaves the jobs running: their
+	// runners let go of them.
+	detach chan struct{}
 
-	// beforeStart, when set (by tests), runs just before a job's process
-	// would start.
-	beforeStart func(name string)
+	// beforeStart, when set (by tests), runs just before a job's
+	// supervisor would start; beforeRelease once it is saved, just before
+	// it is released.
+	beforeStart, beforeRelease func(name string)
 
 	// wg counts the goroutines the server starts (one runner per job, one
 	// event sender per job while it has events to send).
@@ -87,14 +105,15 @@ type Server struct {
 // ErrNotFound is returned by ReadLog and LogPath for an unknown job.
 var ErrNotFound = errors.New("localsm: training job not found")
 
-// restartReason ends jobs that were running when the endpoint went away.
+// restartReason ends jobs that Shutdown stopped (without KeepRunning), and
+// jobs that a server from before supervisors left running.
 const restartReason = "CapacityError: the local SageMaker endpoint restarted while the training job ran"
 
-// New returns a server over cfg.Dir. It loads the jobs found there; a job
-// that was InProgress or Stopping when the previous server went away has its
-// process group killed (only when the recorded process is provably the
-// job's) and ends Failed with a CapacityError reason, or Stopped when it had
-// been asked to stop.
+// New returns a server over cfg.Dir. It loads the jobs found there and takes
+// over the ones that were InProgress or Stopping when the previous server
+// went away: a job whose training process still runs is adopted and
+// followed to its end; one that ended meanwhile ends as its supervisor
+// recorded; one whose process never started is started.
 func New(cfg Config) (*Server, error) {
 	if cfg.Dir == "" {
 		return nil, errors.New("localsm: Config.Dir is required")
@@ -131,6 +150,10 @@ func New(cfg Config) (*Server, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("localsm: %w", err)
 	}
+	self, err := selfExecutable()
+	if err != nil {
+		return nil, fmt.Errorf("localsm: cannot find the program to supervise training jobs with: %w", err)
+	}
 	if cfg.RunAs != nil {
 		if err := tightenDir(dir); err != nil {
 			return nil, fmt.Errorf("localsm: %w", err)
@@ -144,8 +167,10 @@ func New(cfg Config) (*Server, error) {
 		cfg:    cfg,
 		log:    cfg.Logger.With("component", "localsm"),
 		unlock: unlock,
+		self:   self,
 		jobs:   map[string]*job{},
 		plans:  newPlanBook(cfg.Plans),
+		detach: make(chan struct{}),
 	}
 	s.emitCtx, s.cancelEmit = context.WithCancel(context.Background())
 	if err := s.load(); err != nil {
@@ -160,22 +185,32 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// Shutdown stops every running job as StopTrainingJob would (SIGTERM, grace,
-// SIGKILL) but ends it Failed with a CapacityError reason, since the job did
-// not fail or finish on its own and the engine should run it again. It waits
-// for the jobs and for the events in flight, or until ctx ends. Requests
-// after Shutdown may still describe and list, but not create.
+// Shutdown, with Config.KeepRunning, lets go of the running jobs: their
+// training processes go on under their supervisors, and the next server over
+// the directory adopts them. Otherwise it stops every running job as
+// StopTrainingJob would (SIGTERM, grace, SIGKILL) but ends it Failed with a
+// CapacityError reason, since the job did not fail or finish on its own and
+// the engine should run it again. It waits for the jobs' runners and for the
+// events in flight, or until ctx ends. Requests after Shutdown may still
+// describe and list, but not create.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
-	if !s.closed {
+	first := !s.closed
+	if first {
 		close(s.plans.done)
 	}
 	s.closed = true
 	var stopping []*job
-	for _, j := range s.jobs {
-		if j.ready && j.rec.Status == events.TrainingInProgress {
-			s.requestStopLocked(j, stopRestart)
-			stopping = append(stopping, j)
+	if s.cfg.KeepRunning {
+		if first {
+			close(s.detach)
+		}
+	} else {
+		for _, j := range s.jobs {
+			if j.ready && j.rec.Status == events.TrainingInProgress {
+				s.requestStopLocked(j, stopRestart)
+				stopping = append(stopping, j)
+			}
 		}
 	}
 	s.mu.Unlock()

@@ -61,6 +61,13 @@ func TestRecorderCountsTransitions(t *testing.T) {
 	capacity.ScheduledAt = base + 200_000
 	capacity.StatusReason = model.ReasonCapacity + " - Unable to provision"
 	rec.JobTransition(model.StatusScheduled, capacity)
+	// A fault of the machine, twice: not the job's attempt either.
+	for range 2 {
+		fault := runJob("q", model.StatusRunnable)
+		fault.Attempts[0].StartedAt = 0 // it never ran
+		fault.StatusReason = model.ReasonInfrastructure + ":DISK_FULL - cannot prepare the job directory"
+		rec.JobTransition(model.StatusStarting, fault)
+	}
 	// Put back unlaunched behind a refused job: the attempt is gone, and the
 	// earlier attempt is not counted again.
 	putBack := runJob("q", model.StatusRunnable)
@@ -77,10 +84,12 @@ func TestRecorderCountsTransitions(t *testing.T) {
 		{JobsFinished, []string{"q", "SUCCEEDED"}, 1},
 		{JobTransitions, []string{"q", "RUNNABLE", "SCHEDULED"}, 2},
 		{JobTransitions, []string{"q", "SCHEDULED", "RUNNABLE"}, 2},
+		{JobTransitions, []string{"q", "STARTING", "RUNNABLE"}, 2},
 		{JobWait, []string{"q"}, 1},    // count of observations
 		{JobRun, []string{"q"}, 2},     // the failed attempt and the successful one
 		{JobRetries, []string{"q"}, 1}, // the put-back has no reason: not a retry
 		{CapacityFailures, []string{"q"}, 1},
+		{InfrastructureFaults, []string{"q", "DISK_FULL"}, 2},
 	} {
 		if got := value(t, reg, c.d, c.labels...); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.d.Name, c.labels, got, c.want)

@@ -30,7 +30,7 @@ type Def struct {
 var dimensionNames = map[string]string{
 	"queue": "Queue", "status": "Status", "from": "From", "to": "To", "environment": "Environment",
 	"share": "Share", "operation": "Operation", "code": "ErrorCode", "result": "Result", "instance_type": "InstanceType",
-	"kind": "Kind", "plan": "TrainingPlan",
+	"kind": "Kind", "fault": "Fault", "plan": "TrainingPlan",
 }
 
 // Bucket bounds, in seconds.
@@ -82,6 +82,8 @@ var (
 		Help: "Attempts preempted (stopped for another job, quota management) once SageMaker stopped them, by the victim's queue and quota share."}
 	CapacityFailures = &Def{Name: "sagequeue_capacity_failures_total", CloudWatch: "CapacityFailures", Kind: Counter, Labels: []string{"queue"}, Unit: "Count",
 		Help: "Launches or attempts that failed for lack of capacity and went back to RUNNABLE without using an attempt."}
+	InfrastructureFaults = &Def{Name: "sagequeue_infrastructure_faults_total", CloudWatch: "InfrastructureFaults", Kind: Counter, Labels: []string{"queue", "fault"}, Unit: "Count",
+		Help: "Launches or attempts that a fault of the machine ended (DISK_FULL, FILE_DESCRIPTORS_EXHAUSTED, ...) and that went back to RUNNABLE without using an attempt, by fault."}
 	JobWait = &Def{Name: "sagequeue_job_wait_seconds", CloudWatch: "JobWaitTime", Kind: Histogram, Labels: []string{"queue"}, Unit: "Seconds", Buckets: waitBuckets,
 		Help: "Time from submission to the first placement (createdAt to scheduledAt)."}
 	JobRun = &Def{Name: "sagequeue_job_run_seconds", CloudWatch: "JobRunTime", Kind: Histogram, Labels: []string{"queue"}, Unit: "Seconds", Buckets: runBuckets,
@@ -128,7 +130,7 @@ var (
 var All = []*Def{
 	Jobs, QueueInstancesInUse, QueueHeadWait, EnvInstancesInUse, EnvInstancesCapacity, ShareUsage, ShareInstancesInUse,
 	QuotaShareInstancesInUse, QuotaShareBorrowed, StateErrors,
-	JobsSubmitted, JobsFinished, JobTransitions, JobRetries, Preemptions, CapacityFailures, JobWait, JobRun,
+	JobsSubmitted, JobsFinished, JobTransitions, JobRetries, Preemptions, CapacityFailures, InfrastructureFaults, JobWait, JobRun,
 	PlanCapacity, PlanInUse, PlanIdle,
 	Passes, PassDuration, Launches, Stops, Reconciliations, TimeLimitTerminations,
 	SageMakerRequests, SageMakerErrors, SageMakerLatency, APIRequests, APILatency,
@@ -304,6 +306,9 @@ func (r *Recorder) JobTransition(from model.JobStatus, j *model.ServiceJob) {
 			case strings.HasPrefix(j.StatusReason, model.ReasonPreempted+" - "):
 			case strings.HasPrefix(j.StatusReason, model.ReasonCapacity):
 				r.sink.add(CapacityFailures, 1, labels(queue))
+			case strings.HasPrefix(j.StatusReason, model.ReasonInfrastructure+":"):
+				fault := strings.TrimPrefix(model.ReasonCode(j.StatusReason), model.ReasonInfrastructure+":")
+				r.sink.add(InfrastructureFaults, 1, labels(queue, fault))
 			case j.StatusReason != "":
 				r.sink.add(JobRetries, 1, labels(queue))
 			}

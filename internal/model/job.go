@@ -76,8 +76,9 @@ type ServiceJob struct {
 	// old capacity-failure attempts are dropped from Attempts.
 	Launches int32 `json:"launches,omitempty"`
 	// CapacityFailures counts consecutive launches that failed for lack of
-	// capacity; NotBefore (epoch ms) holds the job back until its backoff
-	// has passed, so a shortage is not hammered every pass.
+	// capacity or a fault of the machine; NotBefore (epoch ms) holds the
+	// job back until its backoff has passed, so a shortage is not hammered
+	// every pass.
 	CapacityFailures int32 `json:"capacityFailures,omitempty"`
 	NotBefore        int64 `json:"notBefore,omitempty"`
 	// RunnableAt is when the job last entered RUNNABLE.
@@ -206,7 +207,13 @@ func (j *ServiceJob) Transition(to JobStatus, now int64, reason string) error {
 	if to == StatusStarting || to == StatusRunning || to.Terminal() {
 		// The job got capacity (or is done): whatever held it back is over.
 		j.BlockedCode, j.BlockedSince = "", 0
-		j.CapacityFailures, j.NotBefore = 0, 0
+		j.NotBefore = 0
+	}
+	if to == StatusRunning || to.Terminal() {
+		// Only training (or the end) ends a run of failures that were not
+		// the job's: a machine fault comes after capacity was acquired
+		// (STARTING), and its backoff must go on growing.
+		j.CapacityFailures = 0
 	}
 	return nil
 }
@@ -242,6 +249,10 @@ const (
 	// ReasonPlanWindowTooShort holds a job whose runtime bound does not fit
 	// in what is left of its plan's current window.
 	ReasonPlanWindowTooShort = "CAPACITY:TRAINING_PLAN_WINDOW_TOO_SHORT"
+	// ReasonInfrastructure starts the reason of an attempt that a fault of
+	// the machine ended ("INFRASTRUCTURE:DISK_FULL - ..."): the job went
+	// back to RUNNABLE without using an attempt.
+	ReasonInfrastructure = "INFRASTRUCTURE"
 	// ReasonBackfill is the code of a job of a backfill queue that waits with
 	// a reservation; the text says when, and why it was not backfilled.
 	ReasonBackfill = "BACKFILL:RESERVED"

@@ -80,10 +80,17 @@ func TestTransitionBookkeeping(t *testing.T) {
 	if j.BlockedSince != 40 {
 		t.Fatalf("BlockedSince %d, want 40", j.BlockedSince)
 	}
+	// The count of failures in a row that set the backoff survives a
+	// start that does not reach training; training ends it.
+	j.CapacityFailures, j.NotBefore = 2, 65
 	step(model.StatusScheduled, 70, "")
+	step(model.StatusStarting, 75, "")
+	if j.CapacityFailures != 2 || j.NotBefore != 0 {
+		t.Fatalf("starting: failures %d notBefore %d, want 2 and 0", j.CapacityFailures, j.NotBefore)
+	}
 	step(model.StatusRunning, 80, "")
-	if j.BlockedCode != "" || j.BlockedSince != 0 {
-		t.Fatalf("running clears the blocked clock: %+v", j)
+	if j.BlockedCode != "" || j.BlockedSince != 0 || j.CapacityFailures != 0 {
+		t.Fatalf("running clears the blocked clock and the failures: %+v", j)
 	}
 	step(model.StatusSucceeded, 90, "Received status from SageMaker: done")
 	if j.StoppedAt != 90 || !j.Status.Terminal() {

@@ -27,12 +27,21 @@ type TrainingRequest struct {
 	TrainingPlanArn   string
 	// RoleArn is the IAM role SageMaker runs the job with.
 	RoleArn string
+	// TrainingImage and AlgorithmName are what AlgorithmSpecification
+	// runs; Entrypoint says whether it sets ContainerEntrypoint.
+	TrainingImage, AlgorithmName string
+	Entrypoint                   bool
 }
 
 type payloadDoc struct {
-	TrainingJobName *string `json:"TrainingJobName"`
-	RoleArn         *string `json:"RoleArn"`
-	ResourceConfig  *struct {
+	TrainingJobName        *string `json:"TrainingJobName"`
+	RoleArn                *string `json:"RoleArn"`
+	AlgorithmSpecification *struct {
+		TrainingImage       *string  `json:"TrainingImage"`
+		AlgorithmName       *string  `json:"AlgorithmName"`
+		ContainerEntrypoint []string `json:"ContainerEntrypoint"`
+	} `json:"AlgorithmSpecification"`
+	ResourceConfig *struct {
 		InstanceType    *string `json:"InstanceType"`
 		InstanceCount   *int64  `json:"InstanceCount"`
 		TrainingPlanArn *string `json:"TrainingPlanArn"`
@@ -75,6 +84,15 @@ func ParsePayload(payload string) (TrainingRequest, error) {
 	}
 	if doc.RoleArn != nil {
 		tr.RoleArn = *doc.RoleArn
+	}
+	if as := doc.AlgorithmSpecification; as != nil {
+		if as.TrainingImage != nil {
+			tr.TrainingImage = *as.TrainingImage
+		}
+		if as.AlgorithmName != nil {
+			tr.AlgorithmName = *as.AlgorithmName
+		}
+		tr.Entrypoint = len(as.ContainerEntrypoint) > 0
 	}
 	tr.InstanceCount = 1
 	if rc := doc.ResourceConfig; rc != nil {

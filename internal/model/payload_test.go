@@ -22,7 +22,14 @@ func TestParsePayload(t *testing.T) {
 			payload: `{"ResourceConfig":{"InstanceGroups":[{"InstanceGroupName":"a","InstanceType":"ml.p5.48xlarge","InstanceCount":2},{"InstanceGroupName":"b","InstanceType":"ml.c5.xlarge","InstanceCount":3}]}}`,
 			want:    model.TrainingRequest{InstanceType: "ml.p5.48xlarge+ml.c5.xlarge", InstanceCount: 5},
 		},
-		"no resource config means one instance": {payload: `{"AlgorithmSpecification":{"TrainingImage":"x"}}`, want: model.TrainingRequest{InstanceCount: 1}},
+		"no resource config means one instance": {payload: `{"AlgorithmSpecification":{"TrainingImage":"x"}}`, want: model.TrainingRequest{InstanceCount: 1, TrainingImage: "x"}},
+		"what the algorithm specification runs": {
+			payload: `{"AlgorithmSpecification":{"TrainingImage":"img","AlgorithmName":"algo","ContainerEntrypoint":["python3","train.py"]}}`,
+			want:    model.TrainingRequest{InstanceCount: 1, TrainingImage: "img", AlgorithmName: "algo", Entrypoint: true},
+		},
+		"an empty entry point is none":        {payload: `{"AlgorithmSpecification":{"ContainerEntrypoint":[]}}`, want: model.TrainingRequest{InstanceCount: 1}},
+		"algorithm specification as a string": {payload: `{"AlgorithmSpecification":"x"}`, err: "serviceRequestPayload.AlgorithmSpecification: must be a JSON object"},
+		"entry point as a string":             {payload: `{"AlgorithmSpecification":{"ContainerEntrypoint":"python3 train.py"}}`, err: "serviceRequestPayload.AlgorithmSpecification.ContainerEntrypoint: must be a JSON array"},
 		"training plan": {
 			payload: `{"ResourceConfig":{"InstanceCount":1,"TrainingPlanArn":"` + plan + `"}}`,
 			want:    model.TrainingRequest{InstanceCount: 1, TrainingPlanArn: plan},

@@ -45,6 +45,7 @@ func runServer(t *testing.T, config string, o server.Options, logs io.Writer) st
 		o.Tick = 50 * time.Millisecond
 	}
 	o.StopGrace = time.Second
+	o.StopJobsOnExit = true // nothing outlives the test
 	o.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	ready := make(chan string, 1)
 	o.Ready = func(addr string) { ready <- addr }

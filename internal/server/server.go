@@ -82,11 +82,23 @@ type Options struct {
 	// Reload, when set, makes serve read the auth file and the TLS
 	// certificate again at every receive (the CLI sends SIGHUPs there).
 	Reload <-chan struct{}
+	// StopJobsOnExit makes the server stop its running training jobs when
+	// it ends (they go back to their queue at the next start without using
+	// an attempt). Otherwise they go on running and the next server adopts
+	// them.
+	StopJobsOnExit bool
+	// ContainerRuntime, when set, is the command line of a Docker-compatible
+	// container runtime (["podman"], ["docker"], with options of its own)
+	// that runs payloads' TrainingImage as SageMaker does; ContainerRunArgs
+	// go to each of its `run`s (e.g. --gpus all).
+	ContainerRuntime []string
+	ContainerRunArgs []string
 }
 
 // Run serves until ctx ends, then shuts down in order: stop taking requests,
-// stop scheduling, stop the running training jobs (they go back to the queue
-// at the next start without using an attempt), close the store.
+// stop scheduling, let go of the running training jobs (they go on running,
+// and the next server adopts them; with StopJobsOnExit, stop them), close
+// the store.
 func Run(ctx context.Context, o Options) error {
 	if o.Listen == "" {
 		o.Listen = "127.0.0.1:8642"
@@ -159,11 +171,16 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	runner := engine.NewRunner(eng, o.Tick)
+	if err := checkContainerRuntime(ctx, o.ContainerRuntime); err != nil {
+		ln.Close()
+		return err
+	}
 	local, err := localsm.New(localsm.Config{
 		Dir: filepath.Join(o.DataDir, "jobs"), Region: model.LocalAccount.Region, Account: model.LocalAccount.ID,
 		Emit: runner.Deliver, StopGrace: o.StopGrace, InstanceLimit: o.InstanceLimit, Logger: o.Logger,
 		Plans: localPlans(cfg, time.Now()), PlanEndMargin: o.PlanEndMargin, PlanPendingTimeout: o.PlanPendingTimeout,
-		RunAs: door.jobAccounts(),
+		RunAs:       door.jobAccounts(),
+		KeepRunning: !o.StopJobsOnExit, ContainerRuntime: o.ContainerRuntime, ContainerRunArgs: o.ContainerRunArgs,
 	})
 	if err != nil {
 		ln.Close()
@@ -171,6 +188,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	apiConfig := api.Config{
 		Store: st, Account: model.LocalAccount, Hooks: runner, Logger: o.Logger, Plans: planCache, PlanEndMargin: o.PlanEndMargin,
+		LocalEndpoint: &api.LocalEndpoint{Images: len(o.ContainerRuntime) > 0},
 		Logs: joblogs.Files{Path: func(name string) (string, error) {
 			path, err := local.LogPath(name)
 			if errors.Is(err, localsm.ErrNotFound) {
