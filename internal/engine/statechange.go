@@ -158,8 +158,9 @@ func (e *Engine) advance(j *model.ServiceJob, tj events.TrainingJob, now int64) 
 			e.requeueUnused(j, a, tj, now, classReason)
 		case j.StopReason == "" && kind == endMachineFault:
 			// The machine failed the job, not the job itself: the same.
+			fault, detail, _ := infrastructureFault(tj.FailureReason)
 			e.cfg.Logger.Warn("a fault of the machine ended a training job; the job goes back to its queue without using an attempt",
-				"job", j.JobID, "trainingJob", tj.TrainingJobName, "reason", classReason)
+				"job", j.JobID, "trainingJob", tj.TrainingJobName, "fault", fault, "detail", detail)
 			e.requeueUnused(j, a, tj, now, classReason)
 		case j.ShouldRetry(reason):
 			e.endAttempt(j, a, tj, now, reason)
