@@ -5,15 +5,21 @@ FUZZTIME  ?= 10s
 
 DATA      ?= .sagequeue
 CONFIG    ?= examples/local.yaml
+LISTEN    ?= 127.0.0.1:8642
 
-.PHONY: all run test unit fuzz bench lint fmt build build-lambdas synth clean
+.PHONY: all run tour test unit fuzz bench lint fmt build build-lambdas synth clean
 
 all: lint test
 
 ## run: build and start sagequeue serve with the example configuration
 run:
 	$(GO) build -o bin/sagequeue ./cmd/sagequeue
-	./bin/sagequeue serve --config $(CONFIG) --data-dir $(DATA)
+	./bin/sagequeue serve --config $(CONFIG) --data-dir $(DATA) --listen $(LISTEN)
+
+## tour: fill the queues of `make run` with example training jobs and say what to look at
+tour:
+	$(GO) build -o bin/sagequeue ./cmd/sagequeue
+	./examples/tour.sh
 
 ## test: every test, as CI runs it (unit, property, simulation, bounded fuzzing)
 test: unit fuzz

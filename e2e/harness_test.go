@@ -77,6 +77,9 @@ type Server struct {
 	URL     string
 	// Batch is the SDK client of the current generation.
 	Batch *batch.Client
+	// Config is the file given to --config; a test may rewrite it before
+	// a Restart.
+	Config string
 
 	opts    ServerOptions
 	args    []string
@@ -145,6 +148,7 @@ func StartServer(t testing.TB, config string, o ServerOptions) *Server {
 	if err := os.WriteFile(cfg, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	s.Config = cfg
 	s.args = []string{"--data-dir", s.DataDir, "--config", cfg, "--tick", o.Tick.String(), "--stop-grace", o.StopGrace.String()}
 	if o.InstanceLimit > 0 {
 		s.args = append(s.args, "--instance-limit", strconv.Itoa(o.InstanceLimit))

@@ -459,6 +459,11 @@ func (h *Handler) terminateServiceJob(ctx context.Context, r *request) (any, err
 	if err != nil {
 		return nil, err
 	}
+	// It becomes the job's statusReason, which terminals show: control
+	// and bidirectional formatting characters go.
+	if reason = model.CleanText(reason); strings.TrimSpace(reason) == "" {
+		return nil, model.Invalid("reason", "must contain printable text")
+	}
 	if len(reason) > maxReasonLength {
 		return nil, model.Invalidf("reason", "must be at most %d characters", maxReasonLength)
 	}

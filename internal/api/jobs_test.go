@@ -129,7 +129,22 @@ func TestSubmitRefusals(t *testing.T) {
 		"timeout zero": {func(in *batch.SubmitServiceJobInput) {
 			in.TimeoutConfig = &types.ServiceJobTimeout{AttemptDurationSeconds: aws.Int32(0)}
 		}, "timeoutConfig.attemptDurationSeconds: must be at least 1"},
-		"reserved tag":          {func(in *batch.SubmitServiceJobInput) { in.Tags = map[string]string{"aws:x": "y"} }, "reserved"},
+		"reserved tag":             {func(in *batch.SubmitServiceJobInput) { in.Tags = map[string]string{"aws:x": "y"} }, "reserved"},
+		"tag with an escape":       {func(in *batch.SubmitServiceJobInput) { in.Tags = map[string]string{"team": "\x1b[2Jx"} }, "tags.team: tag value must not contain control"},
+		"tag key with NUL":         {func(in *batch.SubmitServiceJobInput) { in.Tags = map[string]string{"a\x00": "y"} }, `tags["a\x00"]: tag key must not contain control`},
+		"tag with a bidi override": {func(in *batch.SubmitServiceJobInput) { in.Tags = map[string]string{"owner": "a\u202eb"} }, "found U+202E"},
+		"misspelled payload member": {func(in *batch.SubmitServiceJobInput) {
+			in.ServiceRequestPayload = aws.String(`{"AlgorithmSpec":{"ContainerEntrypoint":["true"]}}`)
+		}, "serviceRequestPayload.AlgorithmSpec: is not a member of SageMaker's CreateTrainingJobRequest; did you mean AlgorithmSpecification?"},
+		"payload member of the wrong type": {func(in *batch.SubmitServiceJobInput) {
+			in.ServiceRequestPayload = aws.String(`{"HyperParameters":{"epochs":3}}`)
+		}, "serviceRequestPayload.HyperParameters.epochs: must be a string, got the number 3"},
+		"runtime past int32": {func(in *batch.SubmitServiceJobInput) {
+			in.ServiceRequestPayload = aws.String(`{"StoppingCondition":{"MaxRuntimeInSeconds":2147483648}}`)
+		}, "serviceRequestPayload.StoppingCondition.MaxRuntimeInSeconds: must be an integer from -2147483648 to 2147483647"},
+		"channel outside its directory": {func(in *batch.SubmitServiceJobInput) {
+			in.ServiceRequestPayload = aws.String(`{"InputDataConfig":[{"ChannelName":"../../etc/passwd"}]}`)
+		}, "serviceRequestPayload.InputDataConfig[0].ChannelName: may contain only"},
 		"six rules":             {func(in *batch.SubmitServiceJobInput) { in.RetryStrategy = sixRules() }, "retryStrategy.evaluateOnExit: must have at most 5 rules"},
 		"foreign training plan": {func(in *batch.SubmitServiceJobInput) { in.ServiceRequestPayload = aws.String(planPayload("other")) }, "is not the training plan of job queue fifo"},
 	}

@@ -231,7 +231,7 @@ func renderEntry(segs [][]segment, lookup func(string) (string, bool)) []string 
 // meaning says; docs/cli.md describes them.
 var fileMembers = []string{
 	"name", "queue", "share", "priority", "image", "instanceType", "instanceCount", "maxRuntime", "roleArn",
-	"hyperparameters", "env", "outputPath", "trainingPlanArn", "entrypoint", "attempts", "timeout", "tags",
+	"hyperparameters", "env", "outputPath", "trainingPlanArn", "checkpointUri", "entrypoint", "attempts", "timeout", "tags",
 	"clientToken", "payload",
 }
 
@@ -415,6 +415,8 @@ func applyLine(o *submitOptions, given map[string]bool, members map[string]json.
 			err = str(&o.outputPath)
 		case "trainingPlanArn":
 			err = str(&o.trainingPlanArn)
+		case "checkpointUri":
+			err = str(&o.checkpointURI)
 		case "clientToken":
 			err = str(&o.clientToken)
 		case "instanceType":

@@ -127,7 +127,7 @@ func hasCredentials(ctx context.Context, cfg aws.Config) bool {
 func (a *App) classifyAPI(cmd *cobra.Command, err error) (code int, msg string, ok bool) {
 	var apiErr smithy.APIError
 	if errors.As(err, &apiErr) {
-		msg = apiErr.ErrorMessage()
+		msg = safe(apiErr.ErrorMessage())
 		if msg == "" {
 			msg = apiErr.ErrorCode()
 		}

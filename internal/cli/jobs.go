@@ -101,7 +101,7 @@ func (a *App) printJobDetail(j *batch.DescribeServiceJobOutput) error {
 		status += " (terminated)"
 	}
 	field("Status", a.colorStatus(a.Stdout, status))
-	field("Reason", dash(aws.ToString(j.StatusReason)))
+	field("Reason", dash(safe(aws.ToString(j.StatusReason))))
 	field("Queue", nameFromARN(aws.ToString(j.JobQueue)))
 	if qs := aws.ToString(j.QuotaShareName); qs != "" {
 		field("Quota share", qs)
@@ -150,7 +150,7 @@ func (a *App) printJobDetail(j *batch.DescribeServiceJobOutput) error {
 		sort.Strings(keys)
 		var tags []string
 		for _, k := range keys {
-			tags = append(tags, k+"="+j.Tags[k])
+			tags = append(tags, safe(k)+"="+safe(j.Tags[k]))
 		}
 		field("Tags", strings.Join(tags, ", "))
 	}
@@ -168,7 +168,7 @@ func (a *App) printJobDetail(j *batch.DescribeServiceJobOutput) error {
 		if att.ServiceResourceId != nil {
 			resource = dash(aws.ToString(att.ServiceResourceId.Value))
 		}
-		at.row(fmt.Sprintf("  %d", i+1), resource, a.longTime(att.StartedAt), a.longTime(att.StoppedAt), dash(aws.ToString(att.StatusReason)))
+		at.row(fmt.Sprintf("  %d", i+1), resource, a.longTime(att.StartedAt), a.longTime(att.StoppedAt), dash(safe(aws.ToString(att.StatusReason))))
 	}
 	return at.flush()
 }

@@ -198,7 +198,7 @@ func (a *App) runList(cmd *cobra.Command, o *listOptions) error {
 			a.shortTime(j.CreatedAt),
 			a.shortTime(j.StartedAt),
 			a.shortTime(j.StoppedAt),
-			dash(truncate(aws.ToString(j.StatusReason), reasonWidth)),
+			dash(truncate(safe(aws.ToString(j.StatusReason)), reasonWidth)),
 		)
 	}
 	return t.flush()

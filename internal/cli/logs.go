@@ -164,9 +164,9 @@ func (a *App) nextAttempt(cmd *cobra.Command, jobID string, done int32, interval
 			return 0, nil
 		case !announced && done > 0:
 			announced = true
-			reason := aws.ToString(j.StatusReason)
+			reason := safe(aws.ToString(j.StatusReason))
 			if n := len(j.Attempts); n >= int(done) && n > 0 {
-				reason = aws.ToString(j.Attempts[done-1].StatusReason)
+				reason = safe(aws.ToString(j.Attempts[done-1].StatusReason))
 			}
 			fmt.Fprintf(a.Stderr, "sagequeue: attempt %d of job %s ended (%s); the job is %s\n", done, jobID, dash(reason), j.Status)
 		}

@@ -8,6 +8,8 @@ import (
 	"text/tabwriter"
 	"time"
 	"unicode/utf8"
+
+	"github.com/sagequeue/sagequeue/internal/model"
 )
 
 // table writes aligned columns; Flush prints them.
@@ -30,6 +32,13 @@ func (t *table) row(cells ...string) {
 }
 
 func (t *table) flush() error { return t.tw.Flush() }
+
+// safe makes text the server returns and the CLI prints (status reasons,
+// tags, error messages) harmless to a terminal: without escape sequences,
+// control or bidirectional formatting characters, on one line. The server
+// cleans what it stores; this also covers servers that do not (AWS Batch
+// passes a training job's failure reason through).
+func safe(s string) string { return model.CleanText(s) }
 
 // dash shows an empty cell.
 func dash(s string) string {

@@ -30,6 +30,7 @@ type payloadSpec struct {
 	Environment     *kvFlag
 	OutputPath      string
 	TrainingPlanArn string
+	CheckpointURI   string
 	// Entrypoint is the command after "--": ContainerEntrypoint is its first
 	// word, ContainerArguments the rest.
 	Entrypoint []string
@@ -39,7 +40,7 @@ type payloadSpec struct {
 func (s *payloadSpec) overrides() bool {
 	return s.Image != "" || s.InstanceType != "" || s.InstanceCount != 0 || s.MaxRuntimeSecs != 0 ||
 		s.RoleArn != "" || len(s.HyperParameters.pairs()) > 0 || len(s.Environment.pairs()) > 0 ||
-		s.OutputPath != "" || s.TrainingPlanArn != "" || len(s.Entrypoint) > 0
+		s.OutputPath != "" || s.TrainingPlanArn != "" || s.CheckpointURI != "" || len(s.Entrypoint) > 0
 }
 
 func (f *kvFlag) pairs() map[string]string {
@@ -154,6 +155,16 @@ func buildPayload(s payloadSpec) (string, error) {
 			return "", err
 		}
 		od["S3OutputPath"] = s.OutputPath
+	}
+	if s.CheckpointURI != "" {
+		if !strings.HasPrefix(s.CheckpointURI, "s3://") && !strings.HasPrefix(s.CheckpointURI, "https://") && !strings.HasPrefix(s.CheckpointURI, "file:///") {
+			return "", usagef("--checkpoint-uri: %q is not an s3:// URL (or, on the local endpoint, file:///path)", s.CheckpointURI)
+		}
+		cc, err := member(doc, "CheckpointConfig")
+		if err != nil {
+			return "", err
+		}
+		cc["S3Uri"] = s.CheckpointURI
 	}
 
 	var buf bytes.Buffer

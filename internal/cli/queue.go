@@ -110,7 +110,7 @@ func (f *timeLimitFlag) Type() string { return "REASON=SECONDS[:ACTION]" }
 func timeLimitsText(actions []types.JobStateTimeLimitAction) string {
 	var parts []string
 	for _, a := range actions {
-		parts = append(parts, fmt.Sprintf("%s=%d:%s", aws.ToString(a.Reason), aws.ToInt32(a.MaxTimeSeconds), a.Action))
+		parts = append(parts, fmt.Sprintf("%s=%d:%s", safe(aws.ToString(a.Reason)), aws.ToInt32(a.MaxTimeSeconds), a.Action))
 	}
 	return strings.Join(parts, ",")
 }

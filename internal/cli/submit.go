@@ -27,6 +27,7 @@ type submitOptions struct {
 	environment     kvFlag
 	outputPath      string
 	trainingPlanArn string
+	checkpointURI   string
 
 	share       string
 	quotaShare  string
@@ -111,6 +112,7 @@ is missing. See docs/cli.md for the file's members.`,
 	f.Var(&o.environment, "env", "environment variable KEY=VALUE of the container (repeatable)")
 	f.StringVar(&o.outputPath, "output-path", "", "S3 URL for the model artifacts (OutputDataConfig.S3OutputPath)")
 	f.StringVar(&o.trainingPlanArn, "training-plan-arn", "", "SageMaker training plan to run in (ResourceConfig.TrainingPlanArn)")
+	f.StringVar(&o.checkpointURI, "checkpoint-uri", "", "where the job's checkpoints are kept between attempts, an s3:// URL (CheckpointConfig.S3Uri)")
 	f.StringVar(&o.share, "share", "", "share identifier (fair-share queues)")
 	f.StringVar(&o.quotaShare, "quota-share", "", "quota share of the job (quota management queues, quotaShareName)")
 	f.Int32Var(&o.preemptions, "preemption-retries", 0, "times the job may be preempted and requeued before it fails (quota management; default: no limit)")
@@ -156,6 +158,7 @@ func (a *App) submitInput(o *submitOptions, changed func(string) bool, entry []s
 		Environment:     &o.environment,
 		OutputPath:      o.outputPath,
 		TrainingPlanArn: o.trainingPlanArn,
+		CheckpointURI:   o.checkpointURI,
 		Entrypoint:      entry,
 	}
 	if o.payload == "" || changed("instance-type") {

@@ -44,6 +44,7 @@ func TestBuildPayloadFromFlags(t *testing.T) {
 		Environment:     env,
 		OutputPath:      "s3://bucket/out",
 		TrainingPlanArn: "arn:aws:sagemaker:us-east-1:123456789012:training-plan/p",
+		CheckpointURI:   "s3://bucket/ckpt/run-1",
 		Entrypoint:      []string{"python", "train.py", "--epochs", "3"},
 	})
 	if err != nil {
@@ -65,6 +66,7 @@ func TestBuildPayloadFromFlags(t *testing.T) {
 		"HyperParameters":   map[string]any{"epochs": "3", "lr": "0.1"},
 		"Environment":       map[string]any{"WANDB_MODE": "offline"},
 		"OutputDataConfig":  map[string]any{"S3OutputPath": "s3://bucket/out"},
+		"CheckpointConfig":  map[string]any{"S3Uri": "s3://bucket/ckpt/run-1"},
 	}
 	if m := decodePayload(t, got); !reflect.DeepEqual(m, want) {
 		t.Fatalf("payload\n%v\nwant\n%v", m, want)
@@ -151,6 +153,7 @@ func TestBuildPayloadErrors(t *testing.T) {
 		"member not obj":   {File: []byte(`{"ResourceConfig": 3}`), InstanceCount: 2},
 		"groups and count": {File: []byte(`{"ResourceConfig": {"InstanceGroups": [{"InstanceCount": 1}]}}`), InstanceCount: 2},
 		"output path":      {Image: "x", InstanceType: "t", OutputPath: "/tmp/out"},
+		"checkpoint path":  {Image: "x", InstanceType: "t", CheckpointURI: "ckpt/run-1"},
 	} {
 		if _, err := buildPayload(spec); exitCodeOf(err) != ExitUsage {
 			t.Errorf("%s: got %v, want a usage error", name, err)

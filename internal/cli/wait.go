@@ -235,7 +235,7 @@ func (w *waiter) line(trouble string) (line, key string) {
 			return "waiting for " + w.ids[0] + suffix, "start" + trouble
 		}
 		status := w.a.colorStatus(w.w, string(j.Status))
-		reason := aws.ToString(j.StatusReason)
+		reason := safe(aws.ToString(j.StatusReason))
 		key = string(j.Status) + "\x00" + reason
 		parts := []string{status, aws.ToString(j.JobName), elapsedText(j)}
 		if reason != "" {
@@ -291,7 +291,7 @@ func formatElapsed(d time.Duration) string {
 
 // finalLine says how a job ended.
 func (a *App) finalLine(j *batch.DescribeServiceJobOutput) string {
-	reason := aws.ToString(j.StatusReason)
+	reason := safe(aws.ToString(j.StatusReason))
 	if reason == "" {
 		reason = "-"
 	}

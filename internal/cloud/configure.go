@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"time"
 
 	"github.com/aws/aws-lambda-go/cfn"
@@ -15,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/batch"
 
+	"github.com/sagequeue/sagequeue/internal/inproc"
 	"github.com/sagequeue/sagequeue/internal/setup"
 )
 
@@ -100,7 +99,8 @@ func (c *Configure) Handle(ctx context.Context, ev cfn.Event) (physicalResourceI
 	}, nil
 }
 
-// Apply applies a configuration through the API handler in process.
+// Apply applies a configuration through the API handler in process and logs
+// what it changed.
 func (c *Configure) Apply(ctx context.Context, cfg *setup.Config) error {
 	h, err := c.sub.handler(ctx)
 	if err != nil {
@@ -114,9 +114,13 @@ func (c *Configure) Apply(ctx context.Context, cfg *setup.Config) error {
 		// The handler checks no signatures (API Gateway does, in front of
 		// submit); the SDK only wants credentials to sign with.
 		Credentials: credentials.NewStaticCredentialsProvider("configure", "configure", ""),
-		HTTPClient:  inProcess{h},
+		HTTPClient:  inproc.Client{Handler: h},
 	})
-	return setup.Apply(ctx, client, cfg)
+	changes, err := setup.Apply(ctx, client, cfg)
+	for _, ch := range changes {
+		c.log.Info("configuration changed", "change", ch.String())
+	}
+	return err
 }
 
 // parseConfiguration reads the configuration property. Unknown members are
@@ -136,24 +140,4 @@ func parseConfiguration(props map[string]any) (*setup.Config, error) {
 		return nil, err
 	}
 	return &cfg, nil
-}
-
-// inProcess is an HTTP client that serves requests with a handler.
-type inProcess struct{ h http.Handler }
-
-func (p inProcess) Do(req *http.Request) (*http.Response, error) {
-	if err := req.Context().Err(); err != nil {
-		return nil, err
-	}
-	if req.Body == nil {
-		req.Body = http.NoBody
-	}
-	if req.RequestURI == "" {
-		req.RequestURI = req.URL.RequestURI()
-	}
-	w := httptest.NewRecorder()
-	p.h.ServeHTTP(w, req)
-	resp := w.Result()
-	resp.Request = req
-	return resp, nil
 }

@@ -472,3 +472,27 @@ func TestFIFOOrderSurvivesAQuotaShortage(t *testing.T) {
 		}
 	}
 }
+
+// TestFailedLaunchRetriedAtNextPass: a launch whose outcome is unknown (the
+// endpoint answered 500) is looked at again by the next pass, not after the
+// reconcile period, so the capacity it holds goes to work at once.
+func TestFailedLaunchRetriedAtNextPass(t *testing.T) {
+	r := newRig(t, rigOptions{reconcileAfter: time.Hour, failCreates: 1})
+	r.configure(1)
+	id := r.submit("fifo", "", "echo ok", nil)
+	if res := r.pass(); res.Admitted != 1 || res.Launched != 0 {
+		t.Fatalf("first pass %+v: want the job admitted and its launch failed", res)
+	}
+	name := r.job(id).LatestAttempt().TrainingJobName
+	if _, err := r.sm.DescribeTrainingJob(ctx, &sagemaker.DescribeTrainingJobInput{TrainingJobName: &name}); err == nil {
+		t.Fatal("the failed launch created a training job")
+	}
+	r.pass()
+	if _, err := r.sm.DescribeTrainingJob(ctx, &sagemaker.DescribeTrainingJobInput{TrainingJobName: &name}); err != nil {
+		t.Fatalf("the pass after the failed launch did not launch it again: %v", err)
+	}
+	r.drive(15*time.Second, r.status(id))
+	if j := r.job(id); j.Status != model.StatusSucceeded || len(j.Attempts) != 1 {
+		t.Fatalf("%s with %d attempts, want SUCCEEDED on the first", j.Status, len(j.Attempts))
+	}
+}

@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"sync"
@@ -53,6 +54,9 @@ type rigOptions struct {
 	plans          []localsm.Plan // training plans the endpoint emulates
 	planEndMargin  time.Duration
 	observer       engine.Observer
+	// failCreates is how many CreateTrainingJob requests fail with HTTP
+	// 500 before the endpoint sees one (the client then does not retry).
+	failCreates int32
 }
 
 func newRig(t *testing.T, o rigOptions) *rig {
@@ -77,14 +81,28 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(r.local)
+	var handler http.Handler = r.local
+	var retryer aws.Retryer
+	if o.failCreates > 0 {
+		left := o.failCreates
+		handler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			if req.Header.Get("X-Amz-Target") == "SageMaker.CreateTrainingJob" && atomic.AddInt32(&left, -1) >= 0 {
+				w.Header().Set("X-Amzn-ErrorType", "InternalFailure")
+				http.Error(w, `{"__type":"InternalFailure","message":"injected: the endpoint failed"}`, http.StatusInternalServerError)
+				return
+			}
+			r.local.ServeHTTP(w, req)
+		})
+		retryer = aws.NopRetryer{}
+	}
+	srv := httptest.NewServer(handler)
 	t.Cleanup(func() {
 		srv.Close()
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		r.local.Shutdown(sctx)
 	})
-	r.sm = sagemaker.New(sagemaker.Options{BaseEndpoint: aws.String(srv.URL), Region: "local", Credentials: credentials.NewStaticCredentialsProvider("a", "b", "")})
+	r.sm = sagemaker.New(sagemaker.Options{BaseEndpoint: aws.String(srv.URL), Region: "local", Credentials: credentials.NewStaticCredentialsProvider("a", "b", ""), Retryer: retryer})
 	r.bus.Subscribe(func(ev events.Event) {
 		d := ev.Detail.(events.JobDetail)
 		r.mu.Lock()

@@ -209,21 +209,29 @@ func (e *Engine) endLaunch(ctx context.Context, j *model.ServiceJob, tj events.T
 }
 
 // recordLaunch stores the ARN of the attempt's training job, unless the job
-// has moved to another attempt meanwhile.
+// has moved to another attempt meanwhile. SageMaker has just answered for
+// it, so it counts as checked (which ends an uncheckedMark).
 func (e *Engine) recordLaunch(ctx context.Context, jobID, trainingJob, arn string) {
+	now := e.nowMs()
 	e.updateAttempt(ctx, jobID, trainingJob, func(j *model.ServiceJob, a *model.Attempt) bool {
-		if a.TrainingJobArn == arn {
+		if a.TrainingJobArn == arn && j.CheckedAt != uncheckedMark {
 			return false
 		}
-		a.TrainingJobArn = arn
+		a.TrainingJobArn, j.CheckedAt = arn, now
 		return true
 	})
 }
 
+// uncheckedMark in CheckedAt makes the next pass reconcile a job whatever
+// its UpdatedAt says: the write that sets it moves UpdatedAt to now, which
+// alone would put the job off for the reconcile period while the capacity
+// it holds runs nothing.
+const uncheckedMark = 1
+
 // markUnchecked makes reconcile look at a job at the next pass.
 func (e *Engine) markUnchecked(ctx context.Context, jobID, trainingJob string) {
 	e.updateAttempt(ctx, jobID, trainingJob, func(j *model.ServiceJob, _ *model.Attempt) bool {
-		j.CheckedAt = 1
+		j.CheckedAt = uncheckedMark
 		return true
 	})
 }

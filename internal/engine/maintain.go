@@ -49,7 +49,7 @@ func (e *Engine) maintain(ctx context.Context, lease *store.Lease, w *world, act
 			mu.Lock()
 			res.Stops++
 			mu.Unlock()
-		case all || now-max(j.CheckedAt, j.UpdatedAt) >= overdue:
+		case all || j.CheckedAt == uncheckedMark || now-max(j.CheckedAt, j.UpdatedAt) >= overdue:
 			out, err = e.reconcile(ctx, w, j)
 			mu.Lock()
 			res.Reconciled++

@@ -213,8 +213,14 @@ func dropOldCapacityFailures(attempts []model.Attempt) []model.Attempt {
 	return append(attempts[:start:start], attempts[start+drop:]...)
 }
 
-// attemptReason is the statusReason of an attempt that did not complete.
+// attemptReason is the statusReason of an attempt that did not complete,
+// safe to print: SageMaker's failure reason may quote a training process's
+// output, escape sequences included.
 func (e *Engine) attemptReason(j *model.ServiceJob, tj events.TrainingJob) string {
+	return model.CleanText(e.rawAttemptReason(j, tj))
+}
+
+func (e *Engine) rawAttemptReason(j *model.ServiceJob, tj events.TrainingJob) string {
 	if j.TerminateReason != "" {
 		return j.TerminateReason
 	}

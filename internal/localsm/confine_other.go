@@ -20,3 +20,5 @@ func confineDir(string, *jobPaths, *runas.Account) error { return errNoConfineme
 func readOwnedFile(string, *runas.Account, int64) ([]byte, error) { return nil, errNoConfinement }
 
 func tightenDir(string) error { return errNoConfinement }
+
+func ownedCheckpointDir(string, string, *runas.Account) error { return errNoConfinement }

@@ -33,13 +33,13 @@ func confineDir(dir string, p *jobPaths, a *runas.Account) error {
 	if err := os.Chmod(dir, 0o711); err != nil {
 		return err
 	}
-	for _, top := range []string{p.input, p.model, p.output} {
+	for _, top := range []string{p.input, p.model, p.output, p.checkpoints} {
 		err := filepath.WalkDir(top, func(path string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err
 			}
-			// Lchown: a channel is a link to data elsewhere, which stays
-			// as it is.
+			// Lchown: a channel (or checkpoints kept elsewhere) is a
+			// link to data elsewhere, which stays as it is.
 			if err := os.Lchown(path, int(a.UID), int(a.GID)); err != nil {
 				return err
 			}
@@ -50,6 +50,40 @@ func confineDir(dir string, p *jobPaths, a *runas.Account) error {
 		})
 		if err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// ownedCheckpointDir makes dir, CheckpointDir/<uid>/<name>, a directory
+// that a's account owns, mode 0700, below root (CheckpointDir, the
+// server's, 0711). Each level must be a real directory of the owner it
+// should have: the server never follows a link the job may have planted.
+func ownedCheckpointDir(root, dir string, a *runas.Account) error {
+	if err := os.MkdirAll(root, 0o711); err != nil {
+		return err
+	}
+	if err := os.Chmod(root, 0o711); err != nil {
+		return err
+	}
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		fi, err := os.Lstat(d)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			if err := os.Mkdir(d, 0o700); err != nil {
+				return err
+			}
+			if err := os.Lchown(d, int(a.UID), int(a.GID)); err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		case !fi.IsDir():
+			return fmt.Errorf("%s is not a directory", d)
+		default:
+			if st, ok := fi.Sys().(*syscall.Stat_t); !ok || st.Uid != a.UID {
+				return fmt.Errorf("%s is not the account's own directory", d)
+			}
 		}
 	}
 	return nil
@@ -99,7 +133,7 @@ func tightenDir(dir string) error {
 		if err := os.Chmod(filepath.Join(sub, logFile), 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
-		for _, d := range []string{"input", "model", "output"} {
+		for _, d := range []string{"input", "model", "output", "checkpoints"} {
 			fi, err := os.Lstat(filepath.Join(sub, d))
 			if err != nil || !fi.IsDir() {
 				continue

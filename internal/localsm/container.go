@@ -130,6 +130,7 @@ func (p *jobPaths) inContainer() *jobPaths {
 	c.model = optML + "/model"
 	c.output = optML + "/output"
 	c.outputData = optML + "/output/data"
+	c.checkpoints = optML + "/checkpoints"
 	c.channels = make(map[string]string, len(p.channels))
 	for name := range p.channels {
 		c.channels[name] = c.data + "/" + name

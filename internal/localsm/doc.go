@@ -54,7 +54,7 @@
 // 0700 directories and a clean environment (confine.go), so that jobs of
 // different people cannot read each other's files.
 //
-// Requests are not authenticated here: `sagequeue serve` puts the endpoint
-// behind the same door as its API (package auth), where only admins and
-// serve itself may call it.
+// Requests are not authenticated, and a request runs the command it names:
+// the endpoint must be reachable by the engine alone. `sagequeue serve`
+// calls it in process (package inproc) and serves it on no socket.
 package localsm

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker"
 
 	"github.com/sagequeue/sagequeue/internal/events"
+	"github.com/sagequeue/sagequeue/internal/model"
 )
 
 // Secondary statuses this endpoint goes through.
@@ -391,8 +392,11 @@ func (s *Server) endLocked(j *job, failure string) {
 			s.setLocked(j, events.TrainingCompleted, secondaryCompleted, "Training job completed")
 			return
 		}
+		// The reason may quote the process's stderr: whoever describes
+		// the job gets it without escape sequences.
+		failure = model.CleanText(failure)
 		if len(failure) > maxFailureReason {
-			failure = failure[:maxFailureReason-3] + "..."
+			failure = strings.ToValidUTF8(failure[:maxFailureReason-3], "") + "..."
 		}
 		j.rec.FailureReason = failure
 		s.setLocked(j, events.TrainingFailed, secondaryFailed, failure)

@@ -88,6 +88,9 @@ func (s *Server) execute(j *job) (failure string, detached bool) {
 		return noEntrypoint, false
 	}
 	paths, err := prepareDir(j, notes, container)
+	if err == nil {
+		err = s.prepareCheckpoints(j, paths, notes)
+	}
 	if err != nil {
 		notes.note("cannot prepare the job directory: %v", err)
 		return failureOf("cannot prepare the job directory", err), false
@@ -283,6 +286,7 @@ func accountNote(acct *runas.Account) string {
 // jobPaths are the /opt/ml stand-ins of one job.
 type jobPaths struct {
 	input, config, data, model, output, outputData string
+	checkpoints                                    string
 	channels                                       map[string]string
 	// sources are the local files or directories of channels whose data
 	// is on this machine, which a container gets mounted.
@@ -317,7 +321,7 @@ func prepareDir(j *job, lg noter, mount bool) (*jobPaths, error) {
 		channels:   map[string]string{},
 		sources:    map[string]string{},
 	}
-	for _, d := range []string{p.config, p.data, p.model, p.outputData} {
+	for _, d := range []string{p.config, p.data, p.model, p.outputData, filepath.Join(p.output, "intermediate")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, err
 		}
@@ -553,6 +557,7 @@ func (s *Server) environment(j *job, p *jobPaths, base []string) []string {
 	set("SM_LOG_LEVEL", "20")
 	set("SM_FRAMEWORK_PARAMS", map[string]any{})
 	set("SM_TRAINING_ENV", trainingEnv)
+	env = append(env, moreEnvironment(j, p)...)
 	set("TRAINING_JOB_NAME", j.rec.Name)
 	// TRAINING_JOB_ARN also marks the job's processes, so that a restarted
 	// server can recognise a group whose leader has gone.

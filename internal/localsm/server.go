@@ -37,6 +37,9 @@ type Config struct {
 	// StopGrace is how long a stopped job's process group has between
 	// SIGTERM and SIGKILL (10s).
 	StopGrace time.Duration
+	// CheckpointDir keeps the checkpoints of jobs whose CheckpointConfig
+	// names an S3 URI (<Dir>/.checkpoints): see prepareCheckpoints.
+	CheckpointDir string
 	// KeepRunning makes Shutdown leave running training jobs running, for
 	// the next server over Dir to adopt; otherwise Shutdown stops them.
 	KeepRunning bool
@@ -128,6 +131,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Account == "" {
 		cfg.Account = "000000000000"
+	}
+	if cfg.CheckpointDir == "" {
+		cfg.CheckpointDir = filepath.Join(dir, ".checkpoints")
 	}
 	if cfg.StopGrace <= 0 {
 		cfg.StopGrace = 10 * time.Second

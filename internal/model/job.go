@@ -218,11 +218,13 @@ func (j *ServiceJob) Transition(to JobStatus, now int64, reason string) error {
 	return nil
 }
 
-// SetReason sets statusReason and, when the reason's code is new, starts the
-// clock that job state time limit actions read. An empty reason keeps the
-// clock: a job that goes back to RUNNABLE with the same capacity error keeps
-// accumulating time, as AWS Batch does.
+// SetReason sets statusReason (made safe to print with CleanText) and, when
+// the reason's code is new, starts the clock that job state time limit
+// actions read. An empty reason keeps the clock: a job that goes back to
+// RUNNABLE with the same capacity error keeps accumulating time, as AWS
+// Batch does.
 func (j *ServiceJob) SetReason(reason string, now int64) {
+	reason = CleanText(reason)
 	j.StatusReason = reason
 	code := ReasonCode(reason)
 	if code != "" && code != j.BlockedCode {

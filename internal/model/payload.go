@@ -1,7 +1,6 @@
 package model
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -54,6 +53,9 @@ type payloadDoc struct {
 	StoppingCondition *struct {
 		MaxRuntimeInSeconds *int64 `json:"MaxRuntimeInSeconds"`
 	} `json:"StoppingCondition"`
+	InputDataConfig []struct {
+		ChannelName *string `json:"ChannelName"`
+	} `json:"InputDataConfig"`
 }
 
 // ParsePayload reads a CreateTrainingJob request. Errors are *ValidationError
@@ -67,16 +69,26 @@ func ParsePayload(payload string) (TrainingRequest, error) {
 	if len(payload) > MaxPayloadBytes {
 		return tr, Invalidf(payloadField, "must be at most %d bytes, got %d", MaxPayloadBytes, len(payload))
 	}
-	var doc payloadDoc
+	var raw any
 	dec := json.NewDecoder(strings.NewReader(payload))
-	if err := dec.Decode(&doc); err != nil {
+	dec.UseNumber()
+	if err := dec.Decode(&raw); err != nil {
 		return tr, JSONError(payloadField, err)
 	}
 	if dec.More() {
 		return tr, Invalid(payloadField, "must be a single JSON object; found more after it")
 	}
-	if t := bytes.TrimSpace([]byte(payload)); len(t) == 0 || t[0] != '{' {
-		return tr, Invalid(payloadField, "must be a JSON object")
+	if _, ok := raw.(map[string]any); !ok {
+		return tr, Invalidf(payloadField, "must be a JSON object (a SageMaker CreateTrainingJob request), got %s", jsonKind(raw))
+	}
+	// The shape first: what SageMaker would refuse is refused now, naming
+	// the member, rather than failing the job at launch.
+	if err := checkTrainingShape(payloadField, raw); err != nil {
+		return tr, err
+	}
+	var doc payloadDoc
+	if err := json.Unmarshal([]byte(payload), &doc); err != nil {
+		return tr, JSONError(payloadField, err)
 	}
 
 	if doc.TrainingJobName != nil {
@@ -140,12 +152,56 @@ func ParsePayload(payload string) (TrainingRequest, error) {
 		}
 	}
 	if sc := doc.StoppingCondition; sc != nil && sc.MaxRuntimeInSeconds != nil {
-		if *sc.MaxRuntimeInSeconds < 1 {
-			return tr, Invalidf(payloadField+".StoppingCondition.MaxRuntimeInSeconds", "must be at least 1, got %d", *sc.MaxRuntimeInSeconds)
+		if n := *sc.MaxRuntimeInSeconds; n < 1 || n > MaxTrainingRuntimeSeconds {
+			return tr, Invalidf(payloadField+".StoppingCondition.MaxRuntimeInSeconds",
+				"must be from 1 to %d seconds (28 days, SageMaker's longest training job), got %d", MaxTrainingRuntimeSeconds, n)
 		}
 		tr.MaxRuntimeSeconds = *sc.MaxRuntimeInSeconds
 	}
+	if err := checkChannels(doc.InputDataConfig); err != nil {
+		return tr, err
+	}
 	return tr, nil
+}
+
+// MaxTrainingRuntimeSeconds is the longest MaxRuntimeInSeconds SageMaker
+// takes: 28 days (API reference, StoppingCondition).
+const MaxTrainingRuntimeSeconds = 28 * 24 * 3600
+
+// MaxChannelNameLength is SageMaker's limit on a channel name.
+const MaxChannelNameLength = 64
+
+// checkChannels checks InputDataConfig's channel names as SageMaker does
+// (1 to 64 of [A-Za-z0-9.-_], each once), and refuses "." and "..", which
+// SageMaker's pattern lets through but which name no directory of their
+// own under /opt/ml/input/data.
+func checkChannels(channels []struct {
+	ChannelName *string `json:"ChannelName"`
+}) error {
+	seen := map[string]int{}
+	for i, ch := range channels {
+		f := fmt.Sprintf("%s.InputDataConfig[%d].ChannelName", payloadField, i)
+		if ch.ChannelName == nil {
+			return Invalid(f, "is required")
+		}
+		name := *ch.ChannelName
+		if name == "" || len(name) > MaxChannelNameLength {
+			return Invalidf(f, "must be 1 to %d characters, got %d", MaxChannelNameLength, len(name))
+		}
+		for _, c := range name {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_') {
+				return Invalidf(f, "may contain only letters, digits, '.', '-' and '_' (SageMaker's pattern [A-Za-z0-9.\\-_]+); found %q in %q", c, name)
+			}
+		}
+		if name == "." || name == ".." {
+			return Invalidf(f, "%q names no directory of its own under /opt/ml/input/data", name)
+		}
+		if j, ok := seen[name]; ok {
+			return Invalidf(f, "%q is already the name of InputDataConfig[%d]", name, j)
+		}
+		seen[name] = i
+	}
+	return nil
 }
 
 // MaxInstanceCount bounds the instances of one job; no SageMaker cluster comes

@@ -63,14 +63,20 @@ func ValidateSchedulingPriority(field string, p int32) error {
 	return nil
 }
 
-// ValidateTags checks a tag map: at most 50 tags, keys of 1 to 128 and values
-// of up to 256 characters, no key in the reserved aws: namespace.
+// ValidateTags checks a tag map by AWS Batch's tag rules: at most 50 tags,
+// keys of 1 to 128 and values of up to 256 characters, neither starting
+// with the reserved aws: prefix. Keys and values must be UTF-8 without
+// control or bidirectional formatting characters (see UnsafeRune): tags are
+// shown in terminals and pages, where those would rewrite what is shown.
 func ValidateTags(field string, tags map[string]string) error {
 	if len(tags) > MaxTags {
 		return Invalidf(field, "must have at most %d tags, got %d", MaxTags, len(tags))
 	}
 	for _, k := range sortedKeys(tags) {
 		v := tags[k]
+		if err := checkTagText(field, k, "key"); err != nil {
+			return err
+		}
 		switch n := utf8.RuneCountInString(k); {
 		case n == 0:
 			return Invalid(field, "tag keys must not be empty")
@@ -79,8 +85,32 @@ func ValidateTags(field string, tags map[string]string) error {
 		case strings.HasPrefix(strings.ToLower(k), "aws:"):
 			return Invalid(field+"."+k, "tag keys starting with aws: are reserved")
 		}
+		if err := checkTagText(field+"."+k, v, "value"); err != nil {
+			return err
+		}
 		if utf8.RuneCountInString(v) > MaxTagValueLength {
 			return Invalidf(field+"."+k, "tag value must be at most %d characters", MaxTagValueLength)
+		}
+		if strings.HasPrefix(strings.ToLower(v), "aws:") {
+			return Invalid(field+"."+k, "tag values starting with aws: are reserved")
+		}
+	}
+	return nil
+}
+
+// checkTagText refuses a tag key or value that is not UTF-8 or holds an
+// unsafe character; the message quotes it with Go escapes, so the refusal
+// itself is safe to print.
+func checkTagText(field, s, what string) error {
+	if !utf8.ValidString(s) {
+		return Invalidf(field, "tag %s %q is not valid UTF-8", what, s)
+	}
+	for _, r := range s {
+		if UnsafeRune(r) {
+			if what == "key" {
+				field = fmt.Sprintf("%s[%q]", field, s)
+			}
+			return Invalidf(field, "tag %s must not contain control or bidirectional formatting characters; found %U", what, r)
 		}
 	}
 	return nil

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -135,42 +134,15 @@ func (d *door) scheme() string {
 	return "http"
 }
 
-// credentials are what serve's own clients (applying --config, launching
-// training jobs) sign with: the guard's own key, or any key without one.
+// credentials are what serve signs its own requests with (applying
+// --config, through the door in process): the guard's own key, or any key
+// without one.
 func (d *door) credentials() aws.CredentialsProvider {
 	if d.guard != nil {
 		id, secret := d.guard.ServerKey()
 		return credentials.NewStaticCredentialsProvider(id, secret, "")
 	}
 	return credentials.NewStaticCredentialsProvider("sagequeue-local", "sagequeue-local", "")
-}
-
-// doer is the HTTP client interface of the SDK clients.
-type doer interface {
-	Do(*http.Request) (*http.Response, error)
-}
-
-// httpClient is the client of serve's own requests to itself: nil (the
-// SDK's own) over plain HTTP. Under TLS it trusts exactly the certificate
-// serve presents: the address it dials (0.0.0.0, say) need not be a name
-// the certificate carries.
-func (d *door) httpClient() doer {
-	if d.cert == nil {
-		return nil
-	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = &tls.Config{
-		MinVersion:         tls.VersionTLS12,
-		InsecureSkipVerify: true, // replaced by VerifyConnection: the certificate must be ours
-		VerifyConnection: func(cs tls.ConnectionState) error {
-			cur := d.cert.current()
-			if len(cs.PeerCertificates) == 0 || cur == nil || !bytes.Equal(cs.PeerCertificates[0].Raw, cur.Certificate[0]) {
-				return errors.New("the server's certificate is not the one serve loaded")
-			}
-			return nil
-		},
-	}
-	return &http.Client{Transport: tr}
 }
 
 // listen wraps a listener in TLS when serve has a certificate.

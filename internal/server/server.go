@@ -4,11 +4,12 @@
 // DynamoDB), the SageMaker endpoint (local processes instead of SageMaker)
 // and the event bus (in-process instead of EventBridge) differ.
 //
-// One listener serves both APIs: requests with an X-Amz-Target header of
-// SageMaker go to the local SageMaker endpoint (so `aws sagemaker
-// --endpoint-url` works against it), the rest to the Batch API. The engine
-// reaches the local endpoint through the same listener with the real
-// SageMaker SDK client.
+// The listener serves the Batch API, the dashboard and /metrics, nothing
+// else. The engine reaches the local SageMaker endpoint in process, through
+// the real SageMaker SDK client whose HTTP client calls the endpoint's
+// handler: the endpoint runs whatever command a request names, so no socket
+// may lead to it. The configuration file is applied in process too, before
+// the listener answers anything.
 package server
 
 import (
@@ -24,12 +25,13 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/batch"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker"
 
 	"github.com/sagequeue/sagequeue/internal/api"
 	"github.com/sagequeue/sagequeue/internal/engine"
 	"github.com/sagequeue/sagequeue/internal/events"
+	"github.com/sagequeue/sagequeue/internal/inproc"
 	"github.com/sagequeue/sagequeue/internal/joblogs"
 	"github.com/sagequeue/sagequeue/internal/localsm"
 	"github.com/sagequeue/sagequeue/internal/metrics"
@@ -45,7 +47,8 @@ type Options struct {
 	Listen string
 	// DataDir holds the store (sagequeue.db) and the training jobs (jobs/).
 	DataDir string
-	// ConfigFile, if set, is applied at start (see package setup).
+	// ConfigFile, if set, is applied at start (see package setup) when it
+	// differs from the configuration last applied to the data directory.
 	ConfigFile string
 	// Tick is the period of passes when nothing happens (1s).
 	Tick time.Duration
@@ -63,6 +66,8 @@ type Options struct {
 	// InsufficientCapacityError (SageMaker's 2 days when 0).
 	PlanPendingTimeout time.Duration
 	Logger             *slog.Logger
+	// Limits bound the listener's connections (zero fields: defaults).
+	Limits Limits
 	// Ready, if set, is called with the listening address once the server
 	// serves and the configuration is applied.
 	Ready func(addr string)
@@ -139,14 +144,21 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer st.Close()
 
-	ln, err := net.Listen("tcp", o.Listen)
+	ln, err := listen(o.Listen, o.Limits)
 	if err != nil {
 		return err
 	}
 	base := door.scheme() + "://" + ln.Addr().String()
-	creds, selfClient := door.credentials(), door.httpClient()
 
-	sm := sagemaker.New(sagemaker.Options{BaseEndpoint: aws.String(base), Region: model.LocalAccount.Region, Credentials: creds, HTTPClient: selfClient})
+	// The engine's SageMaker client calls the local endpoint's handler in
+	// process (the endpoint is made below: it delivers its events to the
+	// runner, which needs the engine). No one checks its credentials.
+	var local *localsm.Server
+	sm := sagemaker.New(sagemaker.Options{
+		BaseEndpoint: aws.String("http://sagemaker.in-process"), Region: model.LocalAccount.Region,
+		Credentials: credentials.NewStaticCredentialsProvider("sagequeue-serve", "sagequeue-serve", ""),
+		HTTPClient:  inproc.Client{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { local.ServeHTTP(w, r) })},
+	})
 	// One cache of the training plans for the scheduler and the API: the
 	// local endpoint answers at once, so it is read often.
 	planCache := plans.New(sm, 5*time.Second, nil)
@@ -175,8 +187,9 @@ func Run(ctx context.Context, o Options) error {
 		ln.Close()
 		return err
 	}
-	local, err := localsm.New(localsm.Config{
-		Dir: filepath.Join(o.DataDir, "jobs"), Region: model.LocalAccount.Region, Account: model.LocalAccount.ID,
+	local, err = localsm.New(localsm.Config{
+		Dir: filepath.Join(o.DataDir, "jobs"), CheckpointDir: filepath.Join(o.DataDir, "checkpoints"),
+		Region: model.LocalAccount.Region, Account: model.LocalAccount.ID,
 		Emit: runner.Deliver, StopGrace: o.StopGrace, InstanceLimit: o.InstanceLimit, Logger: o.Logger,
 		Plans: localPlans(cfg, time.Now()), PlanEndMargin: o.PlanEndMargin, PlanPendingTimeout: o.PlanPendingTimeout,
 		RunAs:       door.jobAccounts(),
@@ -199,47 +212,48 @@ func Run(ctx context.Context, o Options) error {
 		}},
 	}
 	door.apiConfig(&apiConfig)
-	instrumentedAPI := metricsServer.InstrumentAPI(api.New(apiConfig))
+	batchAPI := api.New(apiConfig)
+	instrumentedAPI := metricsServer.InstrumentAPI(batchAPI)
 	loopback := isLoopback(ln.Addr())
-	// Behind the door: authenticated, when serve has an auth file.
+	// Behind the door: authenticated, when serve has an auth file. The
+	// local SageMaker endpoint is not among the routes: only the engine,
+	// in process, may reach it.
 	routes := door.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.Header.Get("X-Amz-Target"), "SageMaker.") {
-			local.ServeHTTP(w, r)
-			return
-		}
 		if r.URL.Path == metrics.Path {
 			metricsServer.ServeHTTP(w, r)
 			return
 		}
 		instrumentedAPI.ServeHTTP(w, r)
 	}))
-	srv := &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if loopback && !loopbackHost(r.Host) {
-				// A web page can make a browser send requests to 127.0.0.1
-				// under a name of its own that resolves there (DNS
-				// rebinding) and read the answers as same-origin: a server
-				// that listens on loopback answers loopback names only.
-				http.Error(w, "sagequeue serve listens on loopback and answers requests for localhost or a loopback address only", http.StatusForbidden)
-				return
-			}
-			routes.ServeHTTP(w, r)
-		}),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
+	srv := newHTTPServer(o.Limits, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if loopback && !loopbackHost(r.Host) {
+			// A web page can make a browser send requests to 127.0.0.1
+			// under a name of its own that resolves there (DNS
+			// rebinding) and read the answers as same-origin: a server
+			// that listens on loopback answers loopback names only.
+			http.Error(w, "sagequeue serve listens on loopback and answers requests for localhost or a loopback address only", http.StatusForbidden)
+			return
+		}
+		routes.ServeHTTP(w, r)
+	}))
+	srv.ErrorLog = slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn)
+
+	// The configuration goes in before the listener answers anything: a
+	// client that connects early waits in the listen queue instead of
+	// hearing that its queue does not exist.
+	if cfg != nil {
+		// Through the door, signed with serve's own key like any client
+		// of it, but in process.
+		if err := applyConfig(ctx, o.Logger, st, door.wrap(batchAPI), door.credentials(), o.ConfigFile, cfg); err != nil {
+			ln.Close()
+			shutdown(o.Logger, nil, nil, local)
+			return fmt.Errorf("applying %s: %w", o.ConfigFile, err)
+		}
 	}
 	served := make(chan error, 1)
 	go func() { served <- door.serve(srv, ln) }()
 	if o.Reload != nil {
 		go door.reload(ctx, o.Reload)
-	}
-
-	if cfg != nil {
-		client := batch.New(batch.Options{BaseEndpoint: aws.String(base), Region: model.LocalAccount.Region, Credentials: creds, HTTPClient: selfClient})
-		if err := setup.Apply(ctx, client, cfg); err != nil {
-			shutdown(o.Logger, srv, nil, local)
-			return fmt.Errorf("applying %s: %w", o.ConfigFile, err)
-		}
 	}
 
 	runCtx, stopRunner := context.WithCancel(context.WithoutCancel(ctx))

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -53,41 +52,4 @@ func CallExtension(ctx context.Context, client *batch.Client, op string, in, out
 		return fmt.Errorf("%s: unreadable answer: %w", op, err)
 	}
 	return nil
-}
-
-// WithRawBody keeps a copy of the response body in *dst, for the members of
-// sagequeue's responses that the SDK does not decode. The middleware sits
-// innermost in the Deserialize step, below the SDK's deserializer, and hands
-// it an unread copy of the body.
-func WithRawBody(dst *[]byte) func(*batch.Options) {
-	return func(o *batch.Options) {
-		o.APIOptions = append(o.APIOptions, func(stack *middleware.Stack) error {
-			return stack.Deserialize.Add(rawBody{dst: dst}, middleware.After)
-		})
-	}
-}
-
-type rawBody struct{ dst *[]byte }
-
-func (rawBody) ID() string { return "sagequeueRawBody" }
-
-func (m rawBody) HandleDeserialize(ctx context.Context, in middleware.DeserializeInput, next middleware.DeserializeHandler) (
-	middleware.DeserializeOutput, middleware.Metadata, error,
-) {
-	out, md, err := next.HandleDeserialize(ctx, in)
-	if err != nil {
-		return out, md, err
-	}
-	resp, ok := out.RawResponse.(*smithyhttp.Response)
-	if !ok || resp.Body == nil {
-		return out, md, err
-	}
-	data, rerr := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if rerr != nil {
-		return out, md, rerr
-	}
-	*m.dst = data
-	resp.Body = io.NopCloser(bytes.NewReader(data))
-	return out, md, nil
 }

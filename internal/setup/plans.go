@@ -178,3 +178,16 @@ func planCapacities(ctx context.Context, client *batch.Client, c *Config) (map[s
 	}
 	return size, nil
 }
+
+// partialWindowsOf is the partialWindows setting (an extension member) of
+// the one environment or queue (list names the response's list) of a
+// Describe response body.
+func partialWindowsOf(body []byte, list string) bool {
+	var doc map[string][]struct {
+		PartialWindows bool `json:"partialWindows"`
+	}
+	if json.Unmarshal(body, &doc) != nil || len(doc[list]) != 1 {
+		return false
+	}
+	return doc[list][0].PartialWindows
+}

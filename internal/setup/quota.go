@@ -53,40 +53,42 @@ func sortedTypes(m map[string]int32) []string {
 
 // applyQuotaPolicy creates a quota management policy; an existing one is
 // left as it is (its only setting, FIFO, cannot differ).
-func applyQuotaPolicy(ctx context.Context, client *batch.Client, p Policy) (string, error) {
+func applyQuotaPolicy(ctx context.Context, client *batch.Client, p Policy) (string, *Change, error) {
 	if p.ShareDecaySeconds != 0 || p.ComputeReservation != 0 || len(p.Shares) > 0 {
-		return "", errors.New("quota: true makes a quota management policy; shareDecaySeconds, computeReservation and shares are for fair share")
+		return "", nil, errors.New("quota: true makes a quota management policy; shareDecaySeconds, computeReservation and shares are for fair share")
 	}
 	arn, err := policyArn(ctx, client, p.Name)
 	if err != nil || arn != "" {
-		return arn, err
+		return arn, nil, err
 	}
 	out, err := client.CreateSchedulingPolicy(ctx, &batch.CreateSchedulingPolicyInput{
 		Name: aws.String(p.Name), QuotaSharePolicy: &types.QuotaSharePolicy{IdleResourceAssignmentStrategy: types.QuotaShareIdleResourceAssignmentStrategyFifo},
 	})
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	return aws.ToString(out.Arn), nil
+	return aws.ToString(out.Arn), created(kindPolicy, p.Name), nil
 }
 
 // applyQuotaShares creates the queue's quota shares that are missing and
-// updates the others to what the file says. Shares not in the file stay.
-func applyQuotaShares(ctx context.Context, client *batch.Client, q Queue) error {
+// updates the others where they differ from what the file says. Shares not
+// in the file stay.
+func applyQuotaShares(ctx context.Context, client *batch.Client, q Queue) ([]*Change, error) {
 	if len(q.QuotaShares) == 0 {
-		return nil
+		return nil, nil
 	}
 	existing := map[string]string{}
 	p := batch.NewListQuotaSharesPaginator(client, &batch.ListQuotaSharesInput{JobQueue: aws.String(q.Name)})
 	for p.HasMorePages() {
 		out, err := p.NextPage(ctx)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, s := range out.QuotaShares {
 			existing[aws.ToString(s.QuotaShareName)] = aws.ToString(s.QuotaShareArn)
 		}
 	}
+	var changes []*Change
 	for _, s := range q.QuotaShares {
 		var limits []types.QuotaShareCapacityLimit
 		for _, t := range sortedTypes(s.Limits) {
@@ -101,20 +103,45 @@ func applyQuotaShares(ctx context.Context, client *batch.Client, q Queue) error 
 			pc.InSharePreemption = types.QuotaShareInSharePreemptionStateEnabled
 		}
 		state := types.QuotaShareState(orDefault(s.State, model.StateEnabled))
-		var err error
-		if arn, ok := existing[s.Name]; ok {
-			_, err = client.UpdateQuotaShare(ctx, &batch.UpdateQuotaShareInput{
-				QuotaShareArn: aws.String(arn), CapacityLimits: limits, ResourceSharingConfiguration: rs, PreemptionConfiguration: pc, State: state,
-			})
-		} else {
-			_, err = client.CreateQuotaShare(ctx, &batch.CreateQuotaShareInput{
+		name := q.Name + "/" + s.Name
+		arn, ok := existing[s.Name]
+		if !ok {
+			_, err := client.CreateQuotaShare(ctx, &batch.CreateQuotaShareInput{
 				QuotaShareName: aws.String(s.Name), JobQueue: aws.String(q.Name), CapacityLimits: limits,
 				ResourceSharingConfiguration: rs, PreemptionConfiguration: pc, State: state,
 			})
+			if err != nil {
+				return changes, fmt.Errorf("quota share %s: %w", s.Name, err)
+			}
+			changes = append(changes, created(kindQuotaShare, name))
+			continue
 		}
+		cur, err := client.DescribeQuotaShare(ctx, &batch.DescribeQuotaShareInput{QuotaShareArn: aws.String(arn)})
 		if err != nil {
-			return fmt.Errorf("quota share %s: %w", s.Name, err)
+			return changes, fmt.Errorf("quota share %s: %w", s.Name, err)
 		}
+		var d diff
+		d.field("limits", quotaLimitsText(cur.CapacityLimits), quotaLimitsText(limits))
+		if c := cur.ResourceSharingConfiguration; c != nil {
+			d.field("strategy", c.Strategy, rs.Strategy)
+			d.field("borrowLimit", aws.ToInt32(c.BorrowLimit), aws.ToInt32(rs.BorrowLimit))
+		} else {
+			d.field("strategy", "", rs.Strategy)
+		}
+		if c := cur.PreemptionConfiguration; c != nil {
+			d.field("inSharePreemption", c.InSharePreemption, pc.InSharePreemption)
+		}
+		d.field("state", cur.State, state)
+		if d.empty() {
+			continue
+		}
+		_, err = client.UpdateQuotaShare(ctx, &batch.UpdateQuotaShareInput{
+			QuotaShareArn: aws.String(arn), CapacityLimits: limits, ResourceSharingConfiguration: rs, PreemptionConfiguration: pc, State: state,
+		})
+		if err != nil {
+			return changes, fmt.Errorf("quota share %s: %w", s.Name, err)
+		}
+		changes = append(changes, d.updated(kindQuotaShare, name))
 	}
-	return nil
+	return changes, nil
 }

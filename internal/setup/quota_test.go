@@ -2,6 +2,7 @@ package setup_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/sagequeue/sagequeue/internal/setup"
@@ -28,9 +29,25 @@ queues:
 func TestApplyQuotaManagement(t *testing.T) {
 	client, st := start(t)
 	ctx := context.Background()
-	for range 2 { // a second apply updates what the first created
-		if err := setup.Apply(ctx, client, load(t, quotaConfig)); err != nil {
+	// The first apply creates everything; a second changes nothing; a
+	// changed share is updated, and only it.
+	want := []string{
+		"created environment gpus, created policy quotas, created queue teams, created quota share teams/research, created quota share teams/prod",
+		"",
+		"updated quota share teams/research: limits [ml.p5.48xlarge=2] -> [ml.p5.48xlarge=3], borrowLimit 100 -> 50",
+	}
+	for i, config := range []string{quotaConfig, quotaConfig,
+		strings.Replace(quotaConfig, "{ml.p5.48xlarge: 2}, strategy: LEND_AND_BORROW, borrowLimit: 100", "{ml.p5.48xlarge: 3}, strategy: LEND_AND_BORROW, borrowLimit: 50", 1)} {
+		changes, err := setup.Apply(ctx, client, load(t, config))
+		if err != nil {
 			t.Fatal(err)
+		}
+		var got []string
+		for _, c := range changes {
+			got = append(got, c.String())
+		}
+		if strings.Join(got, ", ") != want[i] {
+			t.Fatalf("apply %d: changes %q, want %q", i+1, strings.Join(got, ", "), want[i])
 		}
 	}
 	e, err := st.GetEnvironment(ctx, "gpus")
@@ -46,7 +63,7 @@ func TestApplyQuotaManagement(t *testing.T) {
 		t.Fatalf("shares %+v %v", shares, err)
 	}
 	prod, research := shares[0], shares[1]
-	if research.ResourceSharingConfiguration.BorrowLimit != 100 || !research.Borrows() || research.Quota("ml.p5.48xlarge") != 2 ||
+	if research.ResourceSharingConfiguration.BorrowLimit != 50 || !research.Borrows() || research.Quota("ml.p5.48xlarge") != 3 ||
 		!prod.InSharePreemption() || prod.Borrows() || prod.ResourceSharingConfiguration.BorrowLimit != -1 {
 		t.Fatalf("shares %+v %+v", research, prod)
 	}
@@ -54,7 +71,7 @@ func TestApplyQuotaManagement(t *testing.T) {
 environments:
   - {name: x, maxCapacity: 2, limits: {ml.p5.48xlarge: 4}}
 `
-	if err := setup.Apply(ctx, client, load(t, bad)); err == nil {
+	if _, err := setup.Apply(ctx, client, load(t, bad)); err == nil {
 		t.Fatal("limits with maxCapacity accepted")
 	}
 }

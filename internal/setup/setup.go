@@ -222,52 +222,71 @@ func Load(path string) (*Config, error) {
 	return &c, nil
 }
 
-// Apply creates or updates everything in c through client, environments
-// first, then policies, then queues. Nothing absent from c is deleted.
-func Apply(ctx context.Context, client *batch.Client, c *Config) error {
+// Apply creates what in c is missing and updates what differs, environments
+// first, then policies, then queues (with their quota shares), and returns
+// what it changed: nothing when the server already holds what c says.
+// Nothing absent from c is deleted. On an error it returns the changes made
+// before it.
+func Apply(ctx context.Context, client *batch.Client, c *Config) ([]Change, error) {
 	if err := c.Validate(); err != nil {
-		return err
+		return nil, err
+	}
+	var changes []Change
+	record := func(chs ...*Change) {
+		for _, ch := range chs {
+			if ch != nil {
+				changes = append(changes, *ch)
+			}
+		}
 	}
 	// The plans first: a plan that cannot be described stops the apply
 	// before anything is changed.
 	capacity, err := planCapacities(ctx, client, c)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, e := range c.Environments {
 		if e.Capacity() == 0 {
 			e.MaxCapacity = capacity[e.PlanArn()]
 		}
-		if err := applyEnvironment(ctx, client, e); err != nil {
-			return fmt.Errorf("environment %s: %w", e.Name, err)
+		ch, err := applyEnvironment(ctx, client, e)
+		if err != nil {
+			return changes, fmt.Errorf("environment %s: %w", e.Name, err)
 		}
+		record(ch)
 	}
 	arns := map[string]string{}
 	for _, p := range c.Policies {
-		arn, err := applyPolicy(ctx, client, p)
+		arn, ch, err := applyPolicy(ctx, client, p)
 		if err != nil {
-			return fmt.Errorf("policy %s: %w", p.Name, err)
+			return changes, fmt.Errorf("policy %s: %w", p.Name, err)
 		}
+		record(ch)
 		arns[p.Name] = arn
 	}
 	for _, q := range c.Queues {
-		if err := applyQueue(ctx, client, q, arns); err != nil {
-			return fmt.Errorf("queue %s: %w", q.Name, err)
+		ch, err := applyQueue(ctx, client, q, arns)
+		if err != nil {
+			return changes, fmt.Errorf("queue %s: %w", q.Name, err)
 		}
-		if err := applyQuotaShares(ctx, client, q); err != nil {
-			return fmt.Errorf("queue %s: %w", q.Name, err)
+		record(ch)
+		chs, err := applyQuotaShares(ctx, client, q)
+		record(chs...)
+		if err != nil {
+			return changes, fmt.Errorf("queue %s: %w", q.Name, err)
 		}
 	}
-	return nil
+	return changes, nil
 }
 
-func applyEnvironment(ctx context.Context, client *batch.Client, e Environment) error {
+func applyEnvironment(ctx context.Context, client *batch.Client, e Environment) (*Change, error) {
 	limits := environmentLimits(e)
 	state := types.ServiceEnvironmentState(orDefault(e.State, model.StateEnabled))
 	plan := e.PlanArn()
-	out, err := client.DescribeServiceEnvironments(ctx, &batch.DescribeServiceEnvironmentsInput{ServiceEnvironments: []string{e.Name}})
+	var raw []byte
+	out, err := client.DescribeServiceEnvironments(ctx, &batch.DescribeServiceEnvironmentsInput{ServiceEnvironments: []string{e.Name}}, WithRawBody(&raw))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if len(out.ServiceEnvironments) == 0 {
 		var opts []func(*batch.Options)
@@ -281,7 +300,20 @@ func applyEnvironment(ctx context.Context, client *batch.Client, e Environment) 
 			ServiceEnvironmentName: aws.String(e.Name), ServiceEnvironmentType: types.ServiceEnvironmentTypeSagemakerTraining,
 			CapacityLimits: limits, State: state, Tags: e.Tags,
 		}, opts...)
-		return err
+		return created(kindEnvironment, e.Name), err
+	}
+	cur := out.ServiceEnvironments[0]
+	var d diff
+	if len(e.Limits) == 0 && len(cur.CapacityLimits) == 1 && aws.ToString(cur.CapacityLimits[0].CapacityUnit) == model.CapacityUnitInstances {
+		d.field("maxCapacity", aws.ToInt32(cur.CapacityLimits[0].MaxCapacity), e.Capacity())
+	} else {
+		d.field("limits", limitsText(cur.CapacityLimits), limitsText(limits))
+	}
+	d.field("state", cur.State, state)
+	d.field("trainingPlanArn", environmentPlan(raw), plan)
+	d.field("partialWindows", partialWindowsOf(raw, "serviceEnvironments"), e.PartialWindows)
+	if d.empty() {
+		return nil, nil
 	}
 	// The plan is always sent on update, "" included, so that a plan taken
 	// out of the file is taken off the environment too: a deployment's IAM
@@ -290,10 +322,10 @@ func applyEnvironment(ctx context.Context, client *batch.Client, e Environment) 
 	_, err = client.UpdateServiceEnvironment(ctx, &batch.UpdateServiceEnvironmentInput{
 		ServiceEnvironment: aws.String(e.Name), CapacityLimits: limits, State: state,
 	}, WithMembers(map[string]any{"trainingPlanArn": plan, "partialWindows": e.PartialWindows}))
-	return err
+	return d.updated(kindEnvironment, e.Name), err
 }
 
-func applyPolicy(ctx context.Context, client *batch.Client, p Policy) (string, error) {
+func applyPolicy(ctx context.Context, client *batch.Client, p Policy) (string, *Change, error) {
 	if p.Quota {
 		return applyQuotaPolicy(ctx, client, p)
 	}
@@ -307,17 +339,32 @@ func applyPolicy(ctx context.Context, client *batch.Client, p Policy) (string, e
 	}
 	arn, err := policyArn(ctx, client, p.Name)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	if arn == "" {
 		out, err := client.CreateSchedulingPolicy(ctx, &batch.CreateSchedulingPolicyInput{Name: aws.String(p.Name), FairsharePolicy: fp})
 		if err != nil {
-			return "", err
+			return "", nil, err
 		}
-		return aws.ToString(out.Arn), nil
+		return aws.ToString(out.Arn), created(kindPolicy, p.Name), nil
+	}
+	out, err := client.DescribeSchedulingPolicies(ctx, &batch.DescribeSchedulingPoliciesInput{Arns: []string{arn}})
+	if err != nil {
+		return "", nil, err
+	}
+	cur := &types.FairsharePolicy{}
+	if len(out.SchedulingPolicies) == 1 && out.SchedulingPolicies[0].FairsharePolicy != nil {
+		cur = out.SchedulingPolicies[0].FairsharePolicy
+	}
+	var d diff
+	d.field("shareDecaySeconds", aws.ToInt32(cur.ShareDecaySeconds), p.ShareDecaySeconds)
+	d.field("computeReservation", aws.ToInt32(cur.ComputeReservation), p.ComputeReservation)
+	d.field("shares", sharesText(cur.ShareDistribution), sharesText(fp.ShareDistribution))
+	if d.empty() {
+		return arn, nil, nil
 	}
 	_, err = client.UpdateSchedulingPolicy(ctx, &batch.UpdateSchedulingPolicyInput{Arn: aws.String(arn), FairsharePolicy: fp})
-	return arn, err
+	return arn, d.updated(kindPolicy, p.Name), err
 }
 
 // policyArn finds a policy's ARN by name ("" when there is none).
@@ -337,7 +384,7 @@ func policyArn(ctx context.Context, client *batch.Client, name string) (string, 
 	return "", nil
 }
 
-func applyQueue(ctx context.Context, client *batch.Client, q Queue, policies map[string]string) error {
+func applyQueue(ctx context.Context, client *batch.Client, q Queue, policies map[string]string) (*Change, error) {
 	var order []types.ServiceEnvironmentOrder
 	for i, e := range q.Environments {
 		order = append(order, types.ServiceEnvironmentOrder{Order: aws.Int32(int32(i + 1)), ServiceEnvironment: aws.String(e)})
@@ -355,19 +402,20 @@ func applyQueue(ctx context.Context, client *batch.Client, q Queue, policies map
 		if arn == "" {
 			found, err := policyArn(ctx, client, q.Policy)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if found == "" {
-				return fmt.Errorf("scheduling policy %s is not defined", q.Policy)
+				return nil, fmt.Errorf("scheduling policy %s is not defined", q.Policy)
 			}
 			arn = found
 		}
 		policy = aws.String(arn)
 	}
 	state := types.JQState(orDefault(q.State, model.StateEnabled))
-	out, err := client.DescribeJobQueues(ctx, &batch.DescribeJobQueuesInput{JobQueues: []string{q.Name}})
+	var raw []byte
+	out, err := client.DescribeJobQueues(ctx, &batch.DescribeJobQueuesInput{JobQueues: []string{q.Name}}, WithRawBody(&raw))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if len(out.JobQueues) == 0 {
 		members := map[string]any{}
@@ -385,10 +433,22 @@ func applyQueue(ctx context.Context, client *batch.Client, q Queue, policies map
 			JobQueueName: aws.String(q.Name), Priority: aws.Int32(q.Priority), JobQueueType: types.JobQueueTypeSagemakerTraining,
 			SchedulingPolicyArn: policy, ServiceEnvironmentOrder: order, JobStateTimeLimitActions: limits, State: state,
 		}, opts...)
-		return err
+		return created(kindQueue, q.Name), err
 	}
-	if existing := aws.ToString(out.JobQueues[0].SchedulingPolicyArn); (existing == "") != (policy == nil) {
-		return errors.New("a queue can't change between FIFO and fair share; delete it and create it again")
+	cur := out.JobQueues[0]
+	if existing := aws.ToString(cur.SchedulingPolicyArn); (existing == "") != (policy == nil) {
+		return nil, errors.New("a queue can't change between FIFO and fair share; delete it and create it again")
+	}
+	var d diff
+	d.field("priority", aws.ToInt32(cur.Priority), q.Priority)
+	d.field("state", cur.State, state)
+	d.field("environments", environmentsText(cur.ServiceEnvironmentOrder), environmentsText(order))
+	d.field("policy", nameOf(aws.ToString(cur.SchedulingPolicyArn)), nameOf(aws.ToString(policy)))
+	d.field("timeLimits", timeLimitsText(cur.JobStateTimeLimitActions), timeLimitsText(limits))
+	d.field("backfill", queueBackfill(raw), q.Backfill)
+	d.field("partialWindows", partialWindowsOf(raw, "jobQueues"), q.PartialWindows)
+	if d.empty() {
+		return nil, nil
 	}
 	// Backfill and partialWindows are always sent, so that taking them out
 	// of the file turns them off.
@@ -396,7 +456,7 @@ func applyQueue(ctx context.Context, client *batch.Client, q Queue, policies map
 		JobQueue: aws.String(q.Name), Priority: aws.Int32(q.Priority), SchedulingPolicyArn: policy,
 		ServiceEnvironmentOrder: order, JobStateTimeLimitActions: limits, State: state,
 	}, WithMembers(map[string]any{"backfill": q.Backfill, "partialWindows": q.PartialWindows}))
-	return err
+	return d.updated(kindQueue, q.Name), err
 }
 
 func orDefault(s, d string) string {

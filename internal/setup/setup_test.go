@@ -52,7 +52,7 @@ queues:
 
 // start serves the API over a fresh store, describing training plans
 // with a local SageMaker endpoint that knows the plans p20, p8 and p (of
-// 20, 8 and 4 instances) in account 123456789012.
+// 20, 8 and 4 instances; and p24) in account 123456789012.
 func start(t *testing.T) (*batch.Client, store.Store) {
 	st, err := bolt.Open(filepath.Join(t.TempDir(), "db"))
 	if err != nil {
@@ -63,6 +63,7 @@ func start(t *testing.T) (*batch.Client, store.Store) {
 	window := []localsm.Window{{Start: now.Add(-time.Hour), End: now.Add(10 * time.Hour)}}
 	sm, err := localsm.New(localsm.Config{Dir: t.TempDir(), Region: "us-east-1", Account: "123456789012", Logger: slog.New(slog.DiscardHandler), Plans: []localsm.Plan{
 		{Name: "p20", InstanceType: "ml.p5.48xlarge", InstanceCount: 20, Windows: window},
+		{Name: "p24", InstanceType: "ml.p5.48xlarge", InstanceCount: 24, Windows: window},
 		{Name: "p8", InstanceType: "ml.p5.48xlarge", InstanceCount: 8, Windows: window},
 		{Name: "p", InstanceType: "ml.p4d.24xlarge", InstanceCount: 4, Windows: window},
 	}})
@@ -91,7 +92,7 @@ func load(t *testing.T, text string) *setup.Config {
 func TestApplyCreatesThenUpdates(t *testing.T) {
 	ctx := context.Background()
 	client, st := start(t)
-	if err := setup.Apply(ctx, client, load(t, config)); err != nil {
+	if _, err := setup.Apply(ctx, client, load(t, config)); err != nil {
 		t.Fatal(err)
 	}
 	env, err := st.GetEnvironment(ctx, "plan-20")
@@ -111,38 +112,75 @@ func TestApplyCreatesThenUpdates(t *testing.T) {
 		t.Fatalf("shared %+v", shared)
 	}
 
-	// Applying again changes nothing; a changed file updates in place.
-	if err := setup.Apply(ctx, client, load(t, config)); err != nil {
-		t.Fatalf("second apply: %v", err)
+	// Applying again changes nothing, not even a record's version; a
+	// changed file updates in place and says what it changed.
+	changes, err := setup.Apply(ctx, client, load(t, config))
+	if err != nil || len(changes) != 0 {
+		t.Fatalf("second apply: %v %v", changes, err)
 	}
-	changed := strings.NewReplacer("maxCapacity: 20", "maxCapacity: 16", "priority: 100", "priority: 50", "    backfill: true\n", "").Replace(config)
-	if err := setup.Apply(ctx, client, load(t, changed)); err != nil {
+	if again, _ := st.GetEnvironment(ctx, "plan-20"); again.Version != env.Version {
+		t.Fatalf("an apply without changes wrote the environment (version %d -> %d)", env.Version, again.Version)
+	}
+	changed := strings.NewReplacer("maxCapacity: 20", "maxCapacity: 24", "priority: 100", "priority: 50", "    backfill: true\n", "",
+		"weightFactor: 0.25", "weightFactor: 0.5", "training-plan/p20", "training-plan/p24").Replace(config)
+	changes, err = setup.Apply(ctx, client, load(t, changed))
+	if err != nil {
 		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range changes {
+		got = append(got, c.String())
+	}
+	want := []string{
+		"updated environment plan-20: maxCapacity 20 -> 24, trainingPlanArn arn:aws:sagemaker:us-east-1:123456789012:training-plan/p20 -> arn:aws:sagemaker:us-east-1:123456789012:training-plan/p24",
+		"updated policy teams: shares [prod*=0.25 research=1] -> [prod*=0.5 research=1]",
+		"updated queue urgent: priority 100 -> 50",
+		"updated queue shared: backfill true -> false",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("changes:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	env, _ = st.GetEnvironment(ctx, "plan-20")
 	urgent, _ = st.GetQueue(ctx, "urgent")
 	shared, _ = st.GetQueue(ctx, "shared")
-	if env.MaxInstances() != 16 || urgent.Priority != 50 || shared.Backfill {
+	if env.MaxInstances() != 24 || urgent.Priority != 50 || shared.Backfill {
 		t.Fatalf("after update: capacity %d priority %d backfill %v", env.MaxInstances(), urgent.Priority, shared.Backfill)
+	}
+}
+
+func TestApplyReportsCreations(t *testing.T) {
+	ctx := context.Background()
+	client, _ := start(t)
+	changes, err := setup.Apply(ctx, client, load(t, config))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range changes {
+		got = append(got, c.String())
+	}
+	want := "created environment plan-20, created policy teams, created queue urgent, created queue shared"
+	if strings.Join(got, ", ") != want {
+		t.Fatalf("changes %q, want %q", strings.Join(got, ", "), want)
 	}
 }
 
 func TestApplyRefusals(t *testing.T) {
 	ctx := context.Background()
 	client, _ := start(t)
-	if err := setup.Apply(ctx, client, load(t, config)); err != nil {
+	if _, err := setup.Apply(ctx, client, load(t, config)); err != nil {
 		t.Fatal(err)
 	}
 	fifoToFair := strings.Replace(config, "    timeLimits:", "    policy: teams\n    timeLimits:", 1)
-	if err := setup.Apply(ctx, client, load(t, fifoToFair)); err == nil || !strings.Contains(err.Error(), "queue urgent: a queue can't change between FIFO and fair share") {
+	if _, err := setup.Apply(ctx, client, load(t, fifoToFair)); err == nil || !strings.Contains(err.Error(), "queue urgent: a queue can't change between FIFO and fair share") {
 		t.Fatalf("FIFO to fair share: %v", err)
 	}
 	bad := "environments:\n  - name: e\n    maxCapacity: 0\n"
-	if err := setup.Apply(ctx, client, load(t, bad)); err == nil || !strings.Contains(err.Error(), "environment e:") || !strings.Contains(err.Error(), "maxCapacity") {
+	if _, err := setup.Apply(ctx, client, load(t, bad)); err == nil || !strings.Contains(err.Error(), "environment e:") || !strings.Contains(err.Error(), "maxCapacity") {
 		t.Fatalf("zero capacity: %v", err)
 	}
 	missing := "queues:\n  - name: q\n    priority: 1\n    environments: [plan-20]\n    policy: nope\n"
-	if err := setup.Apply(ctx, client, load(t, missing)); err == nil || !strings.Contains(err.Error(), "scheduling policy nope is not defined") {
+	if _, err := setup.Apply(ctx, client, load(t, missing)); err == nil || !strings.Contains(err.Error(), "scheduling policy nope is not defined") {
 		t.Fatalf("unknown policy: %v", err)
 	}
 	path := filepath.Join(t.TempDir(), "typo.yaml")
@@ -179,7 +217,7 @@ func TestApplyTrainingPlanCapacity(t *testing.T) {
 	if got := c.TrainingPlanArns(); len(got) != 3 || !strings.HasSuffix(got[0], "/p8") || !strings.HasSuffix(got[2], "/p20") {
 		t.Fatalf("TrainingPlanArns %v", got)
 	}
-	if err := setup.Apply(ctx, client, c); err != nil {
+	if _, err := setup.Apply(ctx, client, c); err != nil {
 		t.Fatal(err)
 	}
 	for name, want := range map[string]struct {
@@ -199,8 +237,17 @@ func TestApplyTrainingPlanCapacity(t *testing.T) {
 		}
 	}
 
+	// Applied again, nothing changes; partialWindows taken out is a change.
+	if changes, err := setup.Apply(ctx, client, load(t, planConfig)); err != nil || len(changes) != 0 {
+		t.Fatalf("second apply: %v %v", changes, err)
+	}
+	changes, err := setup.Apply(ctx, client, load(t, strings.Replace(planConfig, "    partialWindows: true\n", "", 1)))
+	if err != nil || len(changes) != 1 || changes[0].String() != "updated environment part: partialWindows true -> false" {
+		t.Fatalf("partialWindows taken out: %v %v", changes, err)
+	}
+
 	// A plan taken out of the file is taken off the environment.
-	if err := setup.Apply(ctx, client, load(t, "environments:\n  - {name: whole, maxCapacity: 8}\n")); err != nil {
+	if _, err := setup.Apply(ctx, client, load(t, "environments:\n  - {name: whole, maxCapacity: 8}\n")); err != nil {
 		t.Fatal(err)
 	}
 	if e, _ := st.GetEnvironment(ctx, "whole"); e.TrainingPlanArn != "" || e.MaxInstances() != 8 {
@@ -244,7 +291,7 @@ func TestApplyChecksThePlansFirst(t *testing.T) {
 			"training plan arn:aws:sagemaker:us-east-1:123456789012:training-plan/p8 has 8 instances, but its environments hold 12 together (a 6, b 6)"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			err := setup.Apply(ctx, client, load(t, tc.yaml))
+			_, err := setup.Apply(ctx, client, load(t, tc.yaml))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("apply: %v, want %q", err, tc.want)
 			}

@@ -30,7 +30,12 @@ func TestPassCostIndependentOfBacklog(t *testing.T) {
 	}
 	small, large := costs[100], costs[10_000]
 	if small.Requests == 0 || large.Requests == 0 {
-		t.FailNow()
+		if t.Failed() {
+			t.FailNow()
+		}
+		// The subtests skipped (no DynamoDB Local outside CI): nothing
+		// was measured, so there is nothing to compare.
+		t.Skip("no pass was measured: the subtests were skipped")
 	}
 	t.Logf("one pass over 100 RUNNABLE jobs:    %6.1f RCU %6.1f WCU in %d requests", small.RCU, small.WCU, small.Requests)
 	t.Logf("one pass over 10,000 RUNNABLE jobs: %6.1f RCU %6.1f WCU in %d requests", large.RCU, large.WCU, large.Requests)
