@@ -7,19 +7,24 @@ DATA      ?= .sagequeue
 CONFIG    ?= examples/local.yaml
 LISTEN    ?= 127.0.0.1:8642
 
-.PHONY: all run tour test unit fuzz bench lint fmt build build-lambdas synth clean
+.PHONY: all run tour bin bench-compare test unit fuzz bench lint fmt build build-lambdas synth clean
 
 all: lint test
 
 ## run: build and start sagequeue serve with the example configuration
-run:
-	$(GO) build -o bin/sagequeue ./cmd/sagequeue
+run: bin
 	./bin/sagequeue serve --config $(CONFIG) --data-dir $(DATA) --listen $(LISTEN)
 
 ## tour: fill the queues of `make run` with example training jobs and say what to look at
-tour:
-	$(GO) build -o bin/sagequeue ./cmd/sagequeue
+tour: bin
 	./examples/tour.sh
+
+## bin: the two binaries, bin/sagequeue (the client) and bin/sagequeue-server (serve, dashboard).
+## The client is built without cgo and symbols: a static binary skips the dynamic loader and cgo's
+## start-up, about a sixth of a submit's CPU (docs/benchmarks.md); `go build -o bin/ ./cmd/...` works too.
+bin:
+	CGO_ENABLED=0 $(GO) build -ldflags '-s -w' -o bin/ ./cmd/sagequeue
+	$(GO) build -o bin/ ./cmd/sagequeue-server
 
 ## test: every test, as CI runs it (unit, property, simulation, bounded fuzzing)
 test: unit fuzz
@@ -42,6 +47,10 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/sched/
 	$(GO) test -run '^$$' -bench 'Submit$$' ./e2e/
 	$(GO) test -run '^$$' -bench 'SubmitToScheduled' -benchtime 200x ./e2e/
+
+## bench-compare: sagequeue against Slurm on this machine (single-node slurm-wlm, if installed), side by side; not part of test
+bench-compare: bin
+	$(GO) run ./scripts/bench-compare -bin bin $(BENCH_COMPARE_FLAGS)
 
 ## lint: formatting and go vet
 lint:

@@ -1,17 +1,11 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
-	"os"
-	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -19,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/batch"
 	"github.com/aws/aws-sdk-go-v2/service/batch/types"
+
+	"github.com/sagequeue/sagequeue/internal/benchutil"
 )
 
 // BenchmarkSubmit measures SubmitServiceJob throughput through the HTTP API
@@ -50,7 +46,7 @@ queues:
 			var firstErr error
 			var once sync.Once
 			var wg sync.WaitGroup
-			serverCPU, clientCPU := processCPU(s.Pid()), selfCPU()
+			serverCPU, clientCPU := benchutil.ProcessCPU(s.Pid()), benchutil.SelfCPU()
 			b.ResetTimer()
 			start := time.Now()
 			for _, c := range cs {
@@ -78,8 +74,8 @@ queues:
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "jobs/s")
 			// Both programs share the machine's cores: how much CPU each
 			// spent per job says which one bounds the figure.
-			b.ReportMetric(float64((processCPU(s.Pid())-serverCPU).Microseconds())/float64(b.N), "server-cpu-us/job")
-			b.ReportMetric(float64((selfCPU()-clientCPU).Microseconds())/float64(b.N), "client-cpu-us/job")
+			b.ReportMetric(float64((benchutil.ProcessCPU(s.Pid())-serverCPU).Microseconds())/float64(b.N), "server-cpu-us/job")
+			b.ReportMetric(float64((benchutil.SelfCPU()-clientCPU).Microseconds())/float64(b.N), "client-cpu-us/job")
 		})
 	}
 }
@@ -145,44 +141,8 @@ queues:
 		}
 	}
 	b.StopTimer()
-	b.ReportMetric(percentile(server, 50), "p50-ms")
-	b.ReportMetric(percentile(server, 99), "p99-ms")
-	b.ReportMetric(percentile(client, 50), "client-p50-ms")
-	b.ReportMetric(percentile(client, 99), "client-p99-ms")
-}
-
-// processCPU is the user+system CPU time a process has used so far, from
-// /proc/<pid>/stat (fields 14 and 15, in clock ticks of 1/100 s).
-func processCPU(pid int) time.Duration {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(utime+stime) * 10 * time.Millisecond
-}
-
-// selfCPU is the CPU time the test process has used so far.
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// percentile is the nearest-rank percentile of xs.
-func percentile(xs []float64, p float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := append([]float64(nil), xs...)
-	sort.Float64s(s)
-	i := int(float64(len(s))*p/100+0.999999) - 1
-	return s[min(max(i, 0), len(s)-1)]
+	b.ReportMetric(benchutil.Percentile(server, 50), "p50-ms")
+	b.ReportMetric(benchutil.Percentile(server, 99), "p99-ms")
+	b.ReportMetric(benchutil.Percentile(client, 50), "client-p50-ms")
+	b.ReportMetric(benchutil.Percentile(client, 99), "client-p99-ms")
 }

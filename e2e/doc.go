@@ -1,6 +1,6 @@
 // Package e2e holds the end-to-end tests and benchmarks of `sagequeue serve`.
 //
-// TestMain builds the sagequeue binary once; every test then starts
+// TestMain builds the sagequeue binaries once; every test then starts
 // `sagequeue serve` as a real subprocess (its own port, data directory and
 // configuration file), drives it only through the real AWS SDK Batch client
 // (and plain HTTP for the getservicejoblogs extension operation), and runs

@@ -29,7 +29,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/batch/types"
 )
 
-// binary is the sagequeue binary TestMain built.
+// binary is the sagequeue binary TestMain built (the client; its serve runs
+// the server binary beside it).
 var binary string
 
 func TestMain(m *testing.M) {
@@ -54,8 +55,9 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(tmp)
+	// Both binaries: `sagequeue serve` runs sagequeue-server, found next to it.
 	binary = filepath.Join(tmp, "sagequeue")
-	build := exec.Command(goTool, "build", "-o", binary, "./cmd/sagequeue")
+	build := exec.Command(goTool, "build", "-o", tmp+string(filepath.Separator), "./cmd/...")
 	build.Dir = filepath.Dir(gomod)
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {

@@ -20,8 +20,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/batch/types"
 
 	"github.com/sagequeue/sagequeue/internal/api"
+	"github.com/sagequeue/sagequeue/internal/batchext"
 	"github.com/sagequeue/sagequeue/internal/model"
-	"github.com/sagequeue/sagequeue/internal/setup"
 	"github.com/sagequeue/sagequeue/internal/store"
 	"github.com/sagequeue/sagequeue/internal/store/bolt"
 )
@@ -207,4 +207,4 @@ func (h *harness) jobCount() int {
 	return len(page.Jobs)
 }
 
-var withMember = setup.WithMember
+var withMember = batchext.WithMember

@@ -2,6 +2,15 @@
 // in-process (cmd/sagequeue only calls it and exits with its code), so tests
 // drive the CLI exactly as a user would.
 //
+// The client commands start in a few milliseconds because this package and
+// cmd/sagequeue link nothing of the server: Go initialises every package a
+// binary links before main, and the server's (the SageMaker SDK and its
+// schemas, bbolt, the engine, the dashboard) cost more than a whole submit.
+// The commands that run a server (serve, and dashboard, which serves the
+// dashboard's files) come from the second binary, sagequeue-server
+// (cmd/sagequeue-server), which is this CLI with ServerParts filled in; in
+// the client they hand the command line over to it (serverbin.go).
+//
 // Every command talks to a sagequeue server (or to AWS Batch itself) through
 // the real AWS SDK Batch client. Subcommands live in their own files and add
 // themselves to the root command with register from an init function:
@@ -17,6 +26,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/batch"
@@ -110,7 +120,16 @@ type App struct {
 	// replace it to see what a terminal would).
 	IsTerminal func(stream any) bool
 
+	// Server holds the commands and files that only the server binary
+	// links; empty in the client, whose serve and dashboard run the server
+	// binary (serverbin.go).
+	Server ServerParts
+	// Exec replaces the process with another program (syscall.Exec in
+	// Main); when nil, the program runs as a child with the App's streams.
+	Exec func(path string, argv, env []string) error
+
 	client *batch.Client
+	args   []string // the command line Run was given
 	// anonymous is true when the client signs with placeholder credentials
 	// (none were configured).
 	anonymous bool
@@ -120,15 +139,27 @@ type App struct {
 // returns the process exit code. Errors are printed on stderr as one line,
 // "sagequeue: <message>".
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	a := &App{
+	return newMainApp(stdin, stdout, stderr).Run(ctx, args)
+}
+
+// ServerMain is Main of the server binary: the same commands, with serve
+// and the dashboard's files from parts.
+func ServerMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, parts ServerParts) int {
+	a := newMainApp(stdin, stdout, stderr)
+	a.Server = parts
+	return a.Run(ctx, args)
+}
+
+func newMainApp(stdin io.Reader, stdout, stderr io.Writer) *App {
+	return &App{
 		Stdin:    stdin,
 		Stdout:   stdout,
 		Stderr:   stderr,
 		Getenv:   os.Getenv,
 		Now:      time.Now,
 		Location: time.Local,
+		Exec:     syscall.Exec,
 	}
-	return a.Run(ctx, args)
 }
 
 // Run executes args with the App's streams and settings.
@@ -136,6 +167,7 @@ func (a *App) Run(ctx context.Context, args []string) int {
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	a.args = args
 	root := a.rootCmd()
 	root.SetArgs(args)
 	cmd, err := root.ExecuteContextC(ctx)
@@ -255,6 +287,10 @@ func (e *exitError) Unwrap() error { return e.err }
 func usagef(format string, args ...any) error {
 	return &exitError{code: ExitUsage, err: fmt.Errorf(format, args...)}
 }
+
+// Usagef is a usage error (exit code 2), for commands the server binary
+// adds (internal/servercmd).
+func Usagef(format string, args ...any) error { return usagef(format, args...) }
 
 // notFoundf is a not-found error: exit code 3.
 func notFoundf(format string, args ...any) error {

@@ -61,6 +61,32 @@ func (a *App) Batch(ctx context.Context) (*batch.Client, error) {
 	// A deployed sagequeue (API Gateway, IAM) checks signatures: it takes
 	// real credentials, as AWS does.
 	signed := isAWS || signingName != ""
+	var cfg aws.Config
+	plainHTTP := !isAWS && strings.HasPrefix(a.Endpoint, "http://")
+	if !signed && a.Profile == "" && a.Region == "" && a.CABundle == "" && nothingToLoad(plainHTTP) {
+		// A sagequeue server, and no AWS configuration anywhere: loading
+		// would find nothing, so load nothing (it costs a tenth of a local
+		// submit's CPU).
+		cfg = aws.Config{Region: localRegion, Credentials: credentials.NewStaticCredentialsProvider(dummyAccessKey, dummySecretKey, "")}
+		a.anonymous = true
+	} else {
+		var err error
+		if cfg, err = a.loadConfig(ctx, signed, signingName, signingRegion); err != nil {
+			return nil, err
+		}
+	}
+	a.client = batch.NewFromConfig(cfg, append([]func(*batch.Options){func(o *batch.Options) {
+		if !isAWS {
+			o.BaseEndpoint = aws.String(a.Endpoint)
+		}
+	}}, signingOptions(signingName, signingRegion)...)...)
+	return a.client, nil
+}
+
+// loadConfig loads the AWS configuration (profile, region, credentials) the
+// way the SDK does, with the defaults of a sagequeue server or AWS.
+func (a *App) loadConfig(ctx context.Context, signed bool, signingName, signingRegion string) (aws.Config, error) {
+	isAWS := a.Endpoint == EndpointAWS
 	var opts []func(*config.LoadOptions) error
 	if a.Profile != "" {
 		opts = append(opts, config.WithSharedConfigProfile(a.Profile))
@@ -71,7 +97,7 @@ func (a *App) Batch(ctx context.Context) (*batch.Client, error) {
 	if a.CABundle != "" {
 		pem, err := os.ReadFile(a.CABundle)
 		if err != nil {
-			return nil, usagef("--ca-bundle: %v", err)
+			return aws.Config{}, usagef("--ca-bundle: %v", err)
 		}
 		opts = append(opts, config.WithCustomCABundle(bytes.NewReader(pem)))
 	}
@@ -83,15 +109,19 @@ func (a *App) Batch(ctx context.Context) (*batch.Client, error) {
 			return nil
 		})
 	}
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	load := func() (aws.Config, error) { return config.LoadDefaultConfig(ctx, opts...) }
+	if !isAWS && strings.HasPrefix(a.Endpoint, "http://") {
+		load = withoutCABundle(load)
+	}
+	cfg, err := load()
 	if err != nil {
-		return nil, usagef("AWS configuration: %v", err)
+		return aws.Config{}, usagef("AWS configuration: %v", err)
 	}
 	if cfg.Region == "" {
 		cfg.Region = signingRegion
 	}
 	if err := a.checkSigning(ctx, cfg, signingName); err != nil {
-		return nil, err
+		return aws.Config{}, err
 	}
 	if cfg.Region == "" {
 		cfg.Region = localRegion
@@ -103,12 +133,46 @@ func (a *App) Batch(ctx context.Context) (*batch.Client, error) {
 		cfg.Credentials = credentials.NewStaticCredentialsProvider(dummyAccessKey, dummySecretKey, "")
 		a.anonymous = true
 	}
-	a.client = batch.NewFromConfig(cfg, append([]func(*batch.Options){func(o *batch.Options) {
-		if !isAWS {
-			o.BaseEndpoint = aws.String(a.Endpoint)
+	return cfg, nil
+}
+
+// nothingToLoad reports whether the SDK's configuration loading would find
+// nothing: no AWS_* variable in the environment (but AWS_CA_BUNDLE for plain
+// HTTP, which does not use it) and no shared config or credentials file.
+func nothingToLoad(plainHTTP bool) bool {
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "AWS_") && !(plainHTTP && strings.HasPrefix(kv, caBundleEnv+"=")) {
+			return false
 		}
-	}}, signingOptions(signingName, signingRegion)...)...)
-	return a.client, nil
+	}
+	for _, f := range []string{config.DefaultSharedConfigFilename(), config.DefaultSharedCredentialsFilename()} {
+		if _, err := os.Stat(f); !errors.Is(err, os.ErrNotExist) {
+			return false
+		}
+	}
+	return true
+}
+
+// caBundleEnv names a file of CA certificates the SDK adds to its HTTP
+// client's (config.EnvConfig.CustomCABundle).
+const caBundleEnv = "AWS_CA_BUNDLE"
+
+// withoutCABundle makes load ignore AWS_CA_BUNDLE. Plain HTTP has no
+// certificates to check, yet the SDK parses the whole bundle while it loads
+// the configuration: with a system bundle of ~150 certificates that is
+// several milliseconds of CPU, more than a submit to a local server costs.
+// The SDK reads the variable only from the environment, so it is unset while
+// loading and set again after.
+func withoutCABundle(load func() (aws.Config, error)) func() (aws.Config, error) {
+	return func() (aws.Config, error) {
+		v, set := os.LookupEnv(caBundleEnv)
+		if !set {
+			return load()
+		}
+		os.Unsetenv(caBundleEnv)
+		defer os.Setenv(caBundleEnv, v)
+		return load()
+	}
 }
 
 // hasCredentials reports whether the AWS credential chain yields credentials.

@@ -17,8 +17,6 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
 	"github.com/spf13/cobra"
-
-	"github.com/sagequeue/sagequeue/internal/dashboard"
 )
 
 func init() { register(groupServer, newDashboardCmd) }
@@ -50,7 +48,10 @@ an API Gateway endpoint, or --signing-name), since a browser cannot sign them. O
 prints. It forwards only the read operations the dashboard uses.
 
 Against a local sagequeue serve this is not needed: the dashboard is at the
-server's own address (http://127.0.0.1:8642/ by default).`,
+server's own address (http://127.0.0.1:8642/ by default).
+
+It runs in the server binary, ` + ServerBinary + `, which holds the dashboard's
+files (build both binaries with go build -o bin/ ./cmd/...).`,
 		Example: `  sagequeue dashboard --endpoint https://abc123.execute-api.eu-west-1.amazonaws.com
   sagequeue dashboard --profile research --listen 127.0.0.1:9000`,
 		Args: cobra.NoArgs,
@@ -62,6 +63,10 @@ server's own address (http://127.0.0.1:8642/ by default).`,
 			if err != nil {
 				return usagef("--listen: %v", err)
 			}
+			if a.Server.Dashboard == nil {
+				// The dashboard's files are in the server binary only.
+				return a.runServerBinary(cmd)
+			}
 			if _, err := a.Batch(cmd.Context()); err != nil {
 				return err
 			}
@@ -69,7 +74,7 @@ server's own address (http://127.0.0.1:8642/ by default).`,
 			if err != nil {
 				return refusedf("cannot listen on %s: %v", listen, err)
 			}
-			p := &dashboardProxy{app: a, hosts: hosts}
+			p := &dashboardProxy{app: a, files: a.Server.Dashboard, hosts: hosts}
 			if _, port, err := net.SplitHostPort(ln.Addr().String()); err == nil {
 				p.port = port
 			}
@@ -114,6 +119,7 @@ func dashboardHosts(listen string) (map[string]bool, error) {
 // API Gateway endpoint, or --signing-name).
 type dashboardProxy struct {
 	app   *App
+	files DashboardFiles
 	hosts map[string]bool
 	port  string
 }
@@ -128,14 +134,14 @@ func (p *dashboardProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	op, isAPI := strings.CutPrefix(r.URL.Path, "/v1/")
 	if !isAPI {
-		dashboard.ServeHTTP(w, r)
+		p.files.ServeHTTP(w, r)
 		return
 	}
 	switch {
 	case r.Method != http.MethodPost:
 		proxyError(w, http.StatusMethodNotAllowed, "ClientException", r.URL.Path+" must be called with POST")
 		return
-	case dashboard.CrossSite(r):
+	case p.files.CrossSite(r):
 		proxyError(w, http.StatusForbidden, "AccessDeniedException", "cross-site requests from web browsers are refused")
 		return
 	case !dashboardOps[strings.ToLower(op)]:

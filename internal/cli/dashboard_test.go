@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sagequeue/sagequeue/internal/dashboard"
 )
 
 // upstream is a stand-in deployment: it records the requests the
@@ -81,7 +83,7 @@ func startDashboard(t *testing.T, endpoint string) string {
 	t.Helper()
 	var out, errb lockedBuffer
 	a := &App{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" },
-		Now: time.Now, Location: time.UTC}
+		Now: time.Now, Location: time.UTC, Server: ServerParts{Dashboard: dashboard.Files{}}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int)
 	go func() { done <- a.Run(ctx, []string{"--endpoint", endpoint, "dashboard", "--listen", "127.0.0.1:0"}) }()
@@ -181,7 +183,7 @@ func TestDashboardSigning(t *testing.T) {
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
 	up := newUpstream(t)
 	a := &App{Endpoint: up.srv.URL, Output: "table", Region: "eu-west-1", SigningName: SigningExecuteAPI, Getenv: func(string) string { return "" }}
-	srv := httptest.NewServer(&dashboardProxy{app: a, hosts: map[string]bool{"127.0.0.1": true}})
+	srv := httptest.NewServer(&dashboardProxy{app: a, files: dashboard.Files{}, hosts: map[string]bool{"127.0.0.1": true}})
 	defer srv.Close()
 	if resp, body := send(t, "POST", srv.URL+"/v1/getutilization", `{}`); resp.StatusCode != 200 {
 		t.Fatalf("%d %s", resp.StatusCode, body)

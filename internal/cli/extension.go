@@ -1,7 +1,7 @@
 package cli
 
 import (
-	"github.com/sagequeue/sagequeue/internal/setup"
+	"github.com/sagequeue/sagequeue/internal/batchext"
 )
 
 // Members that sagequeue adds to the Batch API and the SDK does not know.
@@ -12,8 +12,8 @@ const (
 )
 
 // withBodyMembers adds members to the JSON body of a request.
-var withBodyMembers = setup.WithMembers
+var withBodyMembers = batchext.WithMembers
 
 // withRawBody keeps a copy of the response body in *dst, for the members of
 // sagequeue's responses that the SDK does not decode.
-var withRawBody = setup.WithRawBody
+var withRawBody = batchext.WithRawBody

@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/url"
 	"regexp"
+	"strings"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/batch"
@@ -17,7 +19,11 @@ const SigningExecuteAPI = "execute-api"
 // executeAPIHost is the default host of an API Gateway API,
 // <api id>.execute-api.<region>.amazonaws.com (amazonaws.com.cn in China);
 // its region is the signing region.
-var executeAPIHost = regexp.MustCompile(`^[a-z0-9]+\.execute-api\.([a-z]{2}(?:-[a-z]+)+-\d+)\.amazonaws\.com(?:\.cn)?$`)
+// It is compiled on first use, and only for hosts that may match: every
+// command pays for what the package initialises.
+var executeAPIHost = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[a-z0-9]+\.execute-api\.([a-z]{2}(?:-[a-z]+)+-\d+)\.amazonaws\.com(?:\.cn)?$`)
+})
 
 // signing returns the SigV4 signing name and region the Batch client must
 // use for the endpoint, "" for the SDK's own (batch, the client's region):
@@ -38,7 +44,10 @@ func (a *App) signing() (name, region string) {
 	if err != nil {
 		return name, ""
 	}
-	if m := executeAPIHost.FindStringSubmatch(u.Hostname()); m != nil {
+	if !strings.Contains(u.Hostname(), ".execute-api.") {
+		return name, ""
+	}
+	if m := executeAPIHost().FindStringSubmatch(u.Hostname()); m != nil {
 		if name == "" {
 			name = SigningExecuteAPI
 		}

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Sweeps: brace lists and ranges in the values of --hyperparameter, --env
@@ -33,9 +34,11 @@ type segment struct {
 	ref    string   // a placeholder name
 }
 
+// Compiled on first use: every command pays for what the package
+// initialises, and only sweeps use these.
 var (
-	rangePattern = regexp.MustCompile(`^(-?\d+)\.\.(-?\d+)(?:\.\.(\d+))?$`)
-	refPattern   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
+	rangePattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(-?\d+)\.\.(-?\d+)(?:\.\.(\d+))?$`) })
+	refPattern   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`) })
 )
 
 // parseTemplate splits s into segments. Lists (and ranges) are recognized
@@ -101,8 +104,8 @@ func braceSegment(body string, lists bool) (segment, bool, error) {
 	switch {
 	case lists && strings.Contains(body, ","):
 		return segment{values: strings.Split(body, ",")}, true, nil
-	case lists && rangePattern.MatchString(body):
-		m := rangePattern.FindStringSubmatch(body)
+	case lists && rangePattern().MatchString(body):
+		m := rangePattern().FindStringSubmatch(body)
 		from, err1 := strconv.Atoi(m[1])
 		to, err2 := strconv.Atoi(m[2])
 		step := 1
@@ -130,7 +133,7 @@ func braceSegment(body string, lists bool) (segment, bool, error) {
 			}
 		}
 		return segment{values: vals}, true, nil
-	case refPattern.MatchString(body):
+	case refPattern().MatchString(body):
 		return segment{ref: body}, true, nil
 	}
 	return segment{}, false, nil

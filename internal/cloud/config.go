@@ -1,16 +1,15 @@
 package cloud
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/sagequeue/sagequeue/internal/joblogs"
+	"github.com/sagequeue/sagequeue/internal/model"
 )
 
 // Function names one of the Lambda functions; each reads only the variables
@@ -143,7 +142,7 @@ func LoadConfig(fn Function, getenv func(string) string) (Config, error) {
 		bad("%s %q must be 1-20 letters, digits or hyphens, starting and ending with a letter or digit", EnvNamePrefix, c.NamePrefix)
 	}
 	if v := getenv(EnvJobRetention); v != "" {
-		d, err := parseDays(v)
+		d, err := model.ParseDays(v)
 		if err != nil || d < time.Hour {
 			bad("%s %q must be a duration of at least 1h, like 2160h or 90d", EnvJobRetention, v)
 		}
@@ -214,17 +213,4 @@ func orDefault(v, def string) string {
 		return def
 	}
 	return v
-}
-
-// parseDays is time.ParseDuration that also takes whole days ("90d"), the
-// unit retention is thought of in.
-func parseDays(v string) (time.Duration, error) {
-	if days, ok := strings.CutSuffix(v, "d"); ok {
-		n, err := strconv.Atoi(days)
-		if err != nil || n < 0 {
-			return 0, errors.New("bad number of days")
-		}
-		return time.Duration(n) * 24 * time.Hour, nil
-	}
-	return time.ParseDuration(v)
 }

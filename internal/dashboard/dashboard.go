@@ -22,6 +22,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"sync"
 )
 
 //go:embed static
@@ -34,7 +35,9 @@ type asset struct {
 	etag        string
 }
 
-var assets = load()
+// assets are read and hashed on first use, not at start: every program that
+// links this package pays for its init, and most never serve a file.
+var assets = sync.OnceValue(load)
 
 func load() map[string]asset {
 	out := map[string]asset{}
@@ -78,7 +81,7 @@ func ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if name == "/" {
 		name = "/index.html"
 	}
-	a, ok := assets[name]
+	a, ok := assets()[name]
 	if !ok {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
@@ -123,6 +126,15 @@ func CrossSite(r *http.Request) bool {
 	u, err := url.Parse(origin)
 	return err != nil || u.Host == "" || !strings.EqualFold(u.Host, r.Host)
 }
+
+// Files is the dashboard as `sagequeue dashboard` needs it: its files and
+// the cross-site check of its proxy.
+type Files struct{}
+
+func (Files) ServeHTTP(w http.ResponseWriter, r *http.Request) { ServeHTTP(w, r) }
+
+// CrossSite is the package's CrossSite.
+func (Files) CrossSite(r *http.Request) bool { return CrossSite(r) }
 
 // Handler is ServeHTTP as an http.Handler.
 func Handler() http.Handler { return http.HandlerFunc(ServeHTTP) }

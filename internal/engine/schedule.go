@@ -196,24 +196,26 @@ func (e *Engine) plan(ctx context.Context, w *world, res *PassResult) (map[strin
 			lines = append(lines, lineKey{Queue: l.Queue, Share: l.Share})
 		}
 	}
-	// Start with about the share of free capacity each line could take.
-	var free int64
+	// Start with about the share of its queue's free capacity each line
+	// could take: a line whose queue has no free capacity needs only its
+	// head (a pass over a backlog that cannot run reads two jobs).
 	inUse := map[string]int64{}
 	for _, a := range w.snap.Active {
 		inUse[a.Environment] += a.Instances
 	}
-	for arn, env := range w.envs {
-		if env.Enabled() {
-			free += max(env.MaxInstances()-inUse[arn], 0)
-		}
+	linesOf := map[string]int64{}
+	for _, l := range lines {
+		linesOf[l.Queue]++
 	}
 	depth := map[lineKey]int{}
-	initial := 2
-	if len(lines) > 0 {
-		initial = int(min(max(free/int64(len(lines))+2, 2), 100))
-	}
 	for _, l := range lines {
-		depth[l] = initial
+		var free int64
+		for _, arn := range w.queues[l.Queue].Environments() {
+			if env := w.envs[arn]; env != nil && env.Enabled() {
+				free += max(env.MaxInstances()-inUse[arn], 0)
+			}
+		}
+		depth[l] = int(min(max(free/linesOf[l.Queue]+2, 2), 100))
 	}
 
 	jobs := map[string]*model.ServiceJob{}

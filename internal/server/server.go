@@ -38,7 +38,6 @@ import (
 	"github.com/sagequeue/sagequeue/internal/model"
 	"github.com/sagequeue/sagequeue/internal/plans"
 	"github.com/sagequeue/sagequeue/internal/setup"
-	"github.com/sagequeue/sagequeue/internal/store/bolt"
 )
 
 // Options configure a server.
@@ -65,7 +64,9 @@ type Options struct {
 	// capacity on the local endpoint before it fails with
 	// InsufficientCapacityError (SageMaker's 2 days when 0).
 	PlanPendingTimeout time.Duration
-	Logger             *slog.Logger
+	// JobRetention is how long a finished job is kept (0: for ever).
+	JobRetention time.Duration
+	Logger       *slog.Logger
 	// Limits bound the listener's connections (zero fields: defaults).
 	Limits Limits
 	// Ready, if set, is called with the listening address once the server
@@ -138,7 +139,7 @@ func Run(ctx context.Context, o Options) error {
 	if err := door.confineDataDir(o.DataDir); err != nil {
 		return err
 	}
-	st, err := bolt.Open(filepath.Join(o.DataDir, "sagequeue.db"))
+	st, err := openStore(o.DataDir, o.Logger)
 	if err != nil {
 		return err
 	}
@@ -177,6 +178,10 @@ func Run(ctx context.Context, o Options) error {
 		Store: st, SageMaker: sm, Bus: o.Bus, Holder: "sagequeue serve " + dataDir,
 		ReconcileAfter: 30 * time.Second, LocalDefaults: true, Logger: o.Logger, Observer: metricsServer,
 		Plans: planCache, PlanEndMargin: o.PlanEndMargin,
+		// As many concurrent writes as one group commit takes (bolt's
+		// maxGroup): a pass promoting or admitting hundreds of jobs then
+		// commits them in one or two fsyncs instead of one per 16.
+		WriteConcurrency: 256,
 	})
 	if err != nil {
 		ln.Close()
@@ -259,6 +264,11 @@ func Run(ctx context.Context, o Options) error {
 	runCtx, stopRunner := context.WithCancel(context.WithoutCancel(ctx))
 	ran := make(chan error, 1)
 	go func() { ran <- runner.Run(runCtx) }()
+	retained := make(chan struct{})
+	go func() {
+		defer close(retained)
+		retain(runCtx, st, o.JobRetention, o.Logger)
+	}()
 	o.Logger.Info("sagequeue serving", "addr", ln.Addr().String(), "url", base, "data", o.DataDir)
 	if o.Ready != nil {
 		o.Ready(ln.Addr().String())
@@ -269,11 +279,12 @@ func Run(ctx context.Context, o Options) error {
 	case err := <-served:
 		stopRunner()
 		<-ran
+		<-retained
 		shutdown(o.Logger, nil, nil, local)
 		return err
 	}
 	o.Logger.Info("sagequeue shutting down")
-	shutdown(o.Logger, srv, func() { stopRunner(); <-ran }, local)
+	shutdown(o.Logger, srv, func() { stopRunner(); <-ran; <-retained }, local)
 	return nil
 }
 

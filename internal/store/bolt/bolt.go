@@ -36,13 +36,14 @@
 //
 // # Writes
 //
-// PutJob, UpdateJob and AddUsage run in db.Batch, so concurrent writers share
-// one transaction and one fsync. A batched function may run more than once;
-// ours read their inputs without changing them and recompute their result on
-// every run. Each checks its preconditions (token, version, fence) before it
-// writes anything, and reports a failed one through its result rather than as
-// the function's error: it has written nothing, so the batch can commit the
-// other callers' work instead of rolling back and re-running it.
+// PutJob, UpdateJob and AddUsage are group-committed (group.go): concurrent
+// writers share one transaction and one fsync, with no delay for a lone
+// writer. A grouped function may run more than once; ours read their inputs
+// without changing them and recompute their result on every run. Each checks
+// its preconditions (token, version, fence) before it writes anything, and
+// reports a failed one through its result rather than as the function's
+// error: it has written nothing, so the group can commit the other callers'
+// work instead of rolling back and re-running it.
 package bolt
 
 import (
@@ -51,6 +52,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -63,14 +65,13 @@ import (
 // process may hold.
 const openTimeout = time.Second
 
-// batchDelay is how long a batch of writes waits for company before it
-// commits (bbolt's default is 10ms). A commit costs one fsync, about 1-4ms on
-// an SSD: waiting about as long again lets concurrent submitters share it,
-// while a lone writer, such as a scheduling pass applying its plan job by
-// job, is not slowed by much more than its own fsync. On a 2-core box 2ms
-// gave more throughput than 10ms from 16 or 64 clients and a third of the
-// latency for one.
-const batchDelay = 2 * time.Millisecond
+// initialMmapSize is how much address space the file is mapped with at
+// first. bbolt maps the file once more whenever it outgrows the mapping, and
+// must wait for every read transaction to end to do it, while new ones wait
+// for it: lists and passes then stall behind a growing file. Address space
+// costs nothing until it is touched (resident memory counts only the pages
+// read), so a 64-bit process maps generously; a 32-bit one cannot.
+const initialMmapSize = 16 << 30 * (strconv.IntSize / 64)
 
 // schemaVersion is the key layout this package reads and writes.
 const schemaVersion = 1
@@ -105,7 +106,8 @@ func allBuckets() [][]byte {
 // Store is a store.Store in one bbolt file. It is safe for concurrent use.
 type Store struct {
 	db         *bolt.DB
-	scanBudget int // see defaultScanBudget
+	writes     *committer // group commit of job and usage writes
+	scanBudget int        // see defaultScanBudget
 }
 
 var _ store.Store = (*Store)(nil)
@@ -117,19 +119,21 @@ func Open(path string) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("bolt: create data directory: %w", err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: openTimeout})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: openTimeout, InitialMmapSize: initialMmapSize})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("bolt: open %s: the file is locked by another process (is another sagequeue running on this data directory?): %w", path, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
-	db.MaxBatchDelay = batchDelay
+	// Writes are group-committed by the store's own committer (group.go);
+	// should any code still call db.Batch, it should not wait bbolt's 10ms.
+	db.MaxBatchDelay = time.Millisecond
 	if err := db.Update(initBuckets); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
-	return &Store{db: db, scanBudget: defaultScanBudget}, nil
+	return &Store{db: db, writes: newCommitter(db), scanBudget: defaultScanBudget}, nil
 }
 
 // initBuckets creates the buckets of a new file and refuses a file written
@@ -152,5 +156,6 @@ func initBuckets(tx *bolt.Tx) error {
 
 // Close closes the file. Calls in flight finish first.
 func (s *Store) Close() error {
+	s.writes.close()
 	return s.db.Close()
 }

@@ -30,10 +30,10 @@ func (s *Store) PutJob(ctx context.Context, job *model.ServiceJob) (*model.Servi
 	if err != nil {
 		return nil, fmt.Errorf("bolt: encode job %s: %w", next.JobID, err)
 	}
-	// Outcome of the last run of the batched function.
+	// Outcome of the last run of the grouped function.
 	var existing []byte
 	var refused error
-	err = s.db.Batch(func(tx *bolt.Tx) error {
+	err = s.writes.do(func(tx *bolt.Tx) error {
 		existing, refused = checkPut(tx, &next)
 		if refused != nil {
 			return nil // nothing written
@@ -106,7 +106,7 @@ func (s *Store) UpdateJob(ctx context.Context, job *model.ServiceJob, fence *sto
 	}
 	var data []byte
 	var refused error
-	err := s.db.Batch(func(tx *bolt.Tx) error {
+	err := s.writes.do(func(tx *bolt.Tx) error {
 		var old, next *model.ServiceJob
 		old, next, data, refused = checkUpdate(tx, job, fence)
 		if refused != nil {
@@ -154,7 +154,7 @@ func checkUpdate(tx *bolt.Tx, in *model.ServiceJob, fence *store.Lease) (old, ne
 // new job) and moves every index entry that changed.
 func writeJob(tx *bolt.Tx, old, next *model.ServiceJob, data []byte) error {
 	id := []byte(next.JobID)
-	if err := tx.Bucket(bucketJobs).Put(id, data); err != nil {
+	if err := writable(tx, bucketJobs).Put(id, data); err != nil {
 		return err
 	}
 	if old == nil && next.ClientToken != "" {
@@ -185,7 +185,7 @@ func moveEntries(tx *bolt.Tx, old, next *model.ServiceJob) error {
 	}
 	for _, e := range after {
 		if !hasEntry(before, e) {
-			if err := tx.Bucket(e.bucket).Put(e.key, e.value); err != nil {
+			if err := writable(tx, e.bucket).Put(e.key, e.value); err != nil {
 				return err
 			}
 		}
@@ -237,6 +237,29 @@ func loadJob(tx *bolt.Tx, id []byte) (*model.ServiceJob, error) {
 	}
 	return decodeJob(v)
 }
+
+// loadListed reads a job for a list or the heads of a line: without its
+// payload, which store.JobStore lets those lack. The payload is the bulk of
+// a job, and a page of a hundred jobs need not unescape and copy a hundred.
+func loadListed(tx *bolt.Tx, id []byte) (*model.ServiceJob, error) {
+	v := tx.Bucket(bucketJobs).Get(id)
+	if v == nil {
+		return nil, fmt.Errorf("job %s: %w", id, store.ErrNotFound)
+	}
+	var j struct {
+		model.ServiceJob
+		ServiceRequestPayload skipJSON `json:"serviceRequestPayload"`
+	}
+	if err := json.Unmarshal(v, &j); err != nil {
+		return nil, fmt.Errorf("bolt: decode job: %w", err)
+	}
+	return &j.ServiceJob, nil
+}
+
+// skipJSON decodes any JSON value into nothing.
+type skipJSON struct{}
+
+func (*skipJSON) UnmarshalJSON([]byte) error { return nil }
 
 // decodeJob decodes a stored job into fresh memory: the result shares
 // nothing with the store or with other callers.

@@ -53,7 +53,7 @@ func (s *Store) Heads(ctx context.Context, queue, share string, limit int) ([]*m
 				more = true
 				return nil
 			}
-			j, err := loadJob(tx, id)
+			j, err := loadListed(tx, id)
 			if err != nil {
 				return err
 			}

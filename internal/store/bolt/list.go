@@ -146,7 +146,7 @@ func (p plan) run(tx *bolt.Tx, bound []byte, limit, budget int) (store.JobPage, 
 		if pos == nil {
 			return page, nil
 		}
-		job, err := loadJob(tx, pos[8:])
+		job, err := loadListed(tx, pos[8:])
 		if err != nil {
 			return store.JobPage{}, fmt.Errorf("bolt: index entry without its job: %w", err)
 		}

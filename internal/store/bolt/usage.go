@@ -38,7 +38,7 @@ func (s *Store) ListUsage(ctx context.Context, queue string) ([]model.ShareUsage
 }
 
 // AddUsage adds to a share's usage record atomically (model.ShareUsage.Add),
-// in a batched read-modify-write.
+// in a group-committed read-modify-write.
 func (s *Store) AddUsage(ctx context.Context, queue, share string, instances, start, end int64, tau float64) (model.ShareUsage, error) {
 	if err := ctx.Err(); err != nil {
 		return model.ShareUsage{}, err
@@ -51,7 +51,7 @@ func (s *Store) AddUsage(ctx context.Context, queue, share string, instances, st
 	}
 	key := lineKey(queue, share)
 	var out model.ShareUsage
-	err := s.db.Batch(func(tx *bolt.Tx) error {
+	err := s.writes.do(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketUsage)
 		var u model.ShareUsage
 		if v := b.Get(key); v != nil {

@@ -1,7 +1,12 @@
-package cli
+// Package servercmd is what the server binary (cmd/sagequeue-server) adds to
+// the sagequeue CLI: the serve command and the dashboard's files. It is the
+// one place where the CLI meets the server packages, so that the client
+// binary (cmd/sagequeue) links none of them.
+package servercmd
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -11,13 +16,20 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sagequeue/sagequeue/internal/cli"
+	"github.com/sagequeue/sagequeue/internal/dashboard"
+	"github.com/sagequeue/sagequeue/internal/model"
 	"github.com/sagequeue/sagequeue/internal/runas"
 	sqserver "github.com/sagequeue/sagequeue/internal/server"
 )
 
-func init() { register(groupServer, newServeCmd) }
+// Parts are the server binary's parts of the CLI.
+func Parts() cli.ServerParts {
+	return cli.ServerParts{Serve: NewServeCmd, Dashboard: dashboard.Files{}}
+}
 
-func newServeCmd(a *App) *cobra.Command {
+// NewServeCmd is `sagequeue serve`.
+func NewServeCmd(a *cli.App) *cobra.Command {
 	var o sqserver.Options
 	var verbose, runAsRoot bool
 	var runtime, runArgs string
@@ -38,6 +50,11 @@ directory adopts them, follows their logs and records how they end, even
 if they end while no server runs; the same after a kill -9. With
 --stop-jobs-on-exit, stopping serve stops them instead, and they go back to
 their queue at the next start without using an attempt.
+
+Finished jobs (SUCCEEDED, FAILED) are deleted --job-retention after their
+last change (90 days, as in the cloud), so that the store does not grow for
+ever; a store file that is mostly free space after such deletions is
+compacted at the next start.
 
 Training jobs run in the server's working directory with the server's
 environment plus the payload's Environment and SageMaker's SM_* variables;
@@ -68,12 +85,12 @@ file and the TLS certificate again. See docs/security.md.`,
 			o.Logger = slog.New(slog.NewTextHandler(a.Stderr, &slog.HandlerOptions{Level: level}))
 			o.ContainerRuntime, o.ContainerRunArgs = strings.Fields(runtime), strings.Fields(runArgs)
 			if len(o.ContainerRunArgs) > 0 && len(o.ContainerRuntime) == 0 {
-				return usagef("--container-run-args needs --container-runtime")
+				return cli.Usagef("--container-run-args needs --container-runtime")
 			}
 			runAsChanged := cmd.Flags().Changed("run-as")
 			switch {
 			case runAsRoot && runAsChanged:
-				return usagef("--run-as and --insecure-run-as-root contradict each other: give one")
+				return cli.Usagef("--run-as and --insecure-run-as-root contradict each other: give one")
 			case runAsRoot:
 				o.RunAs = ""
 			case os.Geteuid() != 0 && !runAsChanged:
@@ -94,6 +111,8 @@ file and the TLS certificate again. See docs/security.md.`,
 	f.Int64Var(&o.InstanceLimit, "instance-limit", 0, "most instances the local endpoint runs at once, like an account quota (0: no limit)")
 	f.DurationVar(&o.PlanEndMargin, "plan-end-margin", 30*time.Minute, "how long before a training plan's window ends its instances are taken back, as SageMaker does 30m before")
 	f.DurationVar(&o.PlanPendingTimeout, "plan-pending-timeout", 48*time.Hour, "how long a job waits Pending for a local training plan's capacity before it fails with InsufficientCapacityError")
+	o.JobRetention = model.DefaultJobRetention
+	f.Var((*daysFlag)(&o.JobRetention), "job-retention", "how long a finished job is kept after its last change, like 2160h or 90d (0: for ever)")
 	f.StringVar(&o.AuthFile, "auth-file", "", "users, access keys and roles (YAML, see docs/security.md): every request must be signed with one of its keys")
 	f.BoolVar(&o.InsecureNoAuth, "insecure-no-auth", false, "serve a non-loopback --listen address without authentication: anyone who reaches it can run commands here")
 	f.StringVar(&o.TLSCert, "tls-cert", "", "PEM certificate (chain) to serve HTTPS with; reloaded on SIGHUP")
@@ -128,3 +147,25 @@ func reloadSignals(ctx context.Context) <-chan struct{} {
 	}()
 	return reload
 }
+
+// daysFlag is a duration flag that also takes whole days ("90d").
+type daysFlag time.Duration
+
+func (d *daysFlag) String() string {
+	v := time.Duration(*d)
+	if v > 0 && v%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", v/(24*time.Hour))
+	}
+	return v.String()
+}
+
+func (d *daysFlag) Set(s string) error {
+	v, err := model.ParseDays(s)
+	if err != nil || v < 0 {
+		return fmt.Errorf("%q is not a duration like 2160h or 90d", s)
+	}
+	*d = daysFlag(v)
+	return nil
+}
+
+func (d *daysFlag) Type() string { return "duration" }
