@@ -185,6 +185,9 @@ func (c *Config) Validate() error {
 	if d.AlarmTopicArn != "" && !snsTopicPattern.MatchString(d.AlarmTopicArn) {
 		bad("deployment.alarmTopicArn %q is not an SNS topic ARN", d.AlarmTopicArn)
 	}
+	if len(c.TrainingPlans) > 0 {
+		bad("trainingPlans declares training plans for the local SageMaker endpoint of `sagequeue serve` to emulate; a deployment uses SageMaker's own plans: name them in environments (trainingPlan.arn)")
+	}
 	for _, arn := range c.TrainingPlanArns() {
 		if !model.IsTrainingPlanARN(arn) {
 			bad("%q is not a SageMaker training plan ARN (arn:<partition>:sagemaker:<region>:<account>:training-plan/<name>)", arn)

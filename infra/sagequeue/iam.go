@@ -75,6 +75,11 @@ func (s *Sagequeue) role(fn cloud.Function, logs awslogs.LogGroup) awsiam.Role {
 	if len(perms.SageMaker) > 0 {
 		s.sageMakerStatements(add, perms.SageMaker)
 	}
+	if plans := s.cfg.TrainingPlanArns(); len(perms.TrainingPlans) > 0 && len(plans) > 0 {
+		// Describing exactly the plans the configuration names: their
+		// windows and capacity, and (configure) that they exist.
+		add("DescribeTrainingPlans", perms.TrainingPlans, plans, nil)
+	}
 
 	spec := specs[fn]
 	doc := awsiam.NewPolicyDocument(&awsiam.PolicyDocumentProps{Statements: &statements})

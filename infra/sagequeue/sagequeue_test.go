@@ -694,6 +694,11 @@ func TestLeastPrivilege(t *testing.T) {
 	ddb := func(actions ...string) statement {
 		return statement{"Table", sorted(append([]string{"dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:Query"}, actions...)), []string{table}, ""}
 	}
+	// Exactly the plans of the configuration, nothing of other plans.
+	describePlans := statement{"DescribeTrainingPlans", []string{"sagemaker:DescribeTrainingPlan"}, []string{
+		"arn:aws:sagemaker:eu-west-1:111122223333:training-plan/p20",
+		"arn:aws:sagemaker:us-east-1:111122223333:training-plan/p8",
+	}, ""}
 	want := map[cloud.Function][]statement{
 		cloud.FunctionSubmit: {
 			ownLogs("Submit"),
@@ -702,6 +707,7 @@ func TestLeastPrivilege(t *testing.T) {
 			tableKey, events,
 			// getservicejoblogs only; no logs:FilterLogEvents, which it does not call.
 			{"TrainingJobLogs", []string{"logs:DescribeLogStreams", "logs:GetLogEvents"}, []string{group, group + ":*"}, ""},
+			describePlans,
 		},
 		cloud.FunctionSchedule: {
 			ownLogs("Schedule"),
@@ -723,6 +729,7 @@ func TestLeastPrivilege(t *testing.T) {
 			{"TrainingKey", []string{"kms:CreateGrant"}, []string{"arn:aws:kms:eu-west-1:111122223333:key/train-key"}, `{"Bool":{"kms:GrantIsForAWSResource":"true"}}`},
 			{"DescribeTrainingKey", []string{"kms:DescribeKey"}, []string{"arn:aws:kms:eu-west-1:111122223333:key/train-key"},
 				`{"StringEquals":{"kms:ViaService":"sagemaker.${AWS::Region}.amazonaws.com"}}`},
+			describePlans,
 		},
 		cloud.FunctionStateChange: {
 			ownLogs("Statechange"),
@@ -734,6 +741,7 @@ func TestLeastPrivilege(t *testing.T) {
 			ownLogs("Configure"),
 			ddb("dynamodb:PutItem"),
 			tableKey, events,
+			describePlans,
 		},
 	}
 	for _, fn := range cloud.Functions {
@@ -938,7 +946,7 @@ func TestExamples(t *testing.T) {
 		{"cloud.yaml", func(t *testing.T) *sagequeue.Config { return load(t, "../../examples/cloud.yaml") },
 			map[string]int32{"research": 5, "production": 15}, 2, true, append([]suppression{reservedCapacity}, common...), nil},
 		{"cloud-fairshare.yaml", func(t *testing.T) *sagequeue.Config { return load(t, "../../examples/cloud-fairshare.yaml") },
-			map[string]int32{"plan": 20}, 1, true, append([]suppression{reservedCapacity}, common...), nil},
+			map[string]int32{"plan": 0}, 1, true, append([]suppression{reservedCapacity}, common...), nil},
 		{"built-in", builtIn, map[string]int32{"default": 4}, 1, false, common, nil},
 		// `cdk deploy` synthesizes in the account and region it deploys to
 		// (infra/main.go): ARNs then hold literals, and the suppressions

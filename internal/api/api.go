@@ -79,6 +79,13 @@ type Config struct {
 	LocalEndpoint *LocalEndpoint
 	// Logs reads training job logs for getservicejoblogs; nil has none.
 	Logs LogReader
+	// Plans describes the SageMaker training plans environments name (for
+	// describetrainingplans and the checks of environments and
+	// submissions); nil describes none.
+	Plans PlanSource
+	// PlanEndMargin is how long before a plan's reserved capacity ends its
+	// usable part does (SageMaker's 30 minutes when 0).
+	PlanEndMargin time.Duration
 	// Access, when set, decides what each caller may do (see access.go);
 	// nil allows everything.
 	Access Access
@@ -104,6 +111,9 @@ func New(cfg Config) *Handler {
 	}
 	if cfg.Account.ID == "" {
 		cfg.Account = model.LocalAccount
+	}
+	if cfg.PlanEndMargin <= 0 {
+		cfg.PlanEndMargin = time.Duration(model.DefaultPlanEndMargin) * time.Millisecond
 	}
 	h := &Handler{cfg: cfg}
 	h.ops = map[string]func(context.Context, *request) (any, error){
@@ -132,10 +142,11 @@ func New(cfg Config) *Handler {
 		"listquotashares":             h.listQuotaShares,
 		"deletequotashare":            h.deleteQuotaShare,
 		// sagequeue extensions
-		"getservicejoblogs": h.getServiceJobLogs,
-		"getdashboard":      h.getDashboard,
-		"getutilization":    h.getUtilization,
-		"searchservicejobs": h.searchServiceJobs,
+		"getservicejoblogs":     h.getServiceJobLogs,
+		"getdashboard":          h.getDashboard,
+		"getutilization":        h.getUtilization,
+		"searchservicejobs":     h.searchServiceJobs,
+		"describetrainingplans": h.describeTrainingPlans,
 	}
 	return h
 }

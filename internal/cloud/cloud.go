@@ -54,6 +54,7 @@ import (
 	"github.com/sagequeue/sagequeue/internal/engine"
 	"github.com/sagequeue/sagequeue/internal/events"
 	"github.com/sagequeue/sagequeue/internal/model"
+	"github.com/sagequeue/sagequeue/internal/plans"
 	"github.com/sagequeue/sagequeue/internal/store"
 )
 
@@ -62,7 +63,8 @@ type Deps struct {
 	Config Config
 	Store  store.Store
 	// SageMaker is needed by Schedule (and by StateChange, whose engine
-	// never calls it but requires one).
+	// never calls it but requires one); Submit and Configure describe
+	// training plans with it, and without it describe none.
 	SageMaker engine.SageMaker
 	Bus       events.Bus
 	// Logs reads training job logs for getservicejoblogs (Submit); nil
@@ -122,8 +124,12 @@ func NewSubmit(d Deps) (*Submit, error) {
 }
 
 func (s *Submit) newAPI(acct model.Account) http.Handler {
+	var source api.PlanSource
+	if s.d.SageMaker != nil {
+		source = plans.New(s.d.SageMaker, 0, s.d.Now)
+	}
 	return api.New(api.Config{
-		Store: s.d.Store, Account: acct, Now: s.d.Now, Logs: s.d.Logs, Logger: s.d.Logger,
+		Store: s.d.Store, Account: acct, Now: s.d.Now, Logs: s.d.Logs, Logger: s.d.Logger, Plans: source,
 		Hooks:    &BusHooks{Bus: s.d.Bus, Logger: s.d.Logger, Now: s.d.Now, Observer: s.m.observer()},
 		Identity: CallerIdentity, RequestID: RequestID, ExecutionRoles: s.d.Config.ExecutionRoles,
 	})

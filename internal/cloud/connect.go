@@ -60,7 +60,10 @@ func Connect(ctx context.Context, c Config, logger *slog.Logger, extra ...func(*
 	case FunctionSubmit:
 		logs := cloudwatchlogs.NewFromConfig(awsCfg, func(o *cloudwatchlogs.Options) { endpoint(c.LogsEndpoint, &o.BaseEndpoint) })
 		d.Logs = joblogs.CloudWatch{Client: logs, LogGroup: c.LogGroup}
-	case FunctionSchedule, FunctionStateChange:
+	}
+	switch c.Function {
+	case FunctionSubmit, FunctionSchedule, FunctionStateChange, FunctionConfigure:
+		// Submit and configure describe training plans only.
 		d.SageMaker = sagemaker.NewFromConfig(awsCfg, func(o *sagemaker.Options) { endpoint(c.SageMakerEndpoint, &o.BaseEndpoint) })
 	}
 	return d, nil

@@ -195,6 +195,9 @@ type stack struct {
 	faults *ddbfault.Proxy
 	local  *localsm.Server // nil with a SageMaker double
 	smURL  string
+	// smCalls counts the requests to the local SageMaker endpoint by
+	// operation.
+	smCalls sync.Map // string -> *atomic.Int64
 
 	submitFn, scheduleFn *lambdatest.Function
 	gw                   *httptest.Server
@@ -219,6 +222,9 @@ type stackOptions struct {
 	sagemaker string
 	// tick is the period of the tick (the stack's is a minute).
 	tick time.Duration
+	// localsm changes the local SageMaker endpoint's configuration (its
+	// training plans).
+	localsm func(*localsm.Config)
 }
 
 // The schedule queue's event source mapping, as the stack has it, with a
@@ -246,7 +252,7 @@ func newStack(t *testing.T, o stackOptions) *stack {
 
 	endpoints := endpoints{EventBridge: s.bus.URL(), SageMaker: o.sagemaker, DynamoDB: s.faults.URL()}
 	if o.sagemaker == "" {
-		local, err := localsm.New(localsm.Config{
+		smCfg := localsm.Config{
 			Dir: filepath.Join(s.dir, "sagemaker"), Region: e2eRegion, Account: e2eAccount, StopGrace: 2 * time.Second,
 			Logger: logger.With("component", "localsm"),
 			Emit: func(_ context.Context, ev events.TrainingJobStateChange) {
@@ -257,12 +263,20 @@ func newStack(t *testing.T, o stackOptions) *stack {
 				}
 				s.bus.Put(raw) // SageMaker's events reach the default bus
 			},
-		})
+		}
+		if o.localsm != nil {
+			o.localsm(&smCfg)
+		}
+		local, err := localsm.New(smCfg)
 		if err != nil {
 			t.Fatal(err)
 		}
 		s.local = local
-		smSrv := httptest.NewServer(local)
+		smSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			n, _ := s.smCalls.LoadOrStore(strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "SageMaker."), new(atomic.Int64))
+			n.(*atomic.Int64).Add(1)
+			local.ServeHTTP(w, r)
+		}))
 		t.Cleanup(smSrv.Close)
 		endpoints.SageMaker = smSrv.URL
 	}

@@ -2,12 +2,15 @@ package engine
 
 import (
 	"errors"
+	"fmt"
 	"strings"
+	"time"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
 
 	"github.com/sagequeue/sagequeue/internal/events"
+	"github.com/sagequeue/sagequeue/internal/model"
 )
 
 // outcomeClass is what an outcome reported by SageMaker (a refused
@@ -20,8 +23,10 @@ const (
 	// classAttempt: the attempt failed; the retry strategy decides whether
 	// the job runs again, and the attempt counts.
 	classAttempt outcomeClass = iota
-	// classCapacity: no capacity now (CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY):
-	// back to RUNNABLE without using an attempt, after a backoff.
+	// classCapacity: capacity was lacking, or taken back
+	// (CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY): back to RUNNABLE without
+	// using an attempt, after a backoff, as AWS Batch does ("Jobs stuck in
+	// RUNNABLE due to capacity", AWS Batch user guide).
 	classCapacity
 	// classResourceLimit: an account quota refused the job
 	// (model.ReasonResourceLimit): back to RUNNABLE without using an
@@ -86,17 +91,83 @@ func classifyLaunch(err error) outcomeClass {
 	return classUnknown
 }
 
-// classifyEnd classifies a training job that failed or was stopped, by
-// its FailureReason (SageMaker's, or the one endLaunch made up for a
-// refused launch: "<error code>: <message>").
-func classifyEnd(tj events.TrainingJob) outcomeClass {
+// classifyEnd classifies the end of the current attempt a of job j as tj
+// says (Failed or Stopped), when sagequeue did not ask for the stop: by
+// tj's FailureReason (SageMaker's, or the one endLaunch made up for a
+// refused launch: "<error code>: <message>"), how far the attempt got, and
+// the training plan window it was launched into. For the classes that do
+// not use an attempt (capacity, resource limit, infrastructure) it also
+// returns the statusReason.
+//
+//   - A FailureReason starting "CapacityError": capacity, whenever it
+//     happens (AWS Batch reads it so).
+//   - A FailureReason starting "ResourceLimitExceeded": an account quota.
+//   - InsufficientCapacityError before the job reached Training: a job on a
+//     training plan waited for capacity too long (SageMaker fails it after
+//     2 days in Pending).
+//   - Stopped before it reached Training: it waited for capacity until its
+//     StoppingCondition (MaxPendingTimeInSeconds) ended it; AWS Batch reads
+//     this as capacity too.
+//   - A fault of the machine (an InfrastructureError of the local
+//     endpoint, faults.go): "INFRASTRUCTURE:<FAULT> - <detail>".
+//   - Any other end at or after the end of the training plan window the
+//     attempt was launched into: capacity, as SageMaker terminates a plan's
+//     instances from 30 minutes before a reserved capacity ends, whatever
+//     it then reports.
+func classifyEnd(j *model.ServiceJob, a *model.Attempt, tj events.TrainingJob, now int64) (outcomeClass, string) {
+	const unable = model.ReasonCapacity + " - Unable to provision requested compute resources"
+	waiting := neverTrained(j, a, tj)
 	switch r := tj.FailureReason; {
 	case strings.HasPrefix(r, "CapacityError"):
-		return classCapacity
+		return classCapacity, unable + " (" + r + ")"
 	case strings.HasPrefix(r, "ResourceLimitExceeded"):
-		return classResourceLimit
-	case isMachineFault(tj):
-		return classInfrastructure
+		return classResourceLimit, model.ReasonResourceLimit + " - SageMaker refused the training job for an account quota (" + r + ")"
+	case waiting && strings.HasPrefix(r, "InsufficientCapacityError"):
+		return classCapacity, unable + " (" + r + ")"
+	case waiting && tj.TrainingJobStatus == events.TrainingStopped:
+		return classCapacity, unable + fmt.Sprintf(" (stopped while waiting for capacity: %s)", orElse(tj.SecondaryStatus, tj.TrainingJobStatus))
 	}
-	return classAttempt
+	if fault, detail, ok := infrastructureFault(tj.FailureReason); ok {
+		return classInfrastructure, model.ReasonInfrastructure + ":" + fault + " - " + detail
+	}
+	if a.PlanWindowEnd > 0 {
+		end := max(int64(tj.TrainingEndTime), int64(tj.LastModifiedTime))
+		if end == 0 {
+			end = now
+		}
+		if end >= a.PlanWindowEnd {
+			what := tj.FailureReason
+			if what == "" {
+				what = orElse(tj.SecondaryStatus, tj.TrainingJobStatus)
+			}
+			return classCapacity, fmt.Sprintf("%s - The training plan's window ended at %s and SageMaker took its instances back (%s)",
+				model.ReasonCapacity, time.UnixMilli(a.PlanWindowEnd).UTC().Format(time.RFC3339), what)
+		}
+	}
+	return classAttempt, ""
+}
+
+// neverTrained reports whether an attempt ended while it still waited for
+// its instances: it never started training, sagequeue saw it no further
+// than SCHEDULED (SageMaker's Pending or Starting), and SageMaker's own
+// record of it shows nothing past Starting.
+func neverTrained(j *model.ServiceJob, a *model.Attempt, tj events.TrainingJob) bool {
+	if tj.TrainingStartTime > 0 || a.StartedAt > 0 || j.Status != model.StatusScheduled {
+		return false
+	}
+	for _, t := range tj.SecondaryStatusTransitions {
+		switch t.Status {
+		case "Pending", "Starting", "Stopping", "Stopped", "Failed", "MaxRuntimeExceeded", "MaxWaitTimeExceeded", "Interrupted":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func orElse(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
 }

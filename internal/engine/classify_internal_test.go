@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
+	"strings"
 	"testing"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -42,16 +43,27 @@ func TestClassifyLaunch(t *testing.T) {
 	}
 }
 
+// TestClassifyEnd: the FailureReason of an attempt that reached training
+// (so neither waiting for capacity nor on a plan) decides its class, and the
+// classes that use no attempt come with their statusReason.
 func TestClassifyEnd(t *testing.T) {
-	for reason, want := range map[string]outcomeClass{
-		"CapacityError: Unable to provision requested ML compute capacity": classCapacity,
-		"ResourceLimitExceeded: The account-level service limit ...":       classResourceLimit,
-		"AlgorithmError: exit code 1":                                      classAttempt,
-		"":                                                                 classAttempt,
-		launchFailed + "ValidationException: bad":                          classAttempt,
+	running := &model.ServiceJob{Status: model.StatusRunning}
+	a := &model.Attempt{StartedAt: 1}
+	for reason, want := range map[string]struct {
+		class  outcomeClass
+		prefix string
+	}{
+		"CapacityError: Unable to provision requested ML compute capacity": {classCapacity, model.ReasonCapacity + " - Unable to provision requested compute resources (CapacityError: Unable"},
+		"ResourceLimitExceeded: The account-level service limit ...":       {classResourceLimit, model.ReasonResourceLimit + " - SageMaker refused the training job for an account quota (ResourceLimitExceeded: The account-level"},
+		infrastructureError + ": DISK_FULL - no space left on device":      {classInfrastructure, model.ReasonInfrastructure + ":DISK_FULL - no space left on device"},
+		"AlgorithmError: exit code 1":                                      {classAttempt, ""},
+		"InsufficientCapacityError: lost an instance":                      {classAttempt, ""},
+		"": {classAttempt, ""},
+		launchFailed + "ValidationException: bad": {classAttempt, ""},
 	} {
-		if got := classifyEnd(events.TrainingJob{FailureReason: reason}); got != want {
-			t.Errorf("%q: %v, want %v", reason, got, want)
+		got, why := classifyEnd(running, a, events.TrainingJob{TrainingJobStatus: events.TrainingFailed, FailureReason: reason, TrainingStartTime: 1}, 2)
+		if got != want.class || !strings.HasPrefix(why, want.prefix) || (want.prefix == "") != (why == "") {
+			t.Errorf("%q: %v %q, want %v %q...", reason, got, why, want.class, want.prefix)
 		}
 	}
 }
@@ -96,5 +108,46 @@ func TestMergeHeads(t *testing.T) {
 		if got := ids(mergeHeads(tc.heads, tc.more, tc.fresh, tc.holding)); !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("%s: %v, want %v", name, got, tc.want)
 		}
+	}
+}
+
+// TestClassifyEndAtWindowEnd: an attempt on a training plan that ends at or
+// after the end of its window lost its instances to the window's end,
+// whatever SageMaker reports; one that ends before it failed on its own.
+func TestClassifyEndAtWindowEnd(t *testing.T) {
+	const windowEnd = int64(1_800_000_000_000)
+	running := &model.ServiceJob{Status: model.StatusRunning}
+	a := &model.Attempt{StartedAt: windowEnd - 3_600_000, PlanWindowEnd: windowEnd}
+	tests := map[string]struct {
+		tj   events.TrainingJob
+		want outcomeClass
+	}{
+		"failed after the window ended": {
+			tj:   events.TrainingJob{TrainingJobStatus: events.TrainingFailed, FailureReason: "InternalServerError: instance terminated", TrainingEndTime: events.Millis(windowEnd + 60_000)},
+			want: classCapacity,
+		},
+		"stopped as the window ended": {
+			tj:   events.TrainingJob{TrainingJobStatus: events.TrainingStopped, SecondaryStatus: "Stopped", TrainingEndTime: events.Millis(windowEnd)},
+			want: classCapacity,
+		},
+		"failed before the window ended": {
+			tj:   events.TrainingJob{TrainingJobStatus: events.TrainingFailed, FailureReason: "AlgorithmError: boom", TrainingEndTime: events.Millis(windowEnd - 1)},
+			want: classAttempt,
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got, reason := classifyEnd(running, a, tc.tj, windowEnd)
+			if got != tc.want {
+				t.Fatalf("kind %v, want %v", got, tc.want)
+			}
+			if got == classCapacity && !strings.HasPrefix(reason, model.ReasonCapacity+" - The training plan's window ended at 2027-01-15T08:00:00Z") {
+				t.Errorf("reason %q", reason)
+			}
+		})
+	}
+	// Without a plan window, the same failure after the fact is a failure.
+	if got, _ := classifyEnd(running, &model.Attempt{StartedAt: 1}, tests["failed after the window ended"].tj, windowEnd); got != classAttempt {
+		t.Errorf("an attempt off any plan: %v", got)
 	}
 }

@@ -1,10 +1,7 @@
 package engine
 
 import (
-	"errors"
 	"strings"
-
-	"github.com/aws/smithy-go"
 
 	"github.com/sagequeue/sagequeue/internal/events"
 	"github.com/sagequeue/sagequeue/internal/model"
@@ -33,18 +30,6 @@ func infrastructureFault(failureReason string) (fault, detail string, ok bool) {
 	}
 	fault, detail, _ = strings.Cut(rest, " - ")
 	return fault, detail, fault != ""
-}
-
-func isMachineFault(tj events.TrainingJob) bool {
-	_, _, ok := infrastructureFault(tj.FailureReason)
-	return ok
-}
-
-// isInfrastructureError reports a CreateTrainingJob refused for a fault of
-// the machine.
-func isInfrastructureError(err error) bool {
-	var ae smithy.APIError
-	return errors.As(err, &ae) && ae.ErrorCode() == infrastructureError
 }
 
 // requeueUnused ends the current attempt of j for reason and gives j back

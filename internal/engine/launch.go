@@ -238,7 +238,7 @@ func (e *Engine) launch(ctx context.Context, env *model.ServiceEnvironment, j *m
 		j.ServiceRequestPayload = full.ServiceRequestPayload
 	}
 	a := j.LatestAttempt()
-	in, err := e.trainingJobInput(j, a.TrainingJobName, env)
+	in, err := e.trainingJobInput(j, a.TrainingJobName, env, e.planInstanceType(ctx, env))
 	var arn string
 	if err == nil {
 		var out *sagemaker.CreateTrainingJobOutput
@@ -260,14 +260,16 @@ func (e *Engine) launch(ctx context.Context, env *model.ServiceEnvironment, j *m
 		}
 		return launched, aws.ToString(d.TrainingJobArn)
 	}
-	switch classifyLaunch(err) {
+	switch class := classifyLaunch(err); class {
 	case classThrottled:
 		return throttled, ""
 	case classCapacity, classResourceLimit:
 		reason := errorText(err)
-		if classifyLaunch(err) == classCapacity && !strings.HasPrefix(reason, "CapacityError") {
+		if class == classCapacity && !strings.HasPrefix(reason, "CapacityError") {
 			reason = "CapacityError: " + reason
 		}
+		// What the plans can give may have changed: read them again.
+		e.cfg.Plans.Invalidate()
 		if e.endLaunch(ctx, j, events.TrainingJob{
 			TrainingJobName: a.TrainingJobName, TrainingJobStatus: events.TrainingFailed, FailureReason: reason,
 		}) == unknown {
@@ -398,8 +400,8 @@ func (e *Engine) updateAttempt(ctx context.Context, jobID, trainingJob string, c
 
 // trainingJobInput is the job's payload as a CreateTrainingJob request with
 // the attempt's name, sagequeue's tags, and the environment's training plan
-// when the payload names none.
-func (e *Engine) trainingJobInput(j *model.ServiceJob, name string, env *model.ServiceEnvironment) (*sagemaker.CreateTrainingJobInput, error) {
+// (and the plan's instance type, planType) when the payload names none.
+func (e *Engine) trainingJobInput(j *model.ServiceJob, name string, env *model.ServiceEnvironment, planType string) (*sagemaker.CreateTrainingJobInput, error) {
 	var in sagemaker.CreateTrainingJobInput
 	if err := json.Unmarshal([]byte(j.ServiceRequestPayload), &in); err != nil {
 		return nil, &smithy.GenericAPIError{Code: "ValidationException", Message: "serviceRequestPayload is not a CreateTrainingJob request: " + err.Error(), Fault: smithy.FaultClient}
@@ -420,10 +422,6 @@ func (e *Engine) trainingJobInput(j *model.ServiceJob, name string, env *model.S
 	if j.SubmittedBy != "" {
 		in.Tags = append(in.Tags, smtypes.Tag{Key: aws.String(TagSubmittedBy), Value: aws.String(j.SubmittedBy)})
 	}
-	e.cfg.Training.apply(&in)
-	if e.cfg.LocalDefaults {
-		fillLocalDefaults(&in, j)
-	}
 	if env != nil && env.TrainingPlanArn != "" {
 		if in.ResourceConfig == nil {
 			in.ResourceConfig = &smtypes.ResourceConfig{InstanceCount: aws.Int32(int32(j.Instances))}
@@ -431,6 +429,13 @@ func (e *Engine) trainingJobInput(j *model.ServiceJob, name string, env *model.S
 		if aws.ToString(in.ResourceConfig.TrainingPlanArn) == "" {
 			in.ResourceConfig.TrainingPlanArn = aws.String(env.TrainingPlanArn)
 		}
+		if in.ResourceConfig.InstanceType == "" && len(in.ResourceConfig.InstanceGroups) == 0 && planType != "" {
+			in.ResourceConfig.InstanceType = smtypes.TrainingInstanceType(planType)
+		}
+	}
+	e.cfg.Training.apply(&in)
+	if e.cfg.LocalDefaults {
+		fillLocalDefaults(&in, j)
 	}
 	return &in, nil
 }
@@ -468,10 +473,27 @@ func (d TrainingDefaults) apply(in *sagemaker.CreateTrainingJobInput) {
 		if in.OutputDataConfig != nil && in.OutputDataConfig.KmsKeyId == nil {
 			in.OutputDataConfig.KmsKeyId = aws.String(d.KMSKeyID)
 		}
-		if in.ResourceConfig != nil && in.ResourceConfig.VolumeKmsKeyId == nil {
-			in.ResourceConfig.VolumeKmsKeyId = aws.String(d.KMSKeyID)
+		// SageMaker refuses a volume key for instance types whose volumes
+		// are local NVMe disks, which the instance encrypts itself.
+		if rc := in.ResourceConfig; rc != nil && rc.VolumeKmsKeyId == nil && !instanceStorage(rc) {
+			rc.VolumeKmsKeyId = aws.String(d.KMSKeyID)
 		}
 	}
+}
+
+// instanceStorage reports whether any instance of a resource config has
+// instance storage (model.HasInstanceStorage): its one VolumeKmsKeyId
+// applies to every instance group.
+func instanceStorage(rc *smtypes.ResourceConfig) bool {
+	if model.HasInstanceStorage(string(rc.InstanceType)) {
+		return true
+	}
+	for _, g := range rc.InstanceGroups {
+		if model.HasInstanceStorage(string(g.InstanceType)) {
+			return true
+		}
+	}
+	return false
 }
 
 // Placeholders for members SageMaker requires but the local endpoint has no

@@ -204,6 +204,16 @@ func trainingJobOf(d *sagemaker.DescribeTrainingJobOutput) events.TrainingJob {
 	if d.LastModifiedTime != nil {
 		tj.LastModifiedTime = ms(*d.LastModifiedTime)
 	}
+	for _, t := range d.SecondaryStatusTransitions {
+		st := events.SecondaryStatusTransition{Status: string(t.Status), StatusMessage: aws.ToString(t.StatusMessage)}
+		if t.StartTime != nil {
+			st.StartTime = ms(*t.StartTime)
+		}
+		if t.EndTime != nil {
+			st.EndTime = ms(*t.EndTime)
+		}
+		tj.SecondaryStatusTransitions = append(tj.SecondaryStatusTransitions, st)
+	}
 	return tj
 }
 

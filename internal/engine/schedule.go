@@ -99,7 +99,10 @@ type world struct {
 	envs     map[string]*model.ServiceEnvironment // by ARN
 	queues   map[string]*model.JobQueue           // by ARN
 	policies map[string]*model.SchedulingPolicy   // by ARN
-	snap     *sched.Snapshot
+	plans    map[string]int                       // index in snap.Plans by plan ARN
+	// describedAt is when the oldest copy of the plans was described.
+	describedAt int64
+	snap        *sched.Snapshot
 }
 
 func (e *Engine) readWorld(ctx context.Context) (*world, error) {
@@ -163,6 +166,7 @@ func (e *Engine) pass(ctx context.Context, lease *store.Lease, reconcileAll bool
 	if err != nil {
 		return err
 	}
+	e.readPlans(ctx, w)
 	active, err := e.listAll(ctx, store.JobQuery{Statuses: activeStatuses})
 	if err != nil {
 		return err
@@ -211,13 +215,18 @@ func (e *Engine) pass(ctx context.Context, lease *store.Lease, reconcileAll bool
 	switch {
 	case cut(err):
 		res.More = true // nothing planned: the next pass plans
+		e.observePlans(w, w.snap.Active)
 		return nil
 	case err != nil:
 		return err
 	}
 	took(&res.Phases.Plan)
 	l := e.newLauncher(w, b.by(shareLaunch), res)
-	err = e.apply(ctx, lease, jobs, d, b.by(shareApply), res, func(admitted []*model.ServiceJob) bool {
+	var held []sched.Allocation // what the admitted jobs hold, for the plan metrics
+	err = e.apply(ctx, lease, w, jobs, d, b.by(shareApply), res, func(admitted []*model.ServiceJob) bool {
+		for _, j := range admitted {
+			held = append(held, sched.AllocationOf(j))
+		}
 		start := time.Now()
 		l.launch(ctx, admitted)
 		res.Phases.Launch += time.Since(start)
@@ -228,7 +237,11 @@ func (e *Engine) pass(ctx context.Context, lease *store.Lease, reconcileAll bool
 	if err != nil {
 		return err
 	}
-	return e.preempt(ctx, lease, active, d.Preempt, res)
+	if err := e.preempt(ctx, lease, active, d.Preempt, res); err != nil {
+		return err
+	}
+	e.observePlans(w, slices.Concat(w.snap.Active, held))
+	return nil
 }
 
 // plan reads the heads of every line and runs sched.Plan, reading deeper
@@ -306,6 +319,7 @@ func (e *Engine) plan(ctx context.Context, w *world, active, promoted []*model.S
 			return nil, sched.Decisions{}, err
 		}
 	}
+	e.refreshPlansAfterCapacityFailures(ctx, w, jobs)
 	for {
 		w.snap.Runnable, w.snap.Truncated = w.snap.Runnable[:0], w.snap.Truncated[:0]
 		for _, l := range lines {
@@ -453,7 +467,7 @@ const applyChunk = 100
 // writes the next batch (and stops admitting when launch says the pass
 // launches no more): when the pass's time runs out, few jobs are left
 // admitted and not launched.
-func (e *Engine) apply(ctx context.Context, lease *store.Lease, jobs map[string]*model.ServiceJob, d sched.Decisions, stop time.Time, res *PassResult, launch func([]*model.ServiceJob) bool) error {
+func (e *Engine) apply(ctx context.Context, lease *store.Lease, w *world, jobs map[string]*model.ServiceJob, d sched.Decisions, stop time.Time, res *PassResult, launch func([]*model.ServiceJob) bool) error {
 	now := e.nowMs()
 	type change struct {
 		from model.JobStatus
@@ -495,6 +509,7 @@ func (e *Engine) apply(ctx context.Context, lease *store.Lease, jobs map[string]
 			j.Launches++
 			j.Attempts = append(j.Attempts, model.Attempt{
 				TrainingJobName: e.TrainingJobName(j.JobID, int(j.Launches)), ServiceEnvironment: a.Environment,
+				PlanWindowEnd: w.planWindowEnd(a.Environment, now),
 			})
 			return nil
 		})

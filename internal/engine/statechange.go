@@ -132,7 +132,8 @@ func (e *Engine) advance(j *model.ServiceJob, tj events.TrainingJob, now int64) 
 		e.endAttempt(j, a, tj, now, reason)
 		_ = j.Transition(model.StatusSucceeded, now, reason)
 	default:
-		switch reason, class := e.attemptReason(j, tj), classifyEnd(tj); {
+		class, classReason := classifyEnd(j, a, tj, now)
+		switch reason := e.attemptReason(j, tj); {
 		case j.TerminateReason != "":
 			e.endAttempt(j, a, tj, now, reason)
 			j.IsTerminated = true
@@ -152,20 +153,19 @@ func (e *Engine) advance(j *model.ServiceJob, tj events.TrainingJob, now int64) 
 		case j.StopReason == "" && class == classCapacity:
 			// No capacity: back to the queue without using an attempt, and
 			// not again before a backoff that doubles with each failure.
-			reason = model.ReasonCapacity + " - Unable to provision requested compute resources (" + tj.FailureReason + ")"
-			e.requeueUnused(j, a, tj, now, reason)
+			// What the plans can give may have changed: read them again.
+			e.cfg.Plans.Invalidate()
+			e.requeueUnused(j, a, tj, now, classReason)
 		case j.StopReason == "" && class == classResourceLimit:
 			// An account quota: the same, under a reason of its own, which
 			// job state time limit actions can act on.
-			reason = model.ReasonResourceLimit + " - SageMaker refused the training job for an account quota (" + tj.FailureReason + ")"
-			e.requeueUnused(j, a, tj, now, reason)
+			e.requeueUnused(j, a, tj, now, classReason)
 		case j.StopReason == "" && class == classInfrastructure:
 			// The machine failed the job, not the job itself: the same.
 			fault, detail, _ := infrastructureFault(tj.FailureReason)
-			reason = model.ReasonInfrastructure + ":" + fault + " - " + detail
 			e.cfg.Logger.Warn("a fault of the machine ended a training job; the job goes back to its queue without using an attempt",
 				"job", j.JobID, "trainingJob", tj.TrainingJobName, "fault", fault, "detail", detail)
-			e.requeueUnused(j, a, tj, now, reason)
+			e.requeueUnused(j, a, tj, now, classReason)
 		case j.ShouldRetry(reason):
 			e.endAttempt(j, a, tj, now, reason)
 			j.Placements++
