@@ -135,3 +135,48 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	t.Logf("TestDashboardInBrowser took %s", time.Since(started).Round(time.Millisecond))
 }
+
+// TestDashboardPlanTimeline has headless Chromium check the overview's
+// training plan card (dashboard_plans.mjs): the plan's status and use now,
+// its windows and its use over time on the timeline.
+func TestDashboardPlanTimeline(t *testing.T) {
+	node := browserTools(t)
+	s := StartServer(t, `
+trainingPlans:
+  - name: demo
+    instanceType: ml.p5.48xlarge
+    instanceCount: 2
+    windows:
+      - {startsIn: 0s, duration: 2h}
+      - {startsIn: 150m, duration: 2h}
+environments:
+  - name: gpus
+    trainingPlan: {arn: "arn:aws:sagemaker:local:000000000000:training-plan/demo"}
+queues:
+  # the job names no MaxRuntimeInSeconds: SageMaker's default of a day
+  # does not fit in the 2h window, so the queue lets it start anyway
+  - {name: plan, priority: 1, environments: [gpus], partialWindows: true}
+`, ServerOptions{})
+	release := s.File("release")
+	id := s.Submit("plan", "trainer", Payload(blocker(release), 1))
+	s.WaitStatus(id, types.ServiceJobStatusRunning, 30*time.Second)
+	defer touch(t, release)
+
+	out, err := filepath.Abs(dashboardOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	input, _ := json.Marshal(map[string]string{"url": s.URL + "/", "out": out, "chromium": chromiumPath, "userDataDir": t.TempDir()})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "dashboard_plans.mjs")
+	cmd.Env = append(os.Environ(), "DASHBOARD_TEST="+string(input))
+	output, err := cmd.CombinedOutput()
+	t.Logf("dashboard_plans.mjs:\n%s", output)
+	if err != nil {
+		t.Fatalf("the browser test of the plan timeline failed: %v (see %s)", err, filepath.Join(out, "plans-failure.png"))
+	}
+}

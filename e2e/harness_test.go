@@ -99,6 +99,7 @@ type ServerOptions struct {
 	Tick          time.Duration // --tick (default 100ms: time limits and ticks act fast)
 	StopGrace     time.Duration // --stop-grace (default 2s)
 	InstanceLimit int           // --instance-limit
+	PlanEndMargin time.Duration // --plan-end-margin (default: the server's, SageMaker's 30m)
 	// Host is the address to listen on (127.0.0.1); the port is free.
 	Host string
 	// Args are more flags (--auth-file, --tls-cert, ...).
@@ -153,6 +154,9 @@ func StartServer(t testing.TB, config string, o ServerOptions) *Server {
 	s.args = []string{"--data-dir", s.DataDir, "--config", cfg, "--tick", o.Tick.String(), "--stop-grace", o.StopGrace.String()}
 	if o.InstanceLimit > 0 {
 		s.args = append(s.args, "--instance-limit", strconv.Itoa(o.InstanceLimit))
+	}
+	if o.PlanEndMargin > 0 {
+		s.args = append(s.args, "--plan-end-margin", o.PlanEndMargin.String())
 	}
 	if !o.KeepJobs {
 		s.args = append(s.args, "--stop-jobs-on-exit")

@@ -1,8 +1,8 @@
 // Command schedule is the Lambda function that runs scheduling passes
-// (engine.Schedule): EventBridge invokes it with schedule requests, the
-// one-minute tick and SageMaker training job state changes. Its reserved
-// concurrency is 1, so passes do not queue up behind the scheduler lease.
-// docs/configuration.md lists its environment variables.
+// (engine.Schedule): an SQS event source mapping invokes it with batches of
+// schedule requests and one-minute ticks, which EventBridge puts on its
+// queue, at most two invocations at a time; the scheduler lease runs one
+// pass at a time. docs/configuration.md lists its environment variables.
 package main
 
 import (

@@ -32,7 +32,9 @@ type Deployment struct {
 	StackName string `json:"stackName,omitempty"`
 	// NamePrefix starts every training job name (<prefix>-<jobId>-<attempt>);
 	// the schedule function's SageMaker permissions and the SageMaker event
-	// rule are limited to training jobs with it (default "sagequeue").
+	// rule are limited to training jobs with it (default "sagequeue"). Lower
+	// case only: IAM matches ARNs case-sensitively, and SageMaker has
+	// reported training job ARNs in lower case for mixed-case names.
 	NamePrefix string `json:"namePrefix,omitempty"`
 	// ExecutionRoleArns are the IAM roles training jobs may run as: the
 	// only roles the schedule function may pass to SageMaker. The first is
@@ -146,6 +148,9 @@ func (c *Config) Validate() error {
 	if !stackNamePattern.MatchString(d.StackName) {
 		bad("deployment.stackName %q must be 1-128 letters, digits or hyphens, starting with a letter", d.StackName)
 	}
+	if d.NamePrefix != strings.ToLower(d.NamePrefix) {
+		bad("deployment.namePrefix %q must be lower case: IAM matches the training jobs' ARNs case-sensitively, and SageMaker has reported them in lower case for names in mixed case", d.NamePrefix)
+	}
 	if len(d.ExecutionRoleArns) == 0 {
 		bad("deployment.executionRoleArns: at least one execution role is required: training jobs run as one, and the schedule function may pass only these")
 	}
@@ -179,6 +184,9 @@ func (c *Config) Validate() error {
 	}
 	if d.AlarmTopicArn != "" && !snsTopicPattern.MatchString(d.AlarmTopicArn) {
 		bad("deployment.alarmTopicArn %q is not an SNS topic ARN", d.AlarmTopicArn)
+	}
+	if len(c.TrainingPlans) > 0 {
+		bad("trainingPlans declares training plans for the local SageMaker endpoint of `sagequeue serve` to emulate; a deployment uses SageMaker's own plans: name them in environments (trainingPlan.arn)")
 	}
 	for _, arn := range c.TrainingPlanArns() {
 		if !model.IsTrainingPlanARN(arn) {

@@ -51,6 +51,12 @@ func (s *Sagequeue) role(fn cloud.Function, logs awslogs.LogGroup) awsiam.Role {
 	if perms.PutEvents {
 		add("PublishEvents", []string{"events:PutEvents"}, []string{*s.Bus.EventBusArn()}, nil)
 	}
+	if fn == cloud.FunctionSchedule {
+		// The event source mapping reads the schedule queue with the
+		// function's role (what AWSLambdaSQSQueueExecutionRole grants, on
+		// this queue alone).
+		add("ScheduleRequests", []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}, []string{*s.ScheduleRequests.QueueArn()}, nil)
+	}
 	if q, ok := s.AsyncDeadLetters[fn]; ok {
 		// Lambda sends failed asynchronous invocations to the dead-letter
 		// queue with the function's role.
@@ -68,6 +74,11 @@ func (s *Sagequeue) role(fn cloud.Function, logs awslogs.LogGroup) awsiam.Role {
 	}
 	if len(perms.SageMaker) > 0 {
 		s.sageMakerStatements(add, perms.SageMaker)
+	}
+	if plans := s.cfg.TrainingPlanArns(); len(perms.TrainingPlans) > 0 && len(plans) > 0 {
+		// Describing exactly the plans the configuration names: their
+		// windows and capacity, and (configure) that they exist.
+		add("DescribeTrainingPlans", perms.TrainingPlans, plans, nil)
 	}
 
 	spec := specs[fn]

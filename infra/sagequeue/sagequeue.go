@@ -3,8 +3,18 @@
 // Lambda functions (submit behind an IAM-authorized HTTP API, schedule,
 // statechange, and configure behind a custom resource that applies the
 // deployment's configuration), the EventBridge rules and bus that connect
-// them, dead-letter queues, log groups, alarms, and one least-privilege
-// role per function built from cloud.PermissionsOf.
+// them, the SQS queue that coalesces the schedule function's triggers,
+// dead-letter queues, log groups, alarms, and one least-privilege role per
+// function built from cloud.PermissionsOf.
+//
+// No function has reserved concurrency: reserving any needs 100 units of
+// the account's concurrency left unreserved, which new and low-quota
+// accounts (limits of 10 or 50) do not have, and deployments there fail.
+// Passes are kept few by the queue instead: its event source mapping
+// invokes the schedule function with every request that has waited (a
+// batching window of a second), two invocations at most (the lowest
+// maximum concurrency SQS event sources take), and the scheduler lease
+// lets one pass run at a time.
 //
 // docs/configuration.md is the contract between the functions and this
 // stack: every environment variable they read and what they expect of the
@@ -74,9 +84,16 @@ type Sagequeue struct {
 	LogGroups map[cloud.Function]awslogs.LogGroup
 	// Roles are the functions' execution roles, by name.
 	Roles map[cloud.Function]awsiam.Role
-	// AsyncDeadLetters receive the asynchronous invocations of schedule and
-	// statechange that failed every retry or expired.
+	// AsyncDeadLetters receive the asynchronous invocations of statechange
+	// that failed every retry or expired.
 	AsyncDeadLetters map[cloud.Function]awssqs.Queue
+	// ScheduleRequests coalesces the schedule function's triggers
+	// (Schedule Requested events and the tick); ScheduleRequestsMapping is
+	// its event source mapping; ScheduleDeadLetters receives the requests
+	// whose passes failed maxScheduleReceives times.
+	ScheduleRequests        awssqs.Queue
+	ScheduleRequestsMapping awslambda.EventSourceMapping
+	ScheduleDeadLetters     awssqs.Queue
 	// EventsDeadLetters receives the events the rules could not deliver.
 	EventsDeadLetters awssqs.Queue
 	Alarms            []awscloudwatch.Alarm
@@ -90,16 +107,15 @@ type Sagequeue struct {
 type fnSpec struct {
 	id          string
 	description string
-	timeout     float64 // seconds
+	timeout     float64 // seconds (cloud.Timeouts)
 	memory      float64 // MB
 }
 
 var specs = map[cloud.Function]fnSpec{
-	cloud.FunctionSubmit: {"Submit", "sagequeue API (AWS Batch service-job API) behind the HTTP API", 29, 256},
-	// Below the scheduler lease's 60 s time to live (docs/configuration.md).
-	cloud.FunctionSchedule:    {"Schedule", "sagequeue scheduling passes", 50, 512},
-	cloud.FunctionStateChange: {"StateChange", "sagequeue: SageMaker training job state changes to service jobs", 30, 256},
-	cloud.FunctionConfigure:   {"Configure", "sagequeue: applies the deployment's configuration (custom resource)", 300, 256},
+	cloud.FunctionSubmit:      {"Submit", "sagequeue API (AWS Batch service-job API) behind the HTTP API", cloud.Timeouts[cloud.FunctionSubmit].Seconds(), 256},
+	cloud.FunctionSchedule:    {"Schedule", "sagequeue scheduling passes", cloud.Timeouts[cloud.FunctionSchedule].Seconds(), 512},
+	cloud.FunctionStateChange: {"StateChange", "sagequeue: SageMaker training job state changes to service jobs", cloud.Timeouts[cloud.FunctionStateChange].Seconds(), 256},
+	cloud.FunctionConfigure:   {"Configure", "sagequeue: applies the deployment's configuration (custom resource)", cloud.Timeouts[cloud.FunctionConfigure].Seconds(), 256},
 }
 
 // New builds sagequeue in scope.
@@ -136,12 +152,16 @@ func New(scope constructs.Construct, id string, props *Props) (*Sagequeue, error
 		Description: jsii.String("sagequeue: Schedule Requested and Service Job State Change events"),
 	})
 	s.EventsDeadLetters = s.queue("EventsDeadLetters")
-	for _, fn := range []cloud.Function{cloud.FunctionSchedule, cloud.FunctionStateChange} {
-		s.AsyncDeadLetters[fn] = s.queue(specs[fn].id + "DeadLetters")
-	}
+	s.AsyncDeadLetters[cloud.FunctionStateChange] = s.queue(specs[cloud.FunctionStateChange].id + "DeadLetters")
+	s.scheduleQueue()
 	for _, fn := range cloud.Functions {
 		s.function(fn, assets)
 	}
+	s.ScheduleRequestsMapping = awslambda.NewEventSourceMapping(s.Construct, jsii.String("ScheduleRequestsMapping"), &awslambda.EventSourceMappingProps{
+		Target: s.Functions[cloud.FunctionSchedule], EventSourceArn: s.ScheduleRequests.QueueArn(),
+		BatchSize: jsii.Number(scheduleBatchSize), MaxBatchingWindow: awscdk.Duration_Seconds(jsii.Number(scheduleBatchingWindow)),
+		MaxConcurrency: jsii.Number(scheduleMaxConcurrency),
+	})
 	s.api()
 	s.rules()
 	s.Configuration = awscdk.NewCustomResource(s.Construct, jsii.String("Configuration"), &awscdk.CustomResourceProps{
@@ -237,6 +257,40 @@ func (s *Sagequeue) queue(id string) awssqs.Queue {
 	})
 }
 
+// The schedule queue's settings.
+const (
+	// scheduleBatchSize and scheduleBatchingWindow (seconds): every
+	// request that arrives within a second goes to one invocation, and so
+	// to one pass (a window needs no more than a batch size; 100 is
+	// plenty, as all requests mean the same).
+	scheduleBatchSize      = 100
+	scheduleBatchingWindow = 1
+	// scheduleMaxConcurrency: two invocations at most; the second waits
+	// for the first's lease and then runs its own pass, which sees what
+	// arrived meanwhile. Lambda's minimum for SQS event sources is 2.
+	scheduleMaxConcurrency = 2
+	// maxScheduleReceives: a request whose passes failed this many times
+	// goes to the dead-letter queue, and its alarm fires.
+	maxScheduleReceives = 5
+)
+
+// scheduleQueue makes the queue that coalesces the schedule function's
+// triggers, and its dead-letter queue. Its visibility timeout is six times
+// the function's timeout plus the batching window, as Lambda's
+// documentation of SQS event sources asks, so that a batch is not handed
+// out twice while Lambda still retries a throttled invocation of it. A
+// request waits at most a day: by then the tick has run a thousand passes.
+func (s *Sagequeue) scheduleQueue() {
+	s.ScheduleDeadLetters = s.queue("ScheduleDeadLetters")
+	s.ScheduleRequests = awssqs.NewQueue(s.Construct, jsii.String("ScheduleRequests"), &awssqs.QueueProps{
+		Encryption:        awssqs.QueueEncryption_SQS_MANAGED,
+		EnforceSSL:        jsii.Bool(true),
+		RetentionPeriod:   awscdk.Duration_Days(jsii.Number(1)),
+		VisibilityTimeout: awscdk.Duration_Seconds(jsii.Number(6*specs[cloud.FunctionSchedule].timeout + scheduleBatchingWindow)),
+		DeadLetterQueue:   &awssqs.DeadLetterQueue{Queue: s.ScheduleDeadLetters, MaxReceiveCount: jsii.Number(maxScheduleReceives)},
+	})
+}
+
 func (s *Sagequeue) retention() awslogs.RetentionDays {
 	return retentionDays[s.cfg.Deployment.LogRetentionDays]
 }
@@ -266,15 +320,6 @@ func (s *Sagequeue) function(fn cloud.Function, assets string) {
 	}
 	s.Roles[fn] = props.Role.(awsiam.Role)
 	switch fn {
-	case cloud.FunctionSchedule:
-		// One pass at a time: a second one would only find the lease held.
-		props.ReservedConcurrentExecutions = jsii.Number(1)
-		// Every event means "run a pass", and the one-minute tick runs one
-		// anyway: a request that waited ten minutes behind busy passes is
-		// stale. One that expires lands in the dead-letter queue, whose
-		// alarm then says the scheduler cannot keep up.
-		props.MaxEventAge = awscdk.Duration_Minutes(jsii.Number(10))
-		props.RetryAttempts = jsii.Number(2)
 	case cloud.FunctionStateChange:
 		// A state change applied late is still right (only forward
 		// transitions apply); one lost waits for the reconciliation of
@@ -351,9 +396,18 @@ func (s *Sagequeue) rules() {
 			DeadLetterQueue: s.EventsDeadLetters, RetryAttempts: jsii.Number(retries), MaxEventAge: age,
 		})
 	}
+	// The schedule function's triggers go to its queue, which coalesces
+	// them.
+	toQueue := func(retries float64, age awscdk.Duration) awsevents.IRuleTarget {
+		return awseventstargets.NewSqsQueue(s.ScheduleRequests, &awseventstargets.SqsQueueProps{
+			DeadLetterQueue: s.EventsDeadLetters, RetryAttempts: jsii.Number(retries), MaxEventAge: age,
+		})
+	}
 	// SageMaker's state changes of our training jobs only: the prefix
-	// keeps the functions from running for every training job of the
-	// account.
+	// keeps the function from running for every training job of the
+	// account. They go to statechange alone, which asks for a pass
+	// (Schedule Requested) when a job gave capacity back: a state change
+	// that frees nothing needs no pass.
 	sm := awsevents.NewRule(s.Construct, jsii.String("TrainingJobStateChange"), &awsevents.RuleProps{
 		Description: jsii.String("sagequeue: state changes of its SageMaker training jobs"),
 		EventPattern: &awsevents.EventPattern{
@@ -366,7 +420,6 @@ func (s *Sagequeue) rules() {
 	})
 	age := awscdk.Duration_Hours(jsii.Number(sageMakerEventAgeHours))
 	sm.AddTarget(target(cloud.FunctionStateChange, sageMakerRetries, age))
-	sm.AddTarget(target(cloud.FunctionSchedule, sageMakerRetries, age))
 
 	// A pass request that cannot be delivered in five minutes is
 	// superseded by the tick.
@@ -378,7 +431,7 @@ func (s *Sagequeue) rules() {
 			DetailType: jsii.Strings(events.DetailTypeScheduleRequested),
 		},
 	})
-	req.AddTarget(target(cloud.FunctionSchedule, 3, awscdk.Duration_Minutes(jsii.Number(5))))
+	req.AddTarget(toQueue(3, awscdk.Duration_Minutes(jsii.Number(5))))
 
 	// The tick: time limits, attempt timeouts, reconciliation of lost
 	// events. A tick older than a minute is the next one's job.
@@ -386,22 +439,31 @@ func (s *Sagequeue) rules() {
 		Description: jsii.String("sagequeue: the one-minute scheduling tick"),
 		Schedule:    awsevents.Schedule_Rate(awscdk.Duration_Minutes(jsii.Number(1))),
 	})
-	tick.AddTarget(target(cloud.FunctionSchedule, 1, awscdk.Duration_Minutes(jsii.Number(1))))
+	tick.AddTarget(toQueue(1, awscdk.Duration_Minutes(jsii.Number(1))))
 }
 
 // alarms: each function's errors and throttles, each dead-letter queue's
-// messages.
+// messages, and schedule requests that wait too long. They fire on
+// sustained trouble, not on one failure that a retry mends: the errors of
+// schedule and statechange (whose failures Lambda and SQS retry) and every
+// function's throttles (now that none has reserved concurrency, throttling
+// means the account's concurrency is spent) must last three 5-minute
+// periods in a row. A failed API request (submit) or deployment
+// (configure) is an answer someone saw fail, and a message in a
+// dead-letter queue has failed every retry already: those fire at once.
+// Without AlarmTopicArn the alarms notify nobody; they only show in
+// CloudWatch.
 func (s *Sagequeue) alarms() {
 	var topic awssns.ITopic
 	if arn := s.cfg.Deployment.AlarmTopicArn; arn != "" {
 		topic = awssns.Topic_FromTopicArn(s.Construct, jsii.String("AlarmTopic"), jsii.String(arn))
 	}
 	five := awscdk.Duration_Minutes(jsii.Number(5))
-	add := func(id, description string, metric awscloudwatch.IMetric, evaluations float64) {
+	add := func(id, description string, metric awscloudwatch.IMetric, threshold, evaluations float64) {
 		a := awscloudwatch.NewAlarm(s.Construct, jsii.String(id), &awscloudwatch.AlarmProps{
 			AlarmDescription:   jsii.String(description),
 			Metric:             metric,
-			Threshold:          jsii.Number(1),
+			Threshold:          jsii.Number(threshold),
 			EvaluationPeriods:  jsii.Number(evaluations),
 			DatapointsToAlarm:  jsii.Number(evaluations),
 			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -415,22 +477,25 @@ func (s *Sagequeue) alarms() {
 	sum := &awscloudwatch.MetricOptions{Period: five, Statistic: jsii.String("Sum")}
 	for _, fn := range cloud.Functions {
 		f, id := s.Functions[fn], specs[fn].id
-		add(id+"Errors", fmt.Sprintf("sagequeue %s: invocations failed", fn), f.MetricErrors(sum), 1)
-		if fn == cloud.FunctionSchedule {
-			// Reserved concurrency 1 throttles every event that arrives
-			// during a pass; Lambda retries those, so only throttling
-			// that lasts (three 5-minute periods in a row) says passes
-			// cannot keep up.
-			add(id+"Throttles", "sagequeue schedule: throttled for 15 minutes in a row; passes cannot keep up with their triggers", f.MetricThrottles(sum), 3)
-			continue
+		switch fn {
+		case cloud.FunctionSchedule, cloud.FunctionStateChange:
+			add(id+"Errors", fmt.Sprintf("sagequeue %s: invocations failed in each of 15 minutes' 5-minute periods (retries have not mended it)", fn), f.MetricErrors(sum), 1, sustained)
+		default:
+			add(id+"Errors", fmt.Sprintf("sagequeue %s: invocations failed", fn), f.MetricErrors(sum), 1, 1)
 		}
-		add(id+"Throttles", fmt.Sprintf("sagequeue %s: invocations throttled", fn), f.MetricThrottles(sum), 1)
+		add(id+"Throttles", fmt.Sprintf("sagequeue %s: throttled for 15 minutes in a row; the account's Lambda concurrency is spent", fn), f.MetricThrottles(sum), 1, sustained)
 	}
 	visible := &awscloudwatch.MetricOptions{Period: five, Statistic: jsii.String("Maximum")}
-	for _, fn := range []cloud.Function{cloud.FunctionSchedule, cloud.FunctionStateChange} {
-		add(specs[fn].id+"DeadLettersVisible", fmt.Sprintf("sagequeue %s: asynchronous invocations failed every retry or expired", fn),
-			s.AsyncDeadLetters[fn].MetricApproximateNumberOfMessagesVisible(visible), 1)
-	}
-	add("EventsDeadLettersVisible", "sagequeue: EventBridge could not deliver events to the functions",
-		s.EventsDeadLetters.MetricApproximateNumberOfMessagesVisible(visible), 1)
+	add(specs[cloud.FunctionStateChange].id+"DeadLettersVisible", "sagequeue statechange: asynchronous invocations failed every retry or expired",
+		s.AsyncDeadLetters[cloud.FunctionStateChange].MetricApproximateNumberOfMessagesVisible(visible), 1, 1)
+	add("ScheduleDeadLettersVisible", fmt.Sprintf("sagequeue schedule: passes failed %d times for a request", maxScheduleReceives),
+		s.ScheduleDeadLetters.MetricApproximateNumberOfMessagesVisible(visible), 1, 1)
+	add("ScheduleRequestsAge", "sagequeue schedule: requests for a pass have waited 10 minutes, for 10 minutes; passes cannot keep up or keep failing",
+		s.ScheduleRequests.MetricApproximateAgeOfOldestMessage(visible), 600, 2)
+	add("EventsDeadLettersVisible", "sagequeue: EventBridge could not deliver events to the functions or the schedule queue",
+		s.EventsDeadLetters.MetricApproximateNumberOfMessagesVisible(visible), 1, 1)
 }
+
+// sustained is how many 5-minute periods in a row an alarm on retried
+// failures waits for.
+const sustained = 3

@@ -136,6 +136,8 @@ func synthIn(t *testing.T, cfg *sagequeue.Config, env *awscdk.Environment) *synt
 	name(sq.Table, "Table")
 	name(sq.Bus, "Bus")
 	name(sq.EventsDeadLetters, "EventsDeadLetters")
+	name(sq.ScheduleRequests, "ScheduleRequests")
+	name(sq.ScheduleDeadLetters, "ScheduleDeadLetters")
 	for fn, f := range sq.Functions {
 		id := strings.ToUpper(string(fn[:1])) + string(fn[1:])
 		name(f, id)
@@ -434,8 +436,9 @@ func TestFunctions(t *testing.T) {
 		if p["Role"] != "${"+name+"Role.Arn}" {
 			t.Errorf("%s: role %v", fn, p["Role"])
 		}
-		// Reserved concurrency 1 for schedule only; the others scale.
-		if rc := p["ReservedConcurrentExecutions"]; (fn == cloud.FunctionSchedule) != (rc == 1.0) || (fn != cloud.FunctionSchedule && rc != nil) {
+		// No reserved concurrency: it needs 100 units of unreserved account
+		// concurrency that new and low-quota accounts lack.
+		if rc, ok := p["ReservedConcurrentExecutions"]; ok {
 			t.Errorf("%s: reserved concurrency %v", fn, rc)
 		}
 		dlq, async := sq.AsyncDeadLetters[fn]
@@ -454,13 +457,11 @@ func TestFunctions(t *testing.T) {
 		p := s.render(props(r)).(map[string]any)
 		invoke[p["FunctionName"].(string)] = p
 	}
-	for fn, age := range map[string]float64{"${Schedule}": 600, "${Statechange}": 21600} {
-		if p := invoke[fn]; p == nil || p["MaximumRetryAttempts"] != 2.0 || p["MaximumEventAgeInSeconds"] != age {
-			t.Errorf("%s: event invoke config %v", fn, p)
-		}
+	if p := invoke["${Statechange}"]; p == nil || p["MaximumRetryAttempts"] != 2.0 || p["MaximumEventAgeInSeconds"] != 21600.0 {
+		t.Errorf("statechange: event invoke config %v", p)
 	}
-	if len(invoke) != 2 {
-		t.Errorf("event invoke configs %v", invoke)
+	if len(invoke) != 1 {
+		t.Errorf("event invoke configs %v: schedule is no longer invoked asynchronously", invoke)
 	}
 	for _, r := range s.resources("AWS::Logs::LogGroup") {
 		if props(r)["RetentionInDays"] != 30.0 {
@@ -507,8 +508,9 @@ func TestRules(t *testing.T) {
 	if !reflect.DeepEqual(sm["EventPattern"], wantPattern) || sm["EventBusName"] != nil {
 		t.Errorf("SageMaker rule: pattern %v on bus %v, want %v on the default bus", sm["EventPattern"], sm["EventBusName"], wantPattern)
 	}
+	// Statechange only: it asks for a pass when a job gave capacity back.
 	tg, retry := targets(sm)
-	if !reflect.DeepEqual(tg, []target{{"${Statechange.Arn}", "${EventsDeadLetters.Arn}"}, {"${Schedule.Arn}", "${EventsDeadLetters.Arn}"}}) {
+	if !reflect.DeepEqual(tg, []target{{"${Statechange.Arn}", "${EventsDeadLetters.Arn}"}}) {
 		t.Errorf("SageMaker rule targets %v", tg)
 	}
 	for _, r := range retry {
@@ -521,7 +523,7 @@ func TestRules(t *testing.T) {
 	if !reflect.DeepEqual(req["EventPattern"], map[string]any{"source": []any{"sagequeue"}, "detail-type": []any{"Schedule Requested"}}) || req["EventBusName"] != "${Bus}" {
 		t.Errorf("Schedule Requested rule: %v on %v", req["EventPattern"], req["EventBusName"])
 	}
-	if tg, retry := targets(req); !reflect.DeepEqual(tg, []target{{"${Schedule.Arn}", "${EventsDeadLetters.Arn}"}}) ||
+	if tg, retry := targets(req); !reflect.DeepEqual(tg, []target{{"${ScheduleRequests.Arn}", "${EventsDeadLetters.Arn}"}}) ||
 		!reflect.DeepEqual(retry[0], map[string]any{"MaximumEventAgeInSeconds": 300.0, "MaximumRetryAttempts": 3.0}) {
 		t.Errorf("Schedule Requested targets %v %v", tg, retry)
 	}
@@ -530,7 +532,7 @@ func TestRules(t *testing.T) {
 	if tick["ScheduleExpression"] != "rate(1 minute)" || tick["EventBusName"] != nil {
 		t.Errorf("tick %v", tick)
 	}
-	if tg, _ := targets(tick); !reflect.DeepEqual(tg, []target{{"${Schedule.Arn}", "${EventsDeadLetters.Arn}"}}) {
+	if tg, _ := targets(tick); !reflect.DeepEqual(tg, []target{{"${ScheduleRequests.Arn}", "${EventsDeadLetters.Arn}"}}) {
 		t.Errorf("tick targets %v", tg)
 	}
 	if n := len(s.resources("AWS::Events::EventBus")); n != 1 {
@@ -541,17 +543,29 @@ func TestRules(t *testing.T) {
 func TestDeadLetterQueuesAndAlarms(t *testing.T) {
 	s := fullStack(t)
 	queues := s.resources("AWS::SQS::Queue")
-	if len(queues) != 3 {
-		t.Errorf("%d queues, want 3", len(queues))
+	if len(queues) != 4 {
+		t.Errorf("%d queues, want 4", len(queues))
 	}
 	for id, q := range queues {
-		p := props(q)
-		if p["SqsManagedSseEnabled"] != true || p["MessageRetentionPeriod"] != 1209600.0 {
+		p := s.render(props(q)).(map[string]any)
+		if p["SqsManagedSseEnabled"] != true {
 			t.Errorf("queue %s: %v", id, p)
 		}
+		if strings.HasPrefix(id, "SagequeueScheduleRequests") {
+			// Six times the function's timeout and the batching window; a
+			// day's retention; five failed passes to the dead letters.
+			if p["VisibilityTimeout"] != 301.0 || p["MessageRetentionPeriod"] != 86400.0 ||
+				!reflect.DeepEqual(p["RedrivePolicy"], map[string]any{"deadLetterTargetArn": "${ScheduleDeadLetters.Arn}", "maxReceiveCount": 5.0}) {
+				t.Errorf("schedule queue: %v", p)
+			}
+		} else if p["MessageRetentionPeriod"] != 1209600.0 {
+			t.Errorf("dead-letter queue %s: %v", id, p)
+		}
 	}
-	// Every queue refuses requests without TLS.
+	// Every queue refuses requests without TLS; EventBridge may send to the
+	// schedule queue, from the rules that target it only.
 	ssl := map[string]bool{}
+	senders := map[string]bool{}
 	for _, r := range s.resources("AWS::SQS::QueuePolicy") {
 		p := s.render(props(r)).(map[string]any)
 		for _, st := range p["PolicyDocument"].(map[string]any)["Statement"].([]any) {
@@ -559,37 +573,62 @@ func TestDeadLetterQueuesAndAlarms(t *testing.T) {
 			if st["Effect"] == "Deny" && reflect.DeepEqual(st["Condition"], map[string]any{"Bool": map[string]any{"aws:SecureTransport": "false"}}) {
 				ssl[fmt.Sprint(st["Resource"])] = true
 			}
+			if st["Effect"] == "Allow" && reflect.DeepEqual(st["Principal"], map[string]any{"Service": "events.amazonaws.com"}) && st["Resource"] == "${ScheduleRequests.Arn}" {
+				senders[fmt.Sprint(st["Condition"].(map[string]any)["ArnEquals"].(map[string]any)["aws:SourceArn"])] = true
+			}
 		}
 	}
-	if !ssl["${EventsDeadLetters.Arn}"] || !ssl["${ScheduleDeadLetters.Arn}"] || !ssl["${StatechangeDeadLetters.Arn}"] {
-		t.Errorf("queues enforcing SSL: %v", ssl)
+	for _, q := range []string{"EventsDeadLetters", "StatechangeDeadLetters", "ScheduleRequests", "ScheduleDeadLetters"} {
+		if !ssl["${"+q+".Arn}"] {
+			t.Errorf("queue %s does not enforce TLS: %v", q, ssl)
+		}
+	}
+	if len(senders) != 2 {
+		t.Errorf("rules allowed to send to the schedule queue: %v, want the two that target it", senders)
+	}
+	// The event source mapping: batches of a second, two invocations at most.
+	maps := s.resources("AWS::Lambda::EventSourceMapping")
+	if len(maps) != 1 {
+		t.Fatalf("%d event source mappings", len(maps))
+	}
+	for _, m := range maps {
+		p := s.render(props(m)).(map[string]any)
+		want := map[string]any{
+			"FunctionName": "${Schedule}", "EventSourceArn": "${ScheduleRequests.Arn}", "BatchSize": 100.0,
+			"MaximumBatchingWindowInSeconds": 1.0, "ScalingConfig": map[string]any{"MaximumConcurrency": 2.0},
+		}
+		if !reflect.DeepEqual(p, want) {
+			t.Errorf("event source mapping\n got %v\nwant %v", p, want)
+		}
 	}
 
 	type alarm struct {
 		metric, subject, stat string
-		periods               float64
+		threshold, periods    float64
 	}
 	var got []alarm
 	for id, r := range s.resources("AWS::CloudWatch::Alarm") {
 		p := s.render(props(r)).(map[string]any)
-		if !reflect.DeepEqual(p["AlarmActions"], []any{"arn:aws:sns:eu-west-1:111122223333:alarms"}) || p["Threshold"] != 1.0 ||
-			p["ComparisonOperator"] != "GreaterThanOrEqualToThreshold" || p["TreatMissingData"] != "notBreaching" || p["Period"] != 300.0 {
+		if !reflect.DeepEqual(p["AlarmActions"], []any{"arn:aws:sns:eu-west-1:111122223333:alarms"}) ||
+			p["ComparisonOperator"] != "GreaterThanOrEqualToThreshold" || p["TreatMissingData"] != "notBreaching" || p["Period"] != 300.0 ||
+			p["EvaluationPeriods"] != p["DatapointsToAlarm"] {
 			t.Errorf("alarm %s: %v", id, p)
 		}
 		dims := p["Dimensions"].([]any)
-		got = append(got, alarm{fmt.Sprint(p["MetricName"]), fmt.Sprint(dims[0].(map[string]any)["Value"]), fmt.Sprint(p["Statistic"]), p["EvaluationPeriods"].(float64)})
+		got = append(got, alarm{fmt.Sprint(p["MetricName"]), fmt.Sprint(dims[0].(map[string]any)["Value"]), fmt.Sprint(p["Statistic"]), p["Threshold"].(float64), p["EvaluationPeriods"].(float64)})
 	}
 	var want []alarm
 	for _, fn := range []string{"Submit", "Schedule", "Statechange", "Configure"} {
-		throttles := 1.0
-		if fn == "Schedule" {
-			throttles = 3 // reserved concurrency 1: only lasting throttling
+		errors := 1.0
+		if fn == "Schedule" || fn == "Statechange" {
+			errors = 3 // retried: only sustained failure
 		}
-		want = append(want, alarm{"Errors", "${" + fn + "}", "Sum", 1}, alarm{"Throttles", "${" + fn + "}", "Sum", throttles})
+		want = append(want, alarm{"Errors", "${" + fn + "}", "Sum", 1, errors}, alarm{"Throttles", "${" + fn + "}", "Sum", 1, 3})
 	}
-	for _, q := range []string{"EventsDeadLetters", "ScheduleDeadLetters", "StatechangeDeadLetters"} {
-		want = append(want, alarm{"ApproximateNumberOfMessagesVisible", "${" + q + ".QueueName}", "Maximum", 1})
+	for _, q := range []string{"EventsDeadLetters", "StatechangeDeadLetters", "ScheduleDeadLetters"} {
+		want = append(want, alarm{"ApproximateNumberOfMessagesVisible", "${" + q + ".QueueName}", "Maximum", 1, 1})
 	}
+	want = append(want, alarm{"ApproximateAgeOfOldestMessage", "${ScheduleRequests.QueueName}", "Maximum", 600, 2})
 	key := func(a alarm) string { return a.metric + " " + a.subject }
 	sort.Slice(got, func(i, j int) bool { return key(got[i]) < key(got[j]) })
 	sort.Slice(want, func(i, j int) bool { return key(want[i]) < key(want[j]) })
@@ -655,6 +694,11 @@ func TestLeastPrivilege(t *testing.T) {
 	ddb := func(actions ...string) statement {
 		return statement{"Table", sorted(append([]string{"dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:Query"}, actions...)), []string{table}, ""}
 	}
+	// Exactly the plans of the configuration, nothing of other plans.
+	describePlans := statement{"DescribeTrainingPlans", []string{"sagemaker:DescribeTrainingPlan"}, []string{
+		"arn:aws:sagemaker:eu-west-1:111122223333:training-plan/p20",
+		"arn:aws:sagemaker:us-east-1:111122223333:training-plan/p8",
+	}, ""}
 	want := map[cloud.Function][]statement{
 		cloud.FunctionSubmit: {
 			ownLogs("Submit"),
@@ -663,13 +707,15 @@ func TestLeastPrivilege(t *testing.T) {
 			tableKey, events,
 			// getservicejoblogs only; no logs:FilterLogEvents, which it does not call.
 			{"TrainingJobLogs", []string{"logs:DescribeLogStreams", "logs:GetLogEvents"}, []string{group, group + ":*"}, ""},
+			describePlans,
 		},
 		cloud.FunctionSchedule: {
 			ownLogs("Schedule"),
-			ddb("dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
+			ddb("dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
 			index("heads"),
 			tableKey, events,
-			{"DeadLetters", []string{"sqs:SendMessage"}, []string{"${ScheduleDeadLetters.Arn}"}, ""},
+			// The event source mapping reads the schedule queue, and only it.
+			{"ScheduleRequests", []string{"sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"}, []string{"${ScheduleRequests.Arn}"}, ""},
 			{"TrainingJobs", []string{"sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob"}, []string{jobs}, ""},
 			{"TagTrainingJobsAtCreation", []string{"sagemaker:AddTags"}, []string{jobs}, `{"StringEquals":{"sagemaker:TaggingAction":"CreateTrainingJob"}}`},
 			{"PassExecutionRoles", []string{"iam:PassRole"}, []string{"arn:aws:iam::111122223333:role/TrainA", "arn:aws:iam::111122223333:role/TrainB"},
@@ -683,6 +729,7 @@ func TestLeastPrivilege(t *testing.T) {
 			{"TrainingKey", []string{"kms:CreateGrant"}, []string{"arn:aws:kms:eu-west-1:111122223333:key/train-key"}, `{"Bool":{"kms:GrantIsForAWSResource":"true"}}`},
 			{"DescribeTrainingKey", []string{"kms:DescribeKey"}, []string{"arn:aws:kms:eu-west-1:111122223333:key/train-key"},
 				`{"StringEquals":{"kms:ViaService":"sagemaker.${AWS::Region}.amazonaws.com"}}`},
+			describePlans,
 		},
 		cloud.FunctionStateChange: {
 			ownLogs("Statechange"),
@@ -694,6 +741,7 @@ func TestLeastPrivilege(t *testing.T) {
 			ownLogs("Configure"),
 			ddb("dynamodb:PutItem"),
 			tableKey, events,
+			describePlans,
 		},
 	}
 	for _, fn := range cloud.Functions {
@@ -898,7 +946,7 @@ func TestExamples(t *testing.T) {
 		{"cloud.yaml", func(t *testing.T) *sagequeue.Config { return load(t, "../../examples/cloud.yaml") },
 			map[string]int32{"research": 5, "production": 15}, 2, true, append([]suppression{reservedCapacity}, common...), nil},
 		{"cloud-fairshare.yaml", func(t *testing.T) *sagequeue.Config { return load(t, "../../examples/cloud-fairshare.yaml") },
-			map[string]int32{"plan": 20}, 1, true, append([]suppression{reservedCapacity}, common...), nil},
+			map[string]int32{"plan": 0}, 1, true, append([]suppression{reservedCapacity}, common...), nil},
 		{"built-in", builtIn, map[string]int32{"default": 4}, 1, false, common, nil},
 		// `cdk deploy` synthesizes in the account and region it deploys to
 		// (infra/main.go): ARNs then hold literals, and the suppressions
@@ -954,6 +1002,7 @@ func TestConfigErrors(t *testing.T) {
 		{"typo", role + "deployment2: {}\n", "deployment2"},
 		{"typo in deployment", "deployment: {executionRoleArns: [arn:aws:iam::111122223333:role/R], namePrefx: x}\n", "namePrefx"},
 		{"prefix", "deployment: {executionRoleArns: [arn:aws:iam::111122223333:role/R], namePrefix: -bad}\n", "SAGEQUEUE_NAME_PREFIX"},
+		{"prefix case", "deployment: {executionRoleArns: [arn:aws:iam::111122223333:role/R], namePrefix: TeamA}\n", `deployment.namePrefix "TeamA" must be lower case`},
 		{"retention", "deployment: {executionRoleArns: [arn:aws:iam::111122223333:role/R], jobRetention: soon}\n", "SAGEQUEUE_JOB_RETENTION"},
 		{"log retention", "deployment: {executionRoleArns: [arn:aws:iam::111122223333:role/R], logRetentionDays: 10}\n", "logRetentionDays 10 is not a CloudWatch Logs retention period (1, 3, 5, 7, 14, 30"},
 		{"vpc", "deployment: {executionRoleArns: [arn:aws:iam::111122223333:role/R], trainingVpc: {subnetIds: [subnet-0a]}}\n", "needs both subnetIds and securityGroupIds"},

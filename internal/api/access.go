@@ -58,6 +58,7 @@ var operationNames = func() map[string]string {
 		"CreateSchedulingPolicy", "UpdateSchedulingPolicy", "DescribeSchedulingPolicies", "ListSchedulingPolicies",
 		"DeleteSchedulingPolicy", "GetServiceJobLogs", "GetDashboard", "GetUtilization", "SearchServiceJobs",
 		"CreateQuotaShare", "UpdateQuotaShare", "DescribeQuotaShare", "ListQuotaShares", "DeleteQuotaShare",
+		"DescribeTrainingPlans",
 	} {
 		m[strings.ToLower(n)] = n
 	}

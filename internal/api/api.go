@@ -6,7 +6,8 @@
 // whose member names are those of the Batch API. Errors follow the protocol:
 // HTTP 400 with X-Amzn-ErrorType ClientException and {"message": ...} naming
 // the field and the rule; 429 TooManyRequestsException when a record keeps
-// changing under us; 500 ServerException when something broke. A rejected
+// changing under us or the store is throttled; 500 ServerException when
+// something broke. A rejected
 // request stores and changes nothing.
 //
 // The handler is the same in `sagequeue serve` and behind API Gateway; it
@@ -78,6 +79,13 @@ type Config struct {
 	LocalEndpoint *LocalEndpoint
 	// Logs reads training job logs for getservicejoblogs; nil has none.
 	Logs LogReader
+	// Plans describes the SageMaker training plans environments name (for
+	// describetrainingplans and the checks of environments and
+	// submissions); nil describes none.
+	Plans PlanSource
+	// PlanEndMargin is how long before a plan's reserved capacity ends its
+	// usable part does (SageMaker's 30 minutes when 0).
+	PlanEndMargin time.Duration
 	// Access, when set, decides what each caller may do (see access.go);
 	// nil allows everything.
 	Access Access
@@ -103,6 +111,9 @@ func New(cfg Config) *Handler {
 	}
 	if cfg.Account.ID == "" {
 		cfg.Account = model.LocalAccount
+	}
+	if cfg.PlanEndMargin <= 0 {
+		cfg.PlanEndMargin = time.Duration(model.DefaultPlanEndMargin) * time.Millisecond
 	}
 	h := &Handler{cfg: cfg}
 	h.ops = map[string]func(context.Context, *request) (any, error){
@@ -131,10 +142,11 @@ func New(cfg Config) *Handler {
 		"listquotashares":             h.listQuotaShares,
 		"deletequotashare":            h.deleteQuotaShare,
 		// sagequeue extensions
-		"getservicejoblogs": h.getServiceJobLogs,
-		"getdashboard":      h.getDashboard,
-		"getutilization":    h.getUtilization,
-		"searchservicejobs": h.searchServiceJobs,
+		"getservicejoblogs":     h.getServiceJobLogs,
+		"getdashboard":          h.getDashboard,
+		"getutilization":        h.getUtilization,
+		"searchservicejobs":     h.searchServiceJobs,
+		"describetrainingplans": h.describeTrainingPlans,
 	}
 	return h
 }
@@ -252,6 +264,8 @@ func (h *Handler) fail(w http.ResponseWriter, hr *http.Request, reqID, op string
 		writeError(w, http.StatusBadRequest, "ClientException", ce.msg)
 	case errors.Is(err, errBusy):
 		writeError(w, http.StatusTooManyRequests, "TooManyRequestsException", "the resource is being changed by other requests; retry")
+	case errors.Is(err, store.ErrThrottled):
+		writeError(w, http.StatusTooManyRequests, "TooManyRequestsException", "sagequeue's table is over its throughput; retry")
 	case errors.Is(err, context.Canceled):
 		writeError(w, http.StatusBadRequest, "ClientException", "request canceled")
 	default:

@@ -51,12 +51,15 @@ func (h *Handler) createServiceEnvironment(ctx context.Context, r *request) (any
 	e := &model.ServiceEnvironment{
 		Name: name, Arn: h.cfg.Account.ARN(model.KindServiceEnvironment, name), Type: typ,
 		State: model.StateEnabled, Status: model.StatusValid, CapacityLimits: limits, Tags: in.Tags,
-		TrainingPlanArn: str(in.TrainingPlanArn),
+		TrainingPlanArn: str(in.TrainingPlanArn), PartialWindows: in.PartialWindows != nil && *in.PartialWindows,
 	}
 	if in.State != nil {
 		e.State = *in.State
 	}
 	if err := e.Validate(); err != nil {
+		return nil, err
+	}
+	if err := h.checkPlanExists(ctx, e.TrainingPlanArn); err != nil {
 		return nil, err
 	}
 	stored, err := h.cfg.Store.CreateEnvironment(ctx, e)
@@ -97,8 +100,14 @@ func (h *Handler) updateServiceEnvironment(ctx context.Context, r *request) (any
 		if in.State != nil {
 			e.State = *in.State
 		}
-		if in.TrainingPlanArn != nil {
+		if in.TrainingPlanArn != nil && *in.TrainingPlanArn != e.TrainingPlanArn {
 			e.TrainingPlanArn = *in.TrainingPlanArn
+			if err := h.checkPlanExists(ctx, e.TrainingPlanArn); err != nil {
+				return nil, err
+			}
+		}
+		if in.PartialWindows != nil {
+			e.PartialWindows = *in.PartialWindows
 		}
 		if err := e.Validate(); err != nil {
 			return nil, err
@@ -119,7 +128,7 @@ func (h *Handler) updateServiceEnvironment(ctx context.Context, r *request) (any
 func environmentDetail(e *model.ServiceEnvironment) serviceEnvironmentDetail {
 	d := serviceEnvironmentDetail{
 		ServiceEnvironmentArn: e.Arn, ServiceEnvironmentName: e.Name, ServiceEnvironmentType: e.Type,
-		State: e.State, Status: e.Status, Tags: e.Tags, TrainingPlanArn: e.TrainingPlanArn,
+		State: e.State, Status: e.Status, Tags: e.Tags, TrainingPlanArn: e.TrainingPlanArn, PartialWindows: e.PartialWindows,
 		CapacityLimits: []environmentLimit{},
 	}
 	for _, l := range e.CapacityLimits {
@@ -478,7 +487,8 @@ func (h *Handler) createJobQueue(ctx context.Context, r *request) (any, error) {
 	q := &model.JobQueue{
 		Name: name, Arn: h.cfg.Account.ARN(model.KindJobQueue, name), Type: str(in.JobQueueType),
 		State: model.StateEnabled, Status: model.StatusValid, Priority: *in.Priority, Tags: in.Tags,
-		Backfill: in.Backfill != nil && *in.Backfill,
+		PartialWindows: in.PartialWindows != nil && *in.PartialWindows,
+		Backfill:       in.Backfill != nil && *in.Backfill,
 	}
 	if q.Type == "" {
 		q.Type = model.ServiceJobTypeSageMakerTraining
@@ -574,6 +584,9 @@ func (h *Handler) updateJobQueue(ctx context.Context, r *request) (any, error) {
 		if limits != nil {
 			q.JobStateTimeLimitActions = limits
 		}
+		if in.PartialWindows != nil {
+			q.PartialWindows = *in.PartialWindows
+		}
 		if in.Backfill != nil {
 			q.Backfill = *in.Backfill
 		}
@@ -601,7 +614,8 @@ func queueDetail(q *model.JobQueue) jobQueueDetail {
 		ComputeEnvironmentOrder: []any{}, JobQueueArn: q.Arn, JobQueueName: q.Name, JobQueueType: q.Type,
 		JobStateTimeLimitActions: []queueTimeLimit{}, Priority: q.Priority, SchedulingPolicyArn: q.SchedulingPolicyArn,
 		ServiceEnvironmentOrder: []queueEnvironment{}, State: q.State, Status: q.Status, StatusReason: q.StatusReason, Tags: q.Tags,
-		Backfill: q.Backfill,
+		PartialWindows: q.PartialWindows,
+		Backfill:       q.Backfill,
 	}
 	for _, o := range q.ServiceEnvironmentOrder {
 		d.ServiceEnvironmentOrder = append(d.ServiceEnvironmentOrder, queueEnvironment{Order: o.Order, ServiceEnvironment: o.ServiceEnvironment})

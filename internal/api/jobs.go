@@ -100,6 +100,9 @@ func (h *Handler) submitServiceJob(ctx context.Context, r *request) (any, error)
 	if err := h.checkTrainingPlan(ctx, q, tr); err != nil {
 		return nil, err
 	}
+	if err := h.checkPlanInstanceType(ctx, q, tr); err != nil {
+		return nil, err
+	}
 	if err := h.checkRole(tr); err != nil {
 		return nil, err
 	}
@@ -180,16 +183,12 @@ func (h *Handler) checkTrainingPlan(ctx context.Context, q *model.JobQueue, tr m
 	if tr.TrainingPlanArn == "" {
 		return nil
 	}
+	envs, err := h.queueEnvironments(ctx, q)
+	if err != nil {
+		return err
+	}
 	var plans []string
-	for _, o := range q.ServiceEnvironmentOrder {
-		_, name, _ := model.ParseARN(o.ServiceEnvironment)
-		e, err := h.cfg.Store.GetEnvironment(ctx, name)
-		if errors.Is(err, store.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
+	for _, e := range envs {
 		if e.TrainingPlanArn == tr.TrainingPlanArn {
 			return nil
 		}

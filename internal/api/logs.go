@@ -1,7 +1,9 @@
 package api
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 
 	"github.com/sagequeue/sagequeue/internal/joblogs"
@@ -43,6 +45,15 @@ type getServiceJobLogsResponse struct {
 
 const maxLogLimit = 10000
 
+// maxLogPageBytes bounds a page of log lines, as it travels: behind API
+// Gateway the response is the body of a Lambda function's answer, a JSON
+// string in a JSON document, which Lambda refuses past 6 MB (its
+// invocation payload quota for a synchronous response). 5,000,000 bytes of
+// events, counted with the escaping of both encodings, leave room for the
+// rest of the answer. A page that would be larger ends early, with a
+// nextToken for the lines after it.
+const maxLogPageBytes = 5_000_000
+
 func (h *Handler) getServiceJobLogs(ctx context.Context, r *request) (any, error) {
 	var in getServiceJobLogsRequest
 	if err := r.decode(&in); err != nil {
@@ -80,9 +91,17 @@ func (h *Handler) getServiceJobLogs(ctx context.Context, r *request) (any, error
 		out.Done = finished
 		return out, nil
 	}
-	page, err := h.cfg.Logs.Read(ctx, a.TrainingJobName, joblogs.Query{
-		StartFromHead: in.StartFromHead != nil && *in.StartFromHead, Token: str(in.NextToken), Limit: limit,
-	})
+	q := joblogs.Query{StartFromHead: in.StartFromHead != nil && *in.StartFromHead, Token: str(in.NextToken), Limit: limit}
+	page, err := h.cfg.Logs.Read(ctx, a.TrainingJobName, q)
+	if n := fitLogPage(page.Lines); err == nil && n < len(page.Lines) {
+		// Too large: read the page again with as many lines as fit, so that
+		// its token continues after the last of them.
+		q.Limit = n
+		page, err = h.cfg.Logs.Read(ctx, a.TrainingJobName, q)
+		if len(page.Lines) > n {
+			page.Lines = page.Lines[:n]
+		}
+	}
 	switch {
 	case errors.Is(err, joblogs.ErrBadToken):
 		return nil, model.Invalid("nextToken", "is not a token returned by an earlier call for this attempt")
@@ -99,4 +118,19 @@ func (h *Handler) getServiceJobLogs(ctx context.Context, r *request) (any, error
 	out.NextToken = page.Next
 	out.Done = finished && page.EOF
 	return out, nil
+}
+
+// fitLogPage returns how many of lines (at least one) fit in a page of
+// maxLogPageBytes.
+func fitLogPage(lines []joblogs.Line) int {
+	total := 0
+	for i, l := range lines {
+		b, _ := json.Marshal(logEvent{Timestamp: l.Timestamp, Message: l.Message})
+		// Escaped again as a JSON string: quotes and backslashes double.
+		size := len(b) + 1 + bytes.Count(b, []byte{'"'}) + bytes.Count(b, []byte{'\\'})
+		if total += size; total > maxLogPageBytes {
+			return max(i, 1)
+		}
+	}
+	return len(lines)
 }

@@ -179,6 +179,7 @@ type createServiceEnvironmentRequest struct {
 	CapacityLimits         []capacityLimit   `json:"capacityLimits"`
 	Tags                   map[string]string `json:"tags,omitempty"`
 	TrainingPlanArn        *string           `json:"trainingPlanArn,omitempty"` // sagequeue extension
+	PartialWindows         *bool             `json:"partialWindows,omitempty"`  // sagequeue extension
 }
 
 type updateServiceEnvironmentRequest struct {
@@ -186,6 +187,7 @@ type updateServiceEnvironmentRequest struct {
 	CapacityLimits     []capacityLimit `json:"capacityLimits,omitempty"`
 	State              *string         `json:"state,omitempty"`
 	TrainingPlanArn    *string         `json:"trainingPlanArn,omitempty"` // sagequeue extension
+	PartialWindows     *bool           `json:"partialWindows,omitempty"`  // sagequeue extension
 }
 
 type environmentRef struct {
@@ -213,6 +215,7 @@ type serviceEnvironmentDetail struct {
 	Status                 string             `json:"status"`
 	Tags                   map[string]string  `json:"tags,omitempty"`
 	TrainingPlanArn        string             `json:"trainingPlanArn,omitempty"` // sagequeue extension
+	PartialWindows         bool               `json:"partialWindows,omitempty"`  // sagequeue extension
 }
 
 type describeServiceEnvironmentsResponse struct {
@@ -248,7 +251,8 @@ type createJobQueueRequest struct {
 	JobQueueType             *string                   `json:"jobQueueType,omitempty"`
 	JobStateTimeLimitActions []timeLimitAction         `json:"jobStateTimeLimitActions,omitempty"`
 	Tags                     map[string]string         `json:"tags,omitempty"`
-	Backfill                 *bool                     `json:"backfill,omitempty"` // sagequeue extension
+	PartialWindows           *bool                     `json:"partialWindows,omitempty"` // sagequeue extension
+	Backfill                 *bool                     `json:"backfill,omitempty"`       // sagequeue extension
 }
 
 type updateJobQueueRequest struct {
@@ -259,7 +263,8 @@ type updateJobQueueRequest struct {
 	ServiceEnvironmentOrder  []serviceEnvironmentOrder `json:"serviceEnvironmentOrder,omitempty"`
 	ComputeEnvironmentOrder  []any                     `json:"computeEnvironmentOrder,omitempty"`
 	JobStateTimeLimitActions []timeLimitAction         `json:"jobStateTimeLimitActions"`
-	Backfill                 *bool                     `json:"backfill,omitempty"` // sagequeue extension
+	PartialWindows           *bool                     `json:"partialWindows,omitempty"` // sagequeue extension
+	Backfill                 *bool                     `json:"backfill,omitempty"`       // sagequeue extension
 }
 
 type queueRef struct {
@@ -298,7 +303,8 @@ type jobQueueDetail struct {
 	Status                   string             `json:"status"`
 	StatusReason             string             `json:"statusReason,omitempty"`
 	Tags                     map[string]string  `json:"tags,omitempty"`
-	Backfill                 bool               `json:"backfill"` // sagequeue extension
+	PartialWindows           bool               `json:"partialWindows,omitempty"` // sagequeue extension
+	Backfill                 bool               `json:"backfill"`                 // sagequeue extension
 }
 
 type describeJobQueuesResponse struct {

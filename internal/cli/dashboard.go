@@ -29,7 +29,7 @@ const DefaultDashboardListen = "127.0.0.1:8643"
 // reaches the proxy.
 var dashboardOps = map[string]bool{
 	"describeservicejob": true, "listservicejobs": true, "searchservicejobs": true, "getservicejoblogs": true,
-	"getjobqueuesnapshot": true, "getdashboard": true, "getutilization": true,
+	"getjobqueuesnapshot": true, "getdashboard": true, "getutilization": true, "describetrainingplans": true,
 	"describejobqueues": true, "describeserviceenvironments": true,
 	"describeschedulingpolicies": true, "listschedulingpolicies": true,
 }

@@ -50,11 +50,12 @@ func checkTrainingPlanARN(s string) error {
 
 func newEnvCreateCmd(a *App) *cobra.Command {
 	var (
-		maxCapacity  int32
-		state        string
-		trainingPlan string
-		tags         kvFlag
-		limits       kvFlag
+		maxCapacity    int32
+		state          string
+		trainingPlan   string
+		partialWindows bool
+		tags           kvFlag
+		limits         kvFlag
 	)
 	cmd := &cobra.Command{
 		Use:   "create NAME --max-capacity N | --limit TYPE=N... [flags]",
@@ -77,11 +78,18 @@ scheduling policy has a quotaSharePolicy (see docs/quota-management.md).`,
 				return err
 			}
 			var opts []func(*batch.Options)
+			members := map[string]any{}
 			if trainingPlan != "" {
 				if err := checkTrainingPlanARN(trainingPlan); err != nil {
 					return err
 				}
-				opts = append(opts, withBodyMembers(map[string]any{memberTrainingPlanArn: trainingPlan}))
+				members[memberTrainingPlanArn] = trainingPlan
+			}
+			if partialWindows {
+				members[memberPartialWindows] = true
+			}
+			if len(members) > 0 {
+				opts = append(opts, withBodyMembers(members))
 			}
 			in := &batch.CreateServiceEnvironmentInput{
 				ServiceEnvironmentName: aws.String(args[0]),
@@ -117,6 +125,7 @@ scheduling policy has a quotaSharePolicy (see docs/quota-management.md).`,
 	f.Var(&limits, "limit", "instances of one type, TYPE=N (repeatable; quota management)")
 	f.StringVar(&state, "state", "ENABLED", "ENABLED or DISABLED")
 	f.StringVar(&trainingPlan, "training-plan-arn", "", "SageMaker training plan of the environment (sagequeue extension)")
+	f.BoolVar(&partialWindows, "partial-windows", false, "let jobs start in a plan window that ends before their runtime bound, for jobs that checkpoint (sagequeue extension)")
 	f.Var(&tags, "tag", "tag KEY=VALUE (repeatable)")
 	return cmd
 }
@@ -145,21 +154,22 @@ func capacityLimits(maxSet bool, maxCapacity int32, limits *kvFlag) ([]types.Cap
 
 func newEnvUpdateCmd(a *App) *cobra.Command {
 	var (
-		maxCapacity  int32
-		state        string
-		trainingPlan string
-		limits       kvFlag
+		maxCapacity    int32
+		state          string
+		trainingPlan   string
+		partialWindows bool
+		limits         kvFlag
 	)
 	cmd := &cobra.Command{
-		Use:   "update NAME [--max-capacity N | --limit TYPE=N...] [--state ENABLED|DISABLED] [--training-plan-arn ARN]",
+		Use:   "update NAME [--max-capacity N | --limit TYPE=N...] [--state ENABLED|DISABLED] [--training-plan-arn ARN] [--partial-windows=true|false]",
 		Short: "Change the capacity, state or training plan of a service environment",
 		Example: `  sagequeue env update p4d-plan --max-capacity 16
   sagequeue env update p4d-plan --state DISABLED`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			changed := cmd.Flags().Changed
-			if !changed("max-capacity") && !changed("limit") && !changed("state") && !changed("training-plan-arn") {
-				return usagef("nothing to update: give --max-capacity, --limit, --state or --training-plan-arn")
+			if !changed("max-capacity") && !changed("limit") && !changed("state") && !changed("training-plan-arn") && !changed("partial-windows") {
+				return usagef("nothing to update: give --max-capacity, --limit, --state, --training-plan-arn or --partial-windows")
 			}
 			in := &batch.UpdateServiceEnvironmentInput{ServiceEnvironment: aws.String(args[0])}
 			if changed("max-capacity") || changed("limit") {
@@ -177,11 +187,18 @@ func newEnvUpdateCmd(a *App) *cobra.Command {
 				in.State = types.ServiceEnvironmentState(st)
 			}
 			var opts []func(*batch.Options)
+			members := map[string]any{}
 			if changed("training-plan-arn") {
 				if err := checkTrainingPlanARN(trainingPlan); err != nil {
 					return err
 				}
-				opts = append(opts, withBodyMembers(map[string]any{memberTrainingPlanArn: trainingPlan}))
+				members[memberTrainingPlanArn] = trainingPlan
+			}
+			if changed("partial-windows") {
+				members[memberPartialWindows] = partialWindows
+			}
+			if len(members) > 0 {
+				opts = append(opts, withBodyMembers(members))
 			}
 			ctx := cmd.Context()
 			client, err := a.Batch(ctx)
@@ -204,6 +221,7 @@ func newEnvUpdateCmd(a *App) *cobra.Command {
 	f.Var(&limits, "limit", "instances of one type, TYPE=N (repeatable; quota management: replaces every per-type limit)")
 	f.StringVar(&state, "state", "", "ENABLED or DISABLED")
 	f.StringVar(&trainingPlan, "training-plan-arn", "", "SageMaker training plan of the environment (sagequeue extension)")
+	f.BoolVar(&partialWindows, "partial-windows", false, "let jobs start in a plan window that ends before their runtime bound (sagequeue extension)")
 	return markNotFoundTarget(cmd)
 }
 

@@ -7,6 +7,7 @@ import (
 // Members that sagequeue adds to the Batch API and the SDK does not know.
 const (
 	memberTrainingPlanArn = "trainingPlanArn"
+	memberPartialWindows  = "partialWindows"
 	memberBackfill        = "backfill"
 )
 

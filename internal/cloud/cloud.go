@@ -7,9 +7,12 @@
 //     when a job's status changed, and a "Schedule Requested" when a pass
 //     should run (a job was submitted, a terminate was requested, the
 //     configuration changed).
-//   - Schedule runs a scheduling pass (engine.Schedule) for every event it
-//     is given: schedule requests, the one-minute tick and SageMaker state
-//     changes all mean "capacity or demand may have changed".
+//   - Schedule runs a scheduling pass (engine.Schedule) for every batch of
+//     events it is given: schedule requests and the one-minute tick, which
+//     reach it through an SQS queue that coalesces them (at most two
+//     invocations at a time, each with every request that has waited), all
+//     mean "capacity or demand may have changed". A pass keeps within the
+//     invocation's deadline and asks for another when it left work.
 //   - StateChange applies a "SageMaker Training Job State Change" to its
 //     service job (engine.ApplyTrainingJobEvent) and asks for a pass when the
 //     job gave capacity back.
@@ -32,6 +35,7 @@
 package cloud
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -50,6 +54,7 @@ import (
 	"github.com/sagequeue/sagequeue/internal/engine"
 	"github.com/sagequeue/sagequeue/internal/events"
 	"github.com/sagequeue/sagequeue/internal/model"
+	"github.com/sagequeue/sagequeue/internal/plans"
 	"github.com/sagequeue/sagequeue/internal/store"
 )
 
@@ -58,7 +63,8 @@ type Deps struct {
 	Config Config
 	Store  store.Store
 	// SageMaker is needed by Schedule (and by StateChange, whose engine
-	// never calls it but requires one).
+	// never calls it but requires one); Submit and Configure describe
+	// training plans with it, and without it describe none.
 	SageMaker engine.SageMaker
 	Bus       events.Bus
 	// Logs reads training job logs for getservicejoblogs (Submit); nil
@@ -118,8 +124,12 @@ func NewSubmit(d Deps) (*Submit, error) {
 }
 
 func (s *Submit) newAPI(acct model.Account) http.Handler {
+	var source api.PlanSource
+	if s.d.SageMaker != nil {
+		source = plans.New(s.d.SageMaker, 0, s.d.Now)
+	}
 	return api.New(api.Config{
-		Store: s.d.Store, Account: acct, Now: s.d.Now, Logs: s.d.Logs, Logger: s.d.Logger,
+		Store: s.d.Store, Account: acct, Now: s.d.Now, Logs: s.d.Logs, Logger: s.d.Logger, Plans: source,
 		Hooks:    &BusHooks{Bus: s.d.Bus, Logger: s.d.Logger, Now: s.d.Now, Observer: s.m.observer()},
 		Identity: CallerIdentity, RequestID: RequestID, ExecutionRoles: s.d.Config.ExecutionRoles,
 	})
@@ -240,20 +250,25 @@ func (h *BusHooks) publish(ctx context.Context, evs ...events.Event) {
 // Schedule is the handler of functions/schedule.
 type Schedule struct {
 	eng *engine.Engine
+	bus events.Bus
 	log *slog.Logger
 	st  store.Store
+	now func() time.Time
 	m   *functionMetrics
 }
 
 // NewSchedule returns the schedule handler.
 func NewSchedule(d Deps) (*Schedule, error) {
 	d.defaults()
+	if d.Bus == nil {
+		return nil, errors.New("cloud: schedule needs an event bus")
+	}
 	m := d.newMetrics()
 	eng, err := d.engine(m.observer())
 	if err != nil {
 		return nil, err
 	}
-	return &Schedule{eng: eng, log: d.Logger, st: d.Store, m: m}, nil
+	return &Schedule{eng: eng, bus: d.Bus, log: d.Logger, st: d.Store, now: d.Now, m: m}, nil
 }
 
 // envelope is what the functions read of any EventBridge event.
@@ -284,45 +299,106 @@ func triggerOf(ev envelope) string {
 	return triggerOther
 }
 
-// Handle runs one scheduling pass for an event. Whatever the event, the
-// answer is the same pass, so it is read only for the log line. A pass that
-// finds the lease held by another scheduler does nothing and succeeds: that
-// scheduler's pass, or the next tick, sees what this event announced.
+// triggers reads what an invocation was given: a batch of SQS messages
+// (the event source mapping of the schedule queue) whose bodies are the
+// EventBridge events the rules sent to the queue, or one EventBridge event
+// (a direct invocation). It counts them by kind. What does not decode is
+// counted as "other": every trigger means the same pass.
+func triggers(raw json.RawMessage) (map[string]int, []string) {
+	var batch struct {
+		Records []struct {
+			MessageID string `json:"messageId"`
+			Body      string `json:"body"`
+		} `json:"Records"`
+	}
+	kinds := map[string]int{}
+	var ids []string
+	if err := json.Unmarshal(raw, &batch); err == nil && len(batch.Records) > 0 {
+		for _, r := range batch.Records {
+			var ev envelope
+			_ = json.Unmarshal([]byte(r.Body), &ev)
+			kinds[triggerOf(ev)]++
+			ids = append(ids, cmp.Or(ev.ID, r.MessageID))
+		}
+		return kinds, ids
+	}
+	var ev envelope
+	_ = json.Unmarshal(raw, &ev)
+	kinds[triggerOf(ev)]++
+	return kinds, append(ids, ev.ID)
+}
+
+// Handle runs one scheduling pass for an invocation, whatever its events
+// (read only for the log line).
+//
+// Two invocations may run at once (the queue's maximum concurrency); the
+// lease lets one pass run at a time. One that finds the lease held waits
+// for it, up to half its time: its pass then sees what its events
+// announced. If the lease is still held, it hands its request on to the
+// queue (a new Schedule Requested) rather than drop it. A pass that ran
+// out of time with work left (PassResult.More) asks for another pass the
+// same way.
 //
 // The lease is given back after every pass rather than kept for the next
 // one, as `sagequeue serve` keeps it: an execution environment may be
 // frozen or retired at any time after an invocation, and a lease it kept
-// would stall every other environment's passes until it expired.
+// would stall every other environment's passes until it expired. It is
+// given back before the invocation's deadline.
 func (s *Schedule) Handle(ctx context.Context, raw json.RawMessage) error {
-	var ev envelope
-	if err := json.Unmarshal(raw, &ev); err != nil {
-		s.log.Warn("an event that is not an EventBridge event; running a pass anyway", "err", err)
-	}
-	trigger := triggerOf(ev)
+	kinds, ids := triggers(raw)
 	defer s.m.flush()
-	if trigger == triggerTick {
-		defer s.m.collectState(ctx, s.st) // after the pass, so the gauges show its result
+	// What follows the pass (giving the lease back, asking for another
+	// pass, the gauges) ends a little before the deadline, or takes at most
+	// 5 s without one.
+	waitUntil := time.Now().Add(30 * time.Second)
+	after, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	if dl, ok := ctx.Deadline(); ok {
+		left := time.Until(dl)
+		waitUntil = time.Now().Add(left / 2)
+		after, cancel = context.WithDeadline(context.WithoutCancel(ctx), dl.Add(-min(max(left/30, 100*time.Millisecond), time.Second)))
 	}
+	defer cancel()
 	res, err := s.eng.Schedule(ctx)
+	for delay := 100 * time.Millisecond; err == nil && res.Busy && time.Now().Add(delay).Before(waitUntil); delay = min(delay*2, time.Second) {
+		select {
+		case <-ctx.Done():
+		case <-time.After(delay):
+		}
+		res, err = s.eng.Schedule(ctx)
+	}
 	if !res.Busy {
-		release, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		if rerr := s.eng.Release(release); rerr != nil {
+		if rerr := s.eng.Release(after); rerr != nil {
 			s.log.Warn("giving the scheduler lease back", "err", rerr)
 		}
-		cancel()
 	}
 	attrs := []any{
-		"trigger", trigger, "source", ev.Source, "detailType", ev.DetailType, "eventId", ev.ID,
-		"busy", res.Busy, "promoted", res.Promoted, "admitted", res.Admitted, "launched", res.Launched,
+		"triggers", kinds, "eventIds", ids,
+		"busy", res.Busy, "more", res.More, "promoted", res.Promoted, "admitted", res.Admitted, "launched", res.Launched,
 		"requeued", res.Requeued, "failed", res.Failed, "terminated", res.Terminated, "reasons", res.Reasons,
 		"stops", res.Stops, "reconciled", res.Reconciled, "heads", res.Heads, "durationMs", res.Duration.Milliseconds(),
+		"phasesMs", map[string]int64{
+			"maintain": res.Phases.Maintain.Milliseconds(), "promote": res.Phases.Promote.Milliseconds(), "plan": res.Phases.Plan.Milliseconds(),
+			"apply": res.Phases.Apply.Milliseconds(), "launch": res.Phases.Launch.Milliseconds(),
+		},
+	}
+	if err == nil && (res.Busy || res.More) {
+		reason := events.ScheduleReasonMore
+		if res.Busy {
+			reason = events.ScheduleReasonBusy
+		}
+		if perr := s.bus.Publish(after, events.ScheduleRequested(reason, "", s.now())); perr != nil {
+			s.log.Warn("asking for another scheduling pass", "reason", reason, "err", perr)
+		}
+	}
+	if kinds[triggerTick] > 0 {
+		s.m.collectState(after, s.st) // after the pass, so the gauges show its result
 	}
 	switch {
 	case err != nil:
 		s.log.Error("scheduling pass failed", append(attrs, "err", err)...)
 		return fmt.Errorf("scheduling pass: %w", err)
 	case res.Busy:
-		s.log.Info("scheduling pass skipped: another scheduler holds the lease", attrs...)
+		s.log.Info("scheduling pass skipped: another scheduler held the lease throughout; the request is handed on", attrs...)
 	default:
 		s.log.Info("scheduling pass", attrs...)
 	}
@@ -356,15 +432,22 @@ func NewStateChange(d Deps) (*StateChange, error) {
 
 // Handle applies one SageMaker training job state change. Events that are
 // not training job state changes, or are about training jobs sagequeue did
-// not make, are logged and dropped: no retry could make them ours. A store
-// failure is returned, so that Lambda retries the event (applying one is
-// idempotent).
+// not make, are logged and dropped: no retry could make them ours. An event
+// is decoded field by field (events.ParseTrainingJobStateChange): a field
+// that does not decode is logged, counted (EventFieldsSkipped) and left
+// out, and the rest applied. A store failure is returned, so that Lambda
+// retries the event (applying one is idempotent).
 func (s *StateChange) Handle(ctx context.Context, raw json.RawMessage) error {
 	defer s.m.flush()
-	var ev events.TrainingJobStateChange
-	if err := json.Unmarshal(raw, &ev); err != nil {
+	ev, skipped, err := events.ParseTrainingJobStateChange(raw)
+	if err != nil {
 		s.log.Error("dropping an event that is not a training job state change", "err", err)
 		return nil
+	}
+	if len(skipped) > 0 {
+		s.log.Warn("fields of a training job state change did not decode; applying the rest", "fields", skipped, "eventId", ev.ID,
+			"trainingJob", ev.Detail.TrainingJobName)
+		s.m.eventFieldsSkipped(skipped)
 	}
 	name := ev.Detail.TrainingJobName
 	if ev.DetailType != events.DetailTypeTrainingJobStateChange || name == "" {

@@ -50,6 +50,14 @@ const (
 	envLogStream = "AWS_LAMBDA_LOG_STREAM_NAME"
 )
 
+// Timeouts are the functions' Lambda timeouts: the stack sets them, and
+// the tests invoke the handlers with them. Schedule's is below the
+// scheduler lease's 60 s time to live; a pass keeps within it.
+var Timeouts = map[Function]time.Duration{
+	FunctionSubmit: 29 * time.Second, FunctionSchedule: 50 * time.Second,
+	FunctionStateChange: 30 * time.Second, FunctionConfigure: 300 * time.Second,
+}
+
 // Defaults.
 const (
 	DefaultEventBus     = "default"
@@ -95,7 +103,7 @@ var (
 	busPattern      = regexp.MustCompile(`^(arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus/)?[/.\-_A-Za-z0-9]{1,256}$`)
 	regionPattern   = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d+$`)
 	accountPattern  = regexp.MustCompile(`^\d{12}$`)
-	prefixPattern   = regexp.MustCompile(`^[a-zA-Z0-9](-?[a-zA-Z0-9])*$`)
+	prefixPattern   = regexp.MustCompile(`^[a-z0-9](-?[a-z0-9])*$`)
 	logGroupPattern = regexp.MustCompile(`^[.\-_/#A-Za-z0-9]{1,512}$`)
 	roleArnPattern  = regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:role/\S+$`)
 )
@@ -136,10 +144,15 @@ func LoadConfig(fn Function, getenv func(string) string) (Config, error) {
 	if c.AccountID != "" && !accountPattern.MatchString(c.AccountID) {
 		bad("%s %q is not a 12-digit AWS account id", EnvAccountID, c.AccountID)
 	}
-	// The engine's rule, checked here so that a bad prefix fails the cold
-	// start of every function that uses it, with the variable's name.
+	// The engine's rule, and lower case: IAM compares ARNs case-sensitively,
+	// and SageMaker has answered with ARNs in lower case for training jobs
+	// named in mixed case, which the functions' policies (on
+	// training-job/<prefix>-*) would then not match. Checked here so that a
+	// bad prefix fails the synthesis and the cold start of every function
+	// that uses it, with the variable's name.
 	if len(c.NamePrefix) > 20 || !prefixPattern.MatchString(c.NamePrefix) {
-		bad("%s %q must be 1-20 letters, digits or hyphens, starting and ending with a letter or digit", EnvNamePrefix, c.NamePrefix)
+		bad("%s %q must be 1-20 lowercase letters, digits or hyphens, starting and ending with a letter or digit "+
+			"(IAM matches training job ARNs case-sensitively, and SageMaker may report them in lower case)", EnvNamePrefix, c.NamePrefix)
 	}
 	if v := getenv(EnvJobRetention); v != "" {
 		d, err := model.ParseDays(v)

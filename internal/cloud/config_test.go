@@ -38,7 +38,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 
 func TestLoadConfigErrors(t *testing.T) {
 	_, err := cloud.LoadConfig(cloud.FunctionStateChange, env(map[string]string{
-		"SAGEQUEUE_ACCOUNT_ID": "12", "SAGEQUEUE_NAME_PREFIX": "-bad", "SAGEQUEUE_JOB_RETENTION": "soon",
+		"SAGEQUEUE_ACCOUNT_ID": "12", "SAGEQUEUE_NAME_PREFIX": "Team-A", "SAGEQUEUE_JOB_RETENTION": "soon",
 		"SAGEQUEUE_SAGEMAKER_ENDPOINT": "localhost:9000", "SAGEQUEUE_LOG_LEVEL": "loud", "AWS_REGION": "Europe",
 	}))
 	if err == nil {
@@ -50,7 +50,7 @@ func TestLoadConfigErrors(t *testing.T) {
 	}
 	for _, want := range []string{
 		"SAGEQUEUE_TABLE is required", `AWS_REGION "Europe" is not an AWS region`, `SAGEQUEUE_ACCOUNT_ID "12"`,
-		`SAGEQUEUE_NAME_PREFIX "-bad"`, `SAGEQUEUE_JOB_RETENTION "soon"`, `SAGEQUEUE_SAGEMAKER_ENDPOINT "localhost:9000" must be an absolute http(s) URL`,
+		`SAGEQUEUE_NAME_PREFIX "Team-A" must be 1-20 lowercase letters`, `SAGEQUEUE_JOB_RETENTION "soon"`, `SAGEQUEUE_SAGEMAKER_ENDPOINT "localhost:9000" must be an absolute http(s) URL`,
 		`SAGEQUEUE_LOG_LEVEL "loud"`,
 	} {
 		if !strings.Contains(msg, want) {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/cfn"
 	"github.com/aws/aws-lambda-go/lambda"
@@ -21,6 +22,8 @@ import (
 
 	"github.com/sagequeue/sagequeue/internal/cloud"
 	"github.com/sagequeue/sagequeue/internal/events"
+	"github.com/sagequeue/sagequeue/internal/lambdatest"
+	"github.com/sagequeue/sagequeue/internal/localsm"
 	"github.com/sagequeue/sagequeue/internal/setup"
 )
 
@@ -137,8 +140,21 @@ func TestConfigureCustomResource(t *testing.T) {
 	bus := &busRecorder{}
 	busSrv := httptest.NewServer(bus)
 	t.Cleanup(busSrv.Close)
-	ep := endpoints{EventBridge: busSrv.URL, SageMaker: "http://127.0.0.1:9"} // SageMaker is never called
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	// SageMaker only describes the training plans: p20 (20 instances) and
+	// p20b (8).
+	now := time.Now()
+	window := []localsm.Window{{Start: now.Add(-time.Hour), End: now.Add(10 * time.Hour)}}
+	local, err := localsm.New(localsm.Config{Dir: t.TempDir(), Region: e2eRegion, Account: e2eAccount, Logger: logger, Plans: []localsm.Plan{
+		{Name: "p20", InstanceType: "ml.m5.xlarge", InstanceCount: 20, Windows: window},
+		{Name: "p20b", InstanceType: "ml.m5.xlarge", InstanceCount: 8, Windows: window},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	smSrv := httptest.NewServer(local)
+	t.Cleanup(func() { smSrv.Close(); local.Shutdown(ctx) })
+	ep := endpoints{EventBridge: busSrv.URL, SageMaker: smSrv.URL}
 	configure, err := cloud.NewConfigure(stackDeps(t, cloud.FunctionConfigure, ep, logger))
 	if err != nil {
 		t.Fatal(err)
@@ -147,7 +163,9 @@ func TestConfigureCustomResource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw := httptest.NewServer(&apiGateway{t: t, submit: lambda.NewHandler(sub.Handle)})
+	rt := &lambdatest.Runtime{Account: e2eAccount, Region: e2eRegion}
+	submitFn := &lambdatest.Function{Runtime: rt, Name: "submit", Timeout: cloud.Timeouts[cloud.FunctionSubmit], New: func() lambda.Handler { return lambda.NewHandler(sub.Handle) }}
+	gw := httptest.NewServer(&apiGateway{t: t, submit: submitFn})
 	t.Cleanup(gw.Close)
 	client := batch.New(batch.Options{
 		BaseEndpoint: aws.String(gw.URL + "/prod"), Region: e2eRegion,
@@ -155,11 +173,24 @@ func TestConfigureCustomResource(t *testing.T) {
 	})
 	cf := newCloudFormation(t, configure)
 
-	// Create: the seed's split of a 20-instance plan, and a whole plan
-	// whose capacity comes from its instance count.
+	// A plan SageMaker does not know fails the create, naming the plan,
+	// and nothing is applied.
+	const unknown = "arn:aws:sagemaker:eu-west-1:123456789012:training-plan/nope"
+	r := cf.send(cfn.RequestCreate, "", setup.Config{
+		Environments: []setup.Environment{{Name: "fine", MaxCapacity: 1}, {Name: "missing", MaxCapacity: 1, TrainingPlanArn: unknown}},
+	})
+	if r.Status != cfn.StatusFailed || !strings.Contains(r.Reason, unknown) || !strings.Contains(r.Reason, "does not exist") {
+		t.Fatalf("create with an unknown plan: %+v", r)
+	}
+	if envs, err := client.DescribeServiceEnvironments(ctx, &batch.DescribeServiceEnvironmentsInput{}); err != nil || len(envs.ServiceEnvironments) != 0 {
+		t.Fatalf("half applied: %+v %v", envs, err)
+	}
+
+	// Create: the seed's split of a 20-instance plan (its size read from
+	// SageMaker), and a whole plan whose capacity the file overrides.
 	cfg := setup.Config{
 		Environments: []setup.Environment{
-			{Name: "research", MaxCapacity: 5, TrainingPlan: &setup.TrainingPlan{Arn: planArn, InstanceCount: 20}},
+			{Name: "research", MaxCapacity: 5, TrainingPlan: &setup.TrainingPlan{Arn: planArn}},
 			{Name: "production", MaxCapacity: 15, TrainingPlanArn: planArn},
 			{Name: "whole", TrainingPlan: &setup.TrainingPlan{Arn: planArn + "b", InstanceCount: 4}},
 		},
@@ -169,7 +200,7 @@ func TestConfigureCustomResource(t *testing.T) {
 			{Name: "production", Priority: 1, Environments: []string{"production"}, Policy: "teams"},
 		},
 	}
-	r := cf.send(cfn.RequestCreate, "", cfg)
+	r = cf.send(cfn.RequestCreate, "", cfg)
 	if r.Status != cfn.StatusSuccess || r.PhysicalResourceID != cloud.ConfigurationResourceID {
 		t.Fatalf("create: %+v", r)
 	}
@@ -202,6 +233,13 @@ func TestConfigureCustomResource(t *testing.T) {
 	}
 	if err := submit(planArn + "b"); err == nil || !strings.Contains(err.Error(), "is not the training plan of job queue research") {
 		t.Fatalf("a job naming another plan: %v", err)
+	}
+	_, err = client.SubmitServiceJob(ctx, &batch.SubmitServiceJobInput{
+		JobName: aws.String("j"), JobQueue: aws.String("research"), ServiceJobType: types.ServiceJobTypeSagemakerTraining,
+		ServiceRequestPayload: aws.String(strings.Replace(payload("true"), "ml.m5.xlarge", "ml.p5.48xlarge", 1)),
+	})
+	if err == nil || !strings.Contains(err.Error(), "ml.p5.48xlarge is not the instance type of the training plans of job queue research (p20 reserves ml.m5.xlarge)") {
+		t.Fatalf("a job of another instance type than the plan's: %v", err)
 	}
 	exerciseSubmitReads(t, ctx, client)
 

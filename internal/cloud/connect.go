@@ -38,7 +38,7 @@ func Connect(ctx context.Context, c Config, logger *slog.Logger, extra ...func(*
 			*base = aws.String(u)
 		}
 	}
-	ddb := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
+	ddb := dynamodb.NewFromConfig(awsCfg, dynamo.RetryOptions, func(o *dynamodb.Options) {
 		endpoint(c.DynamoDBEndpoint, &o.BaseEndpoint)
 		// In this SDK version (service/dynamodb v1.74.0) the CRC32 check of
 		// responses wraps the body after the deserializer has read it, so it
@@ -60,7 +60,10 @@ func Connect(ctx context.Context, c Config, logger *slog.Logger, extra ...func(*
 	case FunctionSubmit:
 		logs := cloudwatchlogs.NewFromConfig(awsCfg, func(o *cloudwatchlogs.Options) { endpoint(c.LogsEndpoint, &o.BaseEndpoint) })
 		d.Logs = joblogs.CloudWatch{Client: logs, LogGroup: c.LogGroup}
-	case FunctionSchedule, FunctionStateChange:
+	}
+	switch c.Function {
+	case FunctionSubmit, FunctionSchedule, FunctionStateChange, FunctionConfigure:
+		// Submit and configure describe training plans only.
 		d.SageMaker = sagemaker.NewFromConfig(awsCfg, func(o *sagemaker.Options) { endpoint(c.SageMakerEndpoint, &o.BaseEndpoint) })
 	}
 	return d, nil

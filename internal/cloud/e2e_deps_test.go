@@ -1,9 +1,12 @@
 package cloud_test
 
 import (
+	"cmp"
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,11 +23,12 @@ import (
 // TestMain stops DynamoDB Local, if a test started it, when the tests end.
 func TestMain(m *testing.M) { ddblocal.Main(m) }
 
-type endpoints struct{ EventBridge, SageMaker string }
+type endpoints struct{ EventBridge, SageMaker, DynamoDB string }
 
 var (
-	tablesMu sync.Mutex
-	tables   = map[*testing.T]string{}
+	tablesMu     sync.Mutex
+	tables       = map[*testing.T]string{}
+	environments atomic.Int64
 )
 
 // stackDeps builds a function's dependencies the way its main does — the
@@ -33,12 +37,13 @@ var (
 // test), the fake EventBridge and the local SageMaker endpoint.
 func stackDeps(t *testing.T, fn cloud.Function, ep endpoints, logger *slog.Logger) cloud.Deps {
 	t.Helper()
-	ddb := ddblocal.Endpoint(t)
+	local := ddblocal.Endpoint(t)
+	ddb := cmp.Or(ep.DynamoDB, local)
 	tablesMu.Lock()
 	table, ok := tables[t]
 	if !ok {
 		table = ddblocal.TableName(t)
-		client := ddblocal.NewClient(ddb)
+		client := ddblocal.NewClient(local)
 		if err := dynamo.CreateTable(context.Background(), client, table); err != nil {
 			tablesMu.Unlock()
 			t.Fatal(err)
@@ -55,7 +60,9 @@ func stackDeps(t *testing.T, fn cloud.Function, ep endpoints, logger *slog.Logge
 		"SAGEQUEUE_TABLE": table, "AWS_REGION": e2eRegion, "SAGEQUEUE_EVENT_BUS": "sagequeue-e2e",
 		"SAGEQUEUE_DYNAMODB_ENDPOINT": ddb, "SAGEQUEUE_EVENTBRIDGE_ENDPOINT": ep.EventBridge,
 		"SAGEQUEUE_SAGEMAKER_ENDPOINT": ep.SageMaker, "SAGEQUEUE_LOGS_ENDPOINT": "http://127.0.0.1:9", // never called
-		"AWS_LAMBDA_LOG_STREAM_NAME": "2024/01/01/[$LATEST]" + string(fn) + "-env-1",
+		// Lambda names each execution environment's log stream apart; the
+		// lease takes its holder from it.
+		"AWS_LAMBDA_LOG_STREAM_NAME": fmt.Sprintf("2024/01/01/[$LATEST]%s-env-%d", fn, environments.Add(1)),
 	}
 	cfg, err := cloud.LoadConfig(fn, func(k string) string { return vars[k] })
 	if err != nil {

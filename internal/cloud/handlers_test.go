@@ -3,6 +3,7 @@ package cloud_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/sagequeue/sagequeue/internal/cloud"
 	"github.com/sagequeue/sagequeue/internal/engine"
 	"github.com/sagequeue/sagequeue/internal/events"
+	"github.com/sagequeue/sagequeue/internal/model"
 	"github.com/sagequeue/sagequeue/internal/store"
 	"github.com/sagequeue/sagequeue/internal/store/bolt"
 )
@@ -68,37 +70,114 @@ func (u *unit) kinds() []string {
 	return out
 }
 
+// invokeWithin invokes a handler as Lambda does, with a deadline.
+func invokeWithin(t *testing.T, h lambda.Handler, timeout time.Duration, payload []byte) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	start := time.Now()
+	_, err := h.Invoke(ctx, payload)
+	if took := time.Since(start); took > timeout {
+		t.Errorf("the invocation took %v, past its deadline of %v", took, timeout)
+	}
+	return err
+}
+
+// sqsBatch is what the event source mapping of the schedule queue hands the
+// function: SQS messages whose bodies are the events the rules sent.
+func sqsBatch(bodies ...[]byte) []byte {
+	var recs []map[string]any
+	for i, b := range bodies {
+		recs = append(recs, map[string]any{
+			"messageId": fmt.Sprintf("m%d", i), "receiptHandle": "r", "body": string(b), "eventSource": "aws:sqs",
+			"eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:sagequeue-ScheduleRequests", "awsRegion": "eu-west-1",
+			"attributes": map[string]string{"ApproximateReceiveCount": "1"},
+		})
+	}
+	out, _ := json.Marshal(map[string]any{"Records": recs})
+	return out
+}
+
 func TestScheduleLeaseHeld(t *testing.T) {
 	u := newUnit(t, cloud.FunctionSchedule)
 	h, err := cloud.NewSchedule(u.deps)
 	if err != nil {
 		t.Fatal(err)
 	}
+	handler := lambda.NewHandler(h.Handle)
 	ctx := context.Background()
 	other, err := u.store.AcquireLease(ctx, engine.LeaseName, "another", time.Now(), time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := lambda.NewHandler(h.Handle).Invoke(ctx, tickEvent(time.Now())); err != nil {
+	// Held throughout: the invocation waits half its time, then hands its
+	// request on to the queue, and ends before its deadline.
+	if err := invokeWithin(t, handler, 2*time.Second, sqsBatch(tickEvent(time.Now()))); err != nil {
 		t.Fatalf("a pass that finds the lease held: %v, want nil", err)
 	}
-	if !strings.Contains(u.logs.String(), `"msg":"scheduling pass skipped: another scheduler holds the lease","trigger":"tick"`) {
+	if !strings.Contains(u.logs.String(), `"msg":"scheduling pass skipped: another scheduler held the lease throughout; the request is handed on","triggers":{"tick":1}`) {
 		t.Errorf("no log line of the skipped pass:\n%s", u.logs)
 	}
-	// Once the lease is free, a pass runs, logs one line, and gives the
-	// lease back so that another environment can run the next one.
-	if err := u.store.ReleaseLease(ctx, other); err != nil {
-		t.Fatal(err)
+	u.mu.Lock()
+	handed := len(u.published) == 1 && u.published[0].Detail.(events.ScheduleRequest).Reason == events.ScheduleReasonBusy
+	u.mu.Unlock()
+	if !handed {
+		t.Errorf("published %v, want one Schedule Requested (busy)", u.kinds())
 	}
+	// Released while an invocation waits: it runs its pass, logs one line
+	// with what triggered it, and gives the lease back so that another
+	// environment can run the next one.
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		u.store.ReleaseLease(ctx, other)
+	}()
 	req, _ := json.Marshal(map[string]any{"source": "sagequeue", "detail-type": "Schedule Requested", "id": "e1", "detail": map[string]any{"reason": "submitted"}})
-	if _, err := lambda.NewHandler(h.Handle).Invoke(ctx, req); err != nil {
+	if err := invokeWithin(t, handler, 10*time.Second, sqsBatch(req, req, tickEvent(time.Now()))); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(u.logs.String(), `"msg":"scheduling pass","trigger":"schedule-requested","source":"sagequeue","detailType":"Schedule Requested","eventId":"e1","busy":false`) {
+	if !strings.Contains(u.logs.String(), `"msg":"scheduling pass","triggers":{"schedule-requested":2,"tick":1},"eventIds":["e1","e1",`) {
 		t.Errorf("no log line of the pass:\n%s", u.logs)
 	}
 	if _, err := u.store.AcquireLease(ctx, engine.LeaseName, "another", time.Now(), time.Minute); err != nil {
 		t.Errorf("the lease was kept after the pass: %v", err)
+	}
+}
+
+// TestStateChangeDecodesLeniently applies an event one of whose fields
+// SageMaker sent in a shape sagequeue does not know: the rest is applied,
+// and the field is logged and counted.
+func TestStateChangeDecodesLeniently(t *testing.T) {
+	u := newUnit(t, cloud.FunctionStateChange)
+	var metrics syncBuffer
+	u.deps.Metrics = &metrics
+	h, err := cloud.NewStateChange(u.deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	id := "0190aaaa-0000-7000-8000-000000000001"
+	j := &model.ServiceJob{
+		JobID: id, JobName: "j", JobQueue: "arn:aws:batch:eu-west-1:123456789012:job-queue/q", ServiceJobType: model.ServiceJobTypeSageMakerTraining,
+		Status: model.StatusRunning, CreatedAt: 1, UpdatedAt: 1, Instances: 1, Launches: 1, Placements: 1,
+		Attempts: []model.Attempt{{TrainingJobName: "sagequeue-" + id + "-1", StartedAt: 2}},
+	}
+	if _, err := u.store.PutJob(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	ev := `{"version":"0","id":"odd","detail-type":"SageMaker Training Job State Change","source":"aws.sagemaker","time":"2024-01-01T00:00:00Z",` +
+		`"detail":{"TrainingJobName":"sagequeue-` + id + `-1","TrainingJobStatus":"Completed","SecondaryStatus":"Completed",` +
+		`"Tags":[{"Key":"team","Value":"x"}],"TrainingEndTime":"not a time"}}`
+	if _, err := lambda.NewHandler(h.Handle).Invoke(ctx, []byte(ev)); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := u.store.GetJob(ctx, id); got.Status != model.StatusSucceeded {
+		t.Fatalf("the event was not applied: %s", got.Status)
+	}
+	if !strings.Contains(u.logs.String(), `"fields":["detail.Tags","detail.TrainingEndTime"]`) && !strings.Contains(u.logs.String(), `"fields":["detail.TrainingEndTime","detail.Tags"]`) {
+		t.Errorf("no log line of the skipped fields:\n%s", u.logs)
+	}
+	if m := metrics.String(); !strings.Contains(m, `"EventFieldsSkipped":1`) || !strings.Contains(m, `"Field":"detail.Tags"`) {
+		t.Errorf("no metric of the skipped fields:\n%s", m)
 	}
 }
 

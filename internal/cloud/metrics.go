@@ -62,6 +62,13 @@ func (m *functionMetrics) collectState(ctx context.Context, st store.Store) {
 	}
 }
 
+// eventFieldsSkipped counts the fields of an event that did not decode.
+func (m *functionMetrics) eventFieldsSkipped(fields []string) {
+	if m != nil {
+		m.rec.EventFieldsSkipped(fields)
+	}
+}
+
 // flush writes what the invocation recorded. A failure to write is logged:
 // metrics never fail an invocation.
 func (m *functionMetrics) flush() {

@@ -27,6 +27,11 @@ type Permissions struct {
 	// passes the execution roles and uses the training plans and the
 	// training KMS key.
 	SageMaker []string
+	// TrainingPlans are the actions on the training plans the deployment's
+	// environments name (training-plan/<name>, exactly those): describing
+	// them, for the scheduler's capacity, the API's plan operations and
+	// its checks, and the configure step's refusal of unknown plans.
+	TrainingPlans []string
 	// Logs are the actions on the training jobs' log group (LogGroup).
 	Logs []string
 	// PutEvents: the function publishes to the event bus.
@@ -51,12 +56,15 @@ var (
 //     getservicejoblogs reads the training jobs' log streams. UpdateJob is
 //     never fenced there, so no ConditionCheckItem.
 //   - schedule takes the scheduler lease (UpdateItem), makes fenced updates
-//     (ConditionCheckItem of the lease), reads heads (the heads index),
+//     (ConditionCheckItem of the lease) a batch at a time (UpdateJobs reads
+//     the batch's jobs with BatchGetItem), reads heads (the heads index),
 //     lists only collections (Query of the table, no list index), adds share
 //     usage (PutItem), and launches, describes and stops training jobs.
 //   - statechange updates jobs (unfenced) and adds share usage.
 //   - configure creates and updates configuration through the API (GetItem,
 //     Query, PutItem); it never deletes.
+//   - submit, schedule and configure describe the training plans
+//     (DescribeTrainingPlan).
 //
 // Every function publishes events: job state changes and schedule requests
 // (configure: one after it changed the configuration).
@@ -70,17 +78,19 @@ func PermissionsOf(fn Function) Permissions {
 	switch fn {
 	case FunctionSubmit:
 		return Permissions{
-			DynamoDB:  with("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchGetItem"),
-			Indexes:   slices.Clone(allIndexes),
-			Logs:      []string{"logs:DescribeLogStreams", "logs:GetLogEvents"},
-			PutEvents: true,
+			DynamoDB:      with("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchGetItem"),
+			Indexes:       slices.Clone(allIndexes),
+			Logs:          []string{"logs:DescribeLogStreams", "logs:GetLogEvents"},
+			TrainingPlans: []string{describePlan},
+			PutEvents:     true,
 		}
 	case FunctionSchedule:
 		return Permissions{
-			DynamoDB:  with("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"),
-			Indexes:   []string{dynamo.IndexHeads},
-			SageMaker: []string{"sagemaker:AddTags", "sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob"},
-			PutEvents: true,
+			DynamoDB:      with("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "dynamodb:BatchGetItem"),
+			Indexes:       []string{dynamo.IndexHeads},
+			SageMaker:     []string{"sagemaker:AddTags", "sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob"},
+			TrainingPlans: []string{describePlan},
+			PutEvents:     true,
 		}
 	case FunctionStateChange:
 		return Permissions{
@@ -89,12 +99,15 @@ func PermissionsOf(fn Function) Permissions {
 		}
 	case FunctionConfigure:
 		return Permissions{
-			DynamoDB:  with("dynamodb:PutItem"),
-			PutEvents: true,
+			DynamoDB:      with("dynamodb:PutItem"),
+			TrainingPlans: []string{describePlan},
+			PutEvents:     true,
 		}
 	}
 	return Permissions{}
 }
+
+const describePlan = "sagemaker:DescribeTrainingPlan"
 
 // Functions are the Lambda functions of the cloud shape.
 var Functions = []Function{FunctionSubmit, FunctionSchedule, FunctionStateChange, FunctionConfigure}

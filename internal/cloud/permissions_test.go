@@ -65,7 +65,7 @@ func recordCalls(t *testing.T, fn cloud.Function) func(*config.LoadOptions) erro
 func allowedActions(fn cloud.Function) map[string]bool {
 	p := cloud.PermissionsOf(fn)
 	out := map[string]bool{}
-	for _, list := range [][]string{p.DynamoDB, p.SageMaker, p.Logs} {
+	for _, list := range [][]string{p.DynamoDB, p.SageMaker, p.Logs, p.TrainingPlans} {
 		for _, a := range list {
 			out[a] = true
 		}
@@ -131,7 +131,7 @@ func TestPermissionsOf(t *testing.T) {
 		if len(p.DynamoDB) == 0 || !p.PutEvents {
 			t.Errorf("%s: %+v", fn, p)
 		}
-		for _, list := range [][]string{p.DynamoDB, p.SageMaker, p.Logs, p.Indexes} {
+		for _, list := range [][]string{p.DynamoDB, p.SageMaker, p.Logs, p.Indexes, p.TrainingPlans} {
 			if len(slices.Compact(slices.Clone(list))) != len(list) {
 				t.Errorf("%s: %v has duplicates", fn, list)
 			}

@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/batch"
 	"github.com/aws/aws-sdk-go-v2/service/batch/types"
+
+	"github.com/sagequeue/sagequeue/internal/ddbfault"
 )
 
 // TestCloudQuotaPreemption runs quota management in the cloud shape: the
@@ -22,7 +24,7 @@ func TestCloudQuotaPreemption(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end")
 	}
-	s := newStack(t, false)
+	s := newStack(t, stackOptions{faults: ddbfault.Realistic})
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	c := s.batch

@@ -7,8 +7,9 @@
 //
 // The app reads everything through the API of the same origin: the Batch
 // operations (DescribeServiceJob, GetJobQueueSnapshot, ...) and the
-// extension operations getdashboard, getutilization, searchservicejobs and
-// getservicejoblogs (docs/api.md). It only reads: it changes nothing.
+// extension operations getdashboard, getutilization, searchservicejobs,
+// getservicejoblogs and describetrainingplans (docs/api.md). It only reads:
+// it changes nothing.
 package dashboard
 
 import (

@@ -30,6 +30,7 @@ import (
 
 	"github.com/sagequeue/sagequeue/internal/events"
 	"github.com/sagequeue/sagequeue/internal/model"
+	"github.com/sagequeue/sagequeue/internal/plans"
 	"github.com/sagequeue/sagequeue/internal/store"
 )
 
@@ -39,6 +40,7 @@ type SageMaker interface {
 	CreateTrainingJob(ctx context.Context, in *sagemaker.CreateTrainingJobInput, opts ...func(*sagemaker.Options)) (*sagemaker.CreateTrainingJobOutput, error)
 	DescribeTrainingJob(ctx context.Context, in *sagemaker.DescribeTrainingJobInput, opts ...func(*sagemaker.Options)) (*sagemaker.DescribeTrainingJobOutput, error)
 	StopTrainingJob(ctx context.Context, in *sagemaker.StopTrainingJobInput, opts ...func(*sagemaker.Options)) (*sagemaker.StopTrainingJobOutput, error)
+	DescribeTrainingPlan(ctx context.Context, in *sagemaker.DescribeTrainingPlanInput, opts ...func(*sagemaker.Options)) (*sagemaker.DescribeTrainingPlanOutput, error)
 }
 
 // Config is what an Engine needs. Zero fields get defaults.
@@ -78,19 +80,33 @@ type Config struct {
 	// Training holds the deployment's defaults for members a payload leaves
 	// out: the execution role, the VPC and the KMS key of training jobs.
 	Training TrainingDefaults
-	Logger   *slog.Logger
+	// Plans caches the training plans the environments name; nil makes a
+	// cache over SageMaker that describes a plan again once its copy is
+	// PlanRefresh old (1m), and at once after a capacity failure.
+	Plans       *plans.Cache
+	PlanRefresh time.Duration
+	// PlanEndMargin is how long before a plan's reserved capacity ends its
+	// usable part does: SageMaker terminates the instances from then on
+	// (30m, as SageMaker documents).
+	PlanEndMargin time.Duration
+	Logger        *slog.Logger
 	// Observer, if set, is told about passes, job transitions and SageMaker
 	// calls (metrics); nil observes nothing.
 	Observer Observer
 }
 
 // Engine is the scheduler and state-change handler. It is safe for
-// concurrent use; passes are serialized by the store's lease.
+// concurrent use; passes are serialized by the store's lease across
+// engines, and one engine runs one pass at a time (a second Schedule meanwhile
+// returns Busy).
 type Engine struct {
 	cfg Config
 
 	mu    sync.Mutex
 	lease *store.Lease // held across passes and renewed when half spent
+	// passing is held while a pass runs: the lease is the engine's, so two
+	// passes of one engine at once would both pass its fence.
+	passing sync.Mutex
 }
 
 // TrainingDefaults are what a deployment puts into every training job whose
@@ -148,7 +164,13 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.PlanEndMargin <= 0 {
+		cfg.PlanEndMargin = time.Duration(model.DefaultPlanEndMargin) * time.Millisecond
+	}
 	cfg.SageMaker = observeSageMaker(cfg.SageMaker, cfg.Observer)
+	if cfg.Plans == nil {
+		cfg.Plans = plans.New(cfg.SageMaker, cfg.PlanRefresh, cfg.Now)
+	}
 	return &Engine{cfg: cfg}, nil
 }
 

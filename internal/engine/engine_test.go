@@ -175,7 +175,11 @@ func TestExitRuleEndsAfterOneAttempt(t *testing.T) {
 	}
 }
 
-func TestCapacityFailureDoesNotUseAttempt(t *testing.T) {
+// TestResourceLimitDoesNotUseAttempt runs into the account quota: SageMaker
+// refuses the launch with ResourceLimitExceeded, which requeues the job
+// without using an attempt, under its own reason (not CAPACITY's), with a
+// backoff.
+func TestResourceLimitDoesNotUseAttempt(t *testing.T) {
 	// The environment says 2, but the endpoint's quota allows 1 instance.
 	r := newRig(t, rigOptions{instanceLimit: 1})
 	r.configure(2)
@@ -191,11 +195,11 @@ func TestCapacityFailureDoesNotUseAttempt(t *testing.T) {
 		refused = first
 	}
 	j := r.job(refused)
-	if j.Status != model.StatusRunnable || j.Placements != 1 || !strings.HasPrefix(j.StatusReason, model.ReasonCapacity+" - Unable to provision requested compute resources (CapacityError: ResourceLimitExceeded") {
-		t.Fatalf("refused job after a capacity failure: %s placements %d reason %q", j.Status, j.Placements, j.StatusReason)
+	if j.Status != model.StatusRunnable || j.Placements != 1 || !strings.HasPrefix(j.StatusReason, model.ReasonResourceLimit+" - SageMaker refused the training job for an account quota (ResourceLimitExceeded: The account-level service limit") {
+		t.Fatalf("refused job after a quota refusal: %s placements %d reason %q", j.Status, j.Placements, j.StatusReason)
 	}
-	if j.BlockedCode != model.ReasonCapacity || j.BlockedSince == 0 {
-		t.Fatalf("the capacity clock did not start: %+v", j)
+	if j.BlockedCode != model.ReasonResourceLimit || j.BlockedSince == 0 {
+		t.Fatalf("the clock of time limit actions did not start: %+v", j)
 	}
 	// It backs off: a pass right away does not launch it again.
 	if j.CapacityFailures != 1 || j.NotBefore < time.Now().UnixMilli()+500 {

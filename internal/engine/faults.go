@@ -1,10 +1,7 @@
 package engine
 
 import (
-	"errors"
 	"strings"
-
-	"github.com/aws/smithy-go"
 
 	"github.com/sagequeue/sagequeue/internal/events"
 	"github.com/sagequeue/sagequeue/internal/model"
@@ -35,18 +32,6 @@ func infrastructureFault(failureReason string) (fault, detail string, ok bool) {
 	return fault, detail, fault != ""
 }
 
-func isMachineFault(tj events.TrainingJob) bool {
-	_, _, ok := infrastructureFault(tj.FailureReason)
-	return ok
-}
-
-// isInfrastructureError reports a CreateTrainingJob refused for a fault of
-// the machine.
-func isInfrastructureError(err error) bool {
-	var ae smithy.APIError
-	return errors.As(err, &ae) && ae.ErrorCode() == infrastructureError
-}
-
 // requeueUnused ends the current attempt of j for reason and gives j back
 // to its queue without using an attempt of its retry strategy, not to be
 // placed again before a backoff that doubles with each such failure in a
@@ -63,5 +48,6 @@ func (e *Engine) requeueUnused(j *model.ServiceJob, a *model.Attempt, tj events.
 // unusedAttempt reports whether an attempt's reason is one requeueUnused
 // gives: such attempts are not the job's, and only the last few are kept.
 func unusedAttempt(reason string) bool {
-	return strings.HasPrefix(reason, model.ReasonCapacity) || strings.HasPrefix(reason, model.ReasonInfrastructure+":")
+	return strings.HasPrefix(reason, model.ReasonCapacity) || strings.HasPrefix(reason, model.ReasonResourceLimit) ||
+		strings.HasPrefix(reason, model.ReasonInfrastructure+":")
 }

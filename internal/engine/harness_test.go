@@ -51,6 +51,9 @@ type rigOptions struct {
 	reconcileAfter time.Duration
 	dropEvents     bool
 	holder         string
+	plans          []localsm.Plan // training plans the endpoint emulates
+	planEndMargin  time.Duration
+	observer       engine.Observer
 	// failCreates is how many CreateTrainingJob requests fail with HTTP
 	// 500 before the endpoint sees one (the client then does not retry).
 	failCreates int32
@@ -73,7 +76,8 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	if o.dropEvents {
 		emit = nil
 	}
-	r.local, err = localsm.New(localsm.Config{Dir: filepath.Join(dir, "jobs"), Emit: emit, StopGrace: 2 * time.Second, InstanceLimit: o.instanceLimit})
+	r.local, err = localsm.New(localsm.Config{Dir: filepath.Join(dir, "jobs"), Emit: emit, StopGrace: 2 * time.Second, InstanceLimit: o.instanceLimit,
+		Plans: o.plans, PlanEndMargin: o.planEndMargin})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +124,7 @@ func (r *rig) newEngine(o rigOptions) *engine.Engine {
 	}
 	e, err := engine.New(engine.Config{
 		Store: r.store, SageMaker: sm, Bus: r.bus, Holder: holder, ReconcileAfter: o.reconcileAfter,
-		LocalDefaults: true, LeaseTTL: 10 * time.Second,
+		LocalDefaults: true, LeaseTTL: 10 * time.Second, PlanEndMargin: o.planEndMargin, Observer: o.observer,
 	})
 	if err != nil {
 		r.t.Fatal(err)

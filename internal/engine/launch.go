@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/sagemaker/types"
 	"github.com/aws/smithy-go"
@@ -30,17 +32,44 @@ const (
 	TagSubmittedBy = "sagequeue:submittedBy"
 )
 
-// launchAll calls CreateTrainingJob for admitted jobs, a few at a time.
+// launcher calls CreateTrainingJob for the jobs a pass admits, a batch of
+// admissions at a time (launch), and records the launched training jobs'
+// ARNs in one batch write per batch.
 //
 // The jobs of a FIFO queue launch one after another in queue order: when
-// SageMaker refuses one for capacity, the ones behind it are put back in line
-// unlaunched, so a quota shortage cannot let a later job overtake an earlier
-// one. Fair-share queues, and different queues, launch concurrently.
-func (e *Engine) launchAll(ctx context.Context, w *world, admitted []*model.ServiceJob, res *PassResult) {
+// SageMaker refuses one for capacity or a quota, the ones behind it (in
+// this batch and in the pass's later ones) are put back in line
+// unlaunched, so a shortage cannot let a later job overtake an earlier
+// one. Fair-share queues, and different queues, launch concurrently. When
+// SageMaker throttles a launch, or the pass's time for launching is up
+// (stop), no further job is launched in this pass: the rest go back to
+// their lines unlaunched, as if they had not been admitted, for the next
+// pass.
+type launcher struct {
+	e    *Engine
+	w    *world
+	stop time.Time
+	res  *PassResult
+
+	mu       sync.Mutex
+	short    map[string]bool // FIFO queues of which SageMaker refused a job
+	throttle atomic.Bool
+}
+
+func (e *Engine) newLauncher(w *world, stop time.Time, res *PassResult) *launcher {
+	return &launcher{e: e, w: w, stop: stop, res: res, short: map[string]bool{}}
+}
+
+// done reports whether the pass launches nothing more.
+func (l *launcher) done() bool { return l.throttle.Load() || over(l.stop) }
+
+// launch launches a batch of admitted jobs, in the order admitted.
+func (l *launcher) launch(ctx context.Context, admitted []*model.ServiceJob) {
+	e, res := l.e, l.res
 	var groups [][]*model.ServiceJob
 	fifo := map[string]int{}
 	for _, j := range admitted {
-		if q := w.queues[j.JobQueue]; q != nil && !q.FairShare() {
+		if q := l.w.queues[j.JobQueue]; q != nil && !q.FairShare() {
 			if i, ok := fifo[j.JobQueue]; ok {
 				groups[i] = append(groups[i], j)
 				continue
@@ -49,18 +78,26 @@ func (e *Engine) launchAll(ctx context.Context, w *world, admitted []*model.Serv
 		}
 		groups = append(groups, []*model.ServiceJob{j})
 	}
-	var mu sync.Mutex
+	var (
+		back    []*model.ServiceJob // to put back unlaunched
+		records []launchRecord
+	)
 	count := func(out launchOutcome) {
-		mu.Lock()
-		defer mu.Unlock()
+		l.mu.Lock()
+		defer l.mu.Unlock()
 		switch out {
 		case launched:
 			res.Launched++
-		case requeued, refused, deferred:
+		case requeued, refused:
 			res.Requeued++
 		case failed:
 			res.Failed++
 		}
+	}
+	isShort := func(j *model.ServiceJob) bool {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return l.short[j.JobQueue]
 	}
 	sem := make(chan struct{}, e.cfg.LaunchConcurrency)
 	var wg sync.WaitGroup
@@ -68,21 +105,82 @@ func (e *Engine) launchAll(ctx context.Context, w *world, admitted []*model.Serv
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			short := false // SageMaker refused a job of this group for capacity
 			for _, j := range group {
-				if short {
-					count(e.putBack(ctx, j))
+				if isShort(j) || l.done() {
+					l.mu.Lock()
+					back = append(back, j)
+					l.mu.Unlock()
 					continue
 				}
 				sem <- struct{}{}
-				out := e.launch(ctx, w.envs[j.ServiceEnvironment], j)
+				out, arn := e.launch(ctx, l.w.envs[j.ServiceEnvironment], j)
 				<-sem
-				short = out == refused
-				count(out)
+				l.mu.Lock()
+				switch out {
+				case launched:
+					records = append(records, launchRecord{j, arn})
+				case throttled:
+					l.throttle.Store(true)
+					back = append(back, j)
+				case refused:
+					if q := l.w.queues[j.JobQueue]; q != nil && !q.FairShare() {
+						l.short[j.JobQueue] = true
+					}
+				}
+				l.mu.Unlock()
+				if out != throttled {
+					count(out)
+				}
 			}
 		}()
 	}
 	wg.Wait()
+	// Putting back first: a job admitted but not launched holds capacity
+	// until it goes back (or reconcile launches it); a launch not recorded
+	// is recorded by its first event.
+	res.Requeued += e.putBackAll(ctx, back)
+	e.recordLaunches(ctx, records)
+	if l.throttle.Load() && len(back) > 0 {
+		e.cfg.Logger.Warn("SageMaker throttled CreateTrainingJob: the jobs not yet launched go back to their lines for the next pass", "putBack", len(back))
+	}
+}
+
+// putBackAll returns admitted jobs that were never launched to RUNNABLE, as
+// if they had not been admitted (no attempt used, no backoff): one batch
+// write, and a job that changed meanwhile one at a time. It returns how
+// many went back.
+func (e *Engine) putBackAll(ctx context.Context, jobs []*model.ServiceJob) int {
+	if len(jobs) == 0 {
+		return 0
+	}
+	now := e.nowMs()
+	var batch []*model.ServiceJob
+	for _, j := range jobs {
+		cur := *j
+		cur.Attempts = slices.Clone(j.Attempts)
+		if cur.Transition(model.StatusRunnable, now, "") != nil || len(cur.Attempts) == 0 || cur.LatestAttempt().TrainingJobArn != "" {
+			continue
+		}
+		cur.Attempts = cur.Attempts[:len(cur.Attempts)-1]
+		batch = append(batch, &cur)
+	}
+	stored, errs := e.cfg.Store.UpdateJobs(ctx, batch, nil)
+	n := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			n++
+			e.publish(ctx, stored[i])
+			e.observeTransition(model.StatusScheduled, stored[i])
+		case errors.Is(err, store.ErrConflict):
+			if e.putBack(ctx, batch[i]) == deferred {
+				n++
+			}
+		default:
+			e.cfg.Logger.Warn("putting back a job that was not launched", "job", batch[i].JobID, "err", err)
+		}
+	}
+	return n
 }
 
 // putBack returns an admitted job that was never launched to RUNNABLE, as
@@ -117,28 +215,30 @@ func (e *Engine) putBack(ctx context.Context, j *model.ServiceJob) launchOutcome
 type launchOutcome int
 
 const (
-	launched launchOutcome = iota
-	refused                // no capacity: back to RUNNABLE after a backoff
-	requeued               // a failed attempt that will be retried
-	deferred               // put back unlaunched behind a refused job
-	failed                 // the job ended
-	unknown                // the call's fate is unknown; reconcile will find out
+	launched  launchOutcome = iota
+	refused                 // no capacity, or a quota: back to RUNNABLE after a backoff
+	requeued                // a failed attempt that will be retried
+	deferred                // put back unlaunched
+	throttled               // SageMaker throttled the call: to be put back unlaunched
+	failed                  // the job ended
+	unknown                 // the call's fate is unknown; reconcile will find out
 )
 
-// launch sends the current attempt of a SCHEDULED job to SageMaker and records
-// the outcome.
-func (e *Engine) launch(ctx context.Context, env *model.ServiceEnvironment, j *model.ServiceJob) launchOutcome {
+// launch sends the current attempt of a SCHEDULED job to SageMaker and
+// returns the outcome, with the training job's ARN when it launched. What
+// SageMaker refused is recorded; a launch is not (the caller records it).
+func (e *Engine) launch(ctx context.Context, env *model.ServiceEnvironment, j *model.ServiceJob) (launchOutcome, string) {
 	if j.ServiceRequestPayload == "" {
 		// Listed and updated jobs may come without their payload.
 		full, err := e.cfg.Store.GetJob(ctx, j.JobID)
 		if err != nil {
 			e.cfg.Logger.Warn("reading a job to launch it", "job", j.JobID, "err", err)
-			return unknown
+			return unknown, ""
 		}
 		j.ServiceRequestPayload = full.ServiceRequestPayload
 	}
 	a := j.LatestAttempt()
-	in, err := e.trainingJobInput(j, a.TrainingJobName, env)
+	in, err := e.trainingJobInput(j, a.TrainingJobName, env, e.planInstanceType(ctx, env))
 	var arn string
 	if err == nil {
 		var out *sagemaker.CreateTrainingJobOutput
@@ -150,47 +250,53 @@ func (e *Engine) launch(ctx context.Context, env *model.ServiceEnvironment, j *m
 	var ae smithy.APIError
 	switch {
 	case err == nil:
+		return launched, arn
 	case errors.As(err, &ae) && ae.ErrorCode() == "ResourceInUse":
 		// A launch retried after a crash: the job is there already.
 		d, derr := e.cfg.SageMaker.DescribeTrainingJob(ctx, &sagemaker.DescribeTrainingJobInput{TrainingJobName: &a.TrainingJobName})
 		if derr != nil {
 			e.cfg.Logger.Warn("describing a training job that already exists", "trainingJob", a.TrainingJobName, "err", derr)
-			return unknown
+			return unknown, ""
 		}
-		arn = aws.ToString(d.TrainingJobArn)
-		err = nil
-	case isCapacityError(err):
+		return launched, aws.ToString(d.TrainingJobArn)
+	}
+	switch class := classifyLaunch(err); class {
+	case classThrottled:
+		return throttled, ""
+	case classCapacity, classResourceLimit:
+		reason := errorText(err)
+		if class == classCapacity && !strings.HasPrefix(reason, "CapacityError") {
+			reason = "CapacityError: " + reason
+		}
+		// What the plans can give may have changed: read them again.
+		e.cfg.Plans.Invalidate()
 		if e.endLaunch(ctx, j, events.TrainingJob{
-			TrainingJobName: a.TrainingJobName, TrainingJobStatus: events.TrainingFailed,
-			FailureReason: "CapacityError: " + errorText(err),
+			TrainingJobName: a.TrainingJobName, TrainingJobStatus: events.TrainingFailed, FailureReason: reason,
 		}) == unknown {
-			return unknown
+			return unknown, ""
 		}
-		return refused
-	case isInfrastructureError(err):
+		return refused, ""
+	case classInfrastructure:
 		var ae smithy.APIError
 		errors.As(err, &ae)
 		if e.endLaunch(ctx, j, events.TrainingJob{
 			TrainingJobName: a.TrainingJobName, TrainingJobStatus: events.TrainingFailed,
 			FailureReason: infrastructureError + ": " + oneLine(ae.ErrorMessage()),
 		}) == unknown {
-			return unknown
+			return unknown, ""
 		}
-		return refused
-	case isClientError(err):
+		return refused, ""
+	case classRefused:
 		return e.endLaunch(ctx, j, events.TrainingJob{
 			TrainingJobName: a.TrainingJobName, TrainingJobStatus: events.TrainingFailed,
 			FailureReason: launchFailed + errorText(err),
-		})
-	default:
-		// A timeout or a server error: the job may or may not exist. Reconcile
-		// describes it soon and launches it again if it does not.
-		e.cfg.Logger.Warn("launching a training job", "trainingJob", a.TrainingJobName, "err", err)
-		e.markUnchecked(ctx, j.JobID, a.TrainingJobName)
-		return unknown
+		}), ""
 	}
-	e.recordLaunch(ctx, j.JobID, a.TrainingJobName, arn)
-	return launched
+	// A timeout or a server error: the job may or may not exist. Reconcile
+	// describes it soon and launches it again if it does not.
+	e.cfg.Logger.Warn("launching a training job", "trainingJob", a.TrainingJobName, "err", err)
+	e.markUnchecked(ctx, j.JobID, a.TrainingJobName)
+	return unknown, ""
 }
 
 // endLaunch ends an attempt whose launch was refused, as if SageMaker had
@@ -219,6 +325,42 @@ func (e *Engine) recordLaunch(ctx context.Context, jobID, trainingJob, arn strin
 		a.TrainingJobArn, j.CheckedAt = arn, now
 		return true
 	})
+}
+
+// launchRecord is a launched job, as admitted, and its training job's ARN.
+type launchRecord struct {
+	job *model.ServiceJob
+	arn string
+}
+
+// recordLaunches stores the ARNs of launched training jobs: one batch write
+// of the jobs as admitted, and one at a time (recordLaunch) those that
+// changed since (a state change event was quicker).
+func (e *Engine) recordLaunches(ctx context.Context, records []launchRecord) {
+	if len(records) == 0 {
+		return
+	}
+	now := e.nowMs()
+	batch := make([]*model.ServiceJob, len(records))
+	for i, r := range records {
+		j := *r.job
+		j.Attempts = slices.Clone(r.job.Attempts)
+		j.LatestAttempt().TrainingJobArn = r.arn
+		j.UpdatedAt, j.CheckedAt = now, now
+		j.ServiceRequestPayload = ""
+		batch[i] = &j
+	}
+	_, errs := e.cfg.Store.UpdateJobs(ctx, batch, nil)
+	for i, err := range errs {
+		switch {
+		case err == nil:
+		case errors.Is(err, store.ErrConflict):
+			r := records[i]
+			e.recordLaunch(ctx, r.job.JobID, r.job.LatestAttempt().TrainingJobName, r.arn)
+		default:
+			e.cfg.Logger.Warn("recording a launched training job", "job", records[i].job.JobID, "err", err)
+		}
+	}
 }
 
 // uncheckedMark in CheckedAt makes the next pass reconcile a job whatever
@@ -258,8 +400,8 @@ func (e *Engine) updateAttempt(ctx context.Context, jobID, trainingJob string, c
 
 // trainingJobInput is the job's payload as a CreateTrainingJob request with
 // the attempt's name, sagequeue's tags, and the environment's training plan
-// when the payload names none.
-func (e *Engine) trainingJobInput(j *model.ServiceJob, name string, env *model.ServiceEnvironment) (*sagemaker.CreateTrainingJobInput, error) {
+// (and the plan's instance type, planType) when the payload names none.
+func (e *Engine) trainingJobInput(j *model.ServiceJob, name string, env *model.ServiceEnvironment, planType string) (*sagemaker.CreateTrainingJobInput, error) {
 	var in sagemaker.CreateTrainingJobInput
 	if err := json.Unmarshal([]byte(j.ServiceRequestPayload), &in); err != nil {
 		return nil, &smithy.GenericAPIError{Code: "ValidationException", Message: "serviceRequestPayload is not a CreateTrainingJob request: " + err.Error(), Fault: smithy.FaultClient}
@@ -280,10 +422,6 @@ func (e *Engine) trainingJobInput(j *model.ServiceJob, name string, env *model.S
 	if j.SubmittedBy != "" {
 		in.Tags = append(in.Tags, smtypes.Tag{Key: aws.String(TagSubmittedBy), Value: aws.String(j.SubmittedBy)})
 	}
-	e.cfg.Training.apply(&in)
-	if e.cfg.LocalDefaults {
-		fillLocalDefaults(&in, j)
-	}
 	if env != nil && env.TrainingPlanArn != "" {
 		if in.ResourceConfig == nil {
 			in.ResourceConfig = &smtypes.ResourceConfig{InstanceCount: aws.Int32(int32(j.Instances))}
@@ -291,42 +429,15 @@ func (e *Engine) trainingJobInput(j *model.ServiceJob, name string, env *model.S
 		if aws.ToString(in.ResourceConfig.TrainingPlanArn) == "" {
 			in.ResourceConfig.TrainingPlanArn = aws.String(env.TrainingPlanArn)
 		}
+		if in.ResourceConfig.InstanceType == "" && len(in.ResourceConfig.InstanceGroups) == 0 && planType != "" {
+			in.ResourceConfig.InstanceType = smtypes.TrainingInstanceType(planType)
+		}
+	}
+	e.cfg.Training.apply(&in)
+	if e.cfg.LocalDefaults {
+		fillLocalDefaults(&in, j)
 	}
 	return &in, nil
-}
-
-// isCapacityError reports errors that mean "no capacity now, try later":
-// throttling and account limits. They do not use an attempt.
-func isCapacityError(err error) bool {
-	var ae smithy.APIError
-	if !errors.As(err, &ae) {
-		return false
-	}
-	switch ae.ErrorCode() {
-	case "ResourceLimitExceeded", "ThrottlingException", "Throttling", "ThrottledException",
-		"TooManyRequestsException", "RequestLimitExceeded", "ProvisionedThroughputExceededException":
-		return true
-	}
-	return strings.HasPrefix(ae.ErrorCode(), "CapacityError")
-}
-
-// isClientError reports a refusal that a retry of the same request will not
-// change (a bad payload, a missing role): a client fault, or an API error
-// answered with a 4xx status (the SDK does not model every error code).
-func isClientError(err error) bool {
-	var invalid smithy.InvalidParamsError
-	if errors.As(err, &invalid) {
-		return true // refused by the SDK before it was sent
-	}
-	var ae smithy.APIError
-	if !errors.As(err, &ae) {
-		return false
-	}
-	if ae.ErrorFault() == smithy.FaultClient {
-		return true
-	}
-	var re *awshttp.ResponseError
-	return errors.As(err, &re) && re.HTTPStatusCode() >= 400 && re.HTTPStatusCode() < 500
 }
 
 // launchFailed starts the reason of an attempt whose CreateTrainingJob was
@@ -362,10 +473,27 @@ func (d TrainingDefaults) apply(in *sagemaker.CreateTrainingJobInput) {
 		if in.OutputDataConfig != nil && in.OutputDataConfig.KmsKeyId == nil {
 			in.OutputDataConfig.KmsKeyId = aws.String(d.KMSKeyID)
 		}
-		if in.ResourceConfig != nil && in.ResourceConfig.VolumeKmsKeyId == nil {
-			in.ResourceConfig.VolumeKmsKeyId = aws.String(d.KMSKeyID)
+		// SageMaker refuses a volume key for instance types whose volumes
+		// are local NVMe disks, which the instance encrypts itself.
+		if rc := in.ResourceConfig; rc != nil && rc.VolumeKmsKeyId == nil && !instanceStorage(rc) {
+			rc.VolumeKmsKeyId = aws.String(d.KMSKeyID)
 		}
 	}
+}
+
+// instanceStorage reports whether any instance of a resource config has
+// instance storage (model.HasInstanceStorage): its one VolumeKmsKeyId
+// applies to every instance group.
+func instanceStorage(rc *smtypes.ResourceConfig) bool {
+	if model.HasInstanceStorage(string(rc.InstanceType)) {
+		return true
+	}
+	for _, g := range rc.InstanceGroups {
+		if model.HasInstanceStorage(string(g.InstanceType)) {
+			return true
+		}
+	}
+	return false
 }
 
 // Placeholders for members SageMaker requires but the local endpoint has no

@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,6 +29,7 @@ func TestTrainingJobInput(t *testing.T) {
 		payload  string
 		env      *model.ServiceEnvironment
 		wantPlan string
+		wantType string
 	}{
 		"the environment's plan fills a payload without one": {
 			payload: `{"TrainingJobName":"mine","ResourceConfig":{"InstanceType":"ml.p5.48xlarge","InstanceCount":2,"VolumeSizeInGB":50},"Tags":[{"Key":"team","Value":"nlp"},{"Key":"sagequeue:jobId","Value":"forged"},{"Key":"sagequeue:submittedBy","Value":"alice"}]}`,
@@ -37,12 +39,15 @@ func TestTrainingJobInput(t *testing.T) {
 			payload: `{"ResourceConfig":{"InstanceCount":2,"TrainingPlanArn":"arn:aws:sagemaker:us-east-1:123456789012:training-plan/mine"}}`,
 			env:     env, wantPlan: "arn:aws:sagemaker:us-east-1:123456789012:training-plan/mine",
 		},
-		"no resource config at all still gets the plan": {payload: `{}`, env: env, wantPlan: plan},
-		"an environment without a plan adds none":       {payload: `{"ResourceConfig":{"InstanceCount":2}}`, env: &model.ServiceEnvironment{}},
+		"no resource config at all still gets the plan and its instance type": {payload: `{}`, env: env, wantPlan: plan, wantType: "ml.p5.48xlarge"},
+		"a payload's instance type is kept": {
+			payload: `{"ResourceConfig":{"InstanceType":"ml.p4d.24xlarge","InstanceCount":2}}`, env: env, wantPlan: plan, wantType: "ml.p4d.24xlarge",
+		},
+		"an environment without a plan adds none": {payload: `{"ResourceConfig":{"InstanceCount":2}}`, env: &model.ServiceEnvironment{}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			in, err := e.trainingJobInput(job(tc.payload), "sagequeue-id-1-2", tc.env)
+			in, err := e.trainingJobInput(job(tc.payload), "sagequeue-id-1-2", tc.env, "ml.p5.48xlarge")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -55,6 +60,9 @@ func TestTrainingJobInput(t *testing.T) {
 			}
 			if gotPlan != tc.wantPlan {
 				t.Errorf("plan %q, want %q", gotPlan, tc.wantPlan)
+			}
+			if tc.wantType != "" && string(in.ResourceConfig.InstanceType) != tc.wantType {
+				t.Errorf("instance type %q, want %q", in.ResourceConfig.InstanceType, tc.wantType)
 			}
 			tags := map[string]string{}
 			for _, tag := range in.Tags {
@@ -70,7 +78,7 @@ func TestTrainingJobInput(t *testing.T) {
 	}
 	anonymous := job(`{}`)
 	anonymous.SubmittedBy = ""
-	in, err := e.trainingJobInput(anonymous, "n", env)
+	in, err := e.trainingJobInput(anonymous, "n", env, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +87,7 @@ func TestTrainingJobInput(t *testing.T) {
 			t.Errorf("a job nobody is known to have submitted has tag %s=%q", TagSubmittedBy, aws.ToString(tag.Value))
 		}
 	}
-	if _, err := e.trainingJobInput(job(`{"ResourceConfig":"x"}`), "n", env); !isClientError(err) {
+	if _, err := e.trainingJobInput(job(`{"ResourceConfig":"x"}`), "n", env, ""); classifyLaunch(err) != classRefused {
 		t.Fatalf("a payload that is not a CreateTrainingJob request: %v", err)
 	}
 }
@@ -129,7 +137,7 @@ func TestTrainingDefaultsFillOnlyWhatIsMissing(t *testing.T) {
 	e := &Engine{cfg: Config{NamePrefix: "sagequeue", Training: d}}
 	j := &model.ServiceJob{JobID: "id", JobQueue: "arn:aws:batch:r:1:job-queue/q", Instances: 1,
 		ServiceRequestPayload: `{"OutputDataConfig":{"S3OutputPath":"s3://b/o"},"ResourceConfig":{"InstanceCount":1}}`}
-	in, err := e.trainingJobInput(j, "n", nil)
+	in, err := e.trainingJobInput(j, "n", nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,9 +146,44 @@ func TestTrainingDefaultsFillOnlyWhatIsMissing(t *testing.T) {
 		t.Fatalf("defaults not applied: %+v", in)
 	}
 	j.ServiceRequestPayload = `{"RoleArn":"arn:aws:iam::1:role/mine","VpcConfig":{"Subnets":["subnet-9"],"SecurityGroupIds":["sg-9"]},"OutputDataConfig":{"S3OutputPath":"s3://b/o","KmsKeyId":"mine"},"ResourceConfig":{"InstanceCount":1,"VolumeKmsKeyId":"mine"}}`
-	in, _ = e.trainingJobInput(j, "n", nil)
+	in, _ = e.trainingJobInput(j, "n", nil, "")
 	if aws.ToString(in.RoleArn) != "arn:aws:iam::1:role/mine" || in.VpcConfig.Subnets[0] != "subnet-9" ||
 		aws.ToString(in.OutputDataConfig.KmsKeyId) != "mine" || aws.ToString(in.ResourceConfig.VolumeKmsKeyId) != "mine" {
 		t.Fatalf("a payload's own settings were overridden: %+v", in)
+	}
+}
+
+// TestNoVolumeKeyOnInstanceStorage: SageMaker refuses a VolumeKmsKeyId for
+// instance types with local NVMe storage, the usual training plan types, so
+// the deployment's key only goes on the output there.
+func TestNoVolumeKeyOnInstanceStorage(t *testing.T) {
+	e := &Engine{cfg: Config{NamePrefix: "sagequeue", Training: TrainingDefaults{KMSKeyID: "alias/k"}}}
+	for payload, wantVolumeKey := range map[string]bool{
+		`{"ResourceConfig":{"InstanceType":"ml.m5.xlarge","InstanceCount":1}}`:    true,
+		`{"ResourceConfig":{"InstanceType":"ml.p5.48xlarge","InstanceCount":1}}`:  false,
+		`{"ResourceConfig":{"InstanceType":"ml.p4d.24xlarge","InstanceCount":1}}`: false,
+		`{"ResourceConfig":{"InstanceType":"ml.g5.2xlarge","InstanceCount":1}}`:   false,
+		`{"ResourceConfig":{"InstanceGroups":[{"InstanceGroupName":"a","InstanceType":"ml.c5.xlarge","InstanceCount":1},{"InstanceGroupName":"b","InstanceType":"ml.trn1.32xlarge","InstanceCount":1}]}}`: false,
+		`{"ResourceConfig":{"InstanceGroups":[{"InstanceGroupName":"a","InstanceType":"ml.c5.xlarge","InstanceCount":1}]}}`:                                                                               true,
+	} {
+		j := &model.ServiceJob{JobID: "id", JobQueue: "arn:aws:batch:r:1:job-queue/q", Instances: 1,
+			ServiceRequestPayload: strings.Replace(payload, `{"ResourceConfig"`, `{"OutputDataConfig":{"S3OutputPath":"s3://b/o"},"ResourceConfig"`, 1)}
+		in, err := e.trainingJobInput(j, "n", nil, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := in.ResourceConfig.VolumeKmsKeyId != nil; got != wantVolumeKey {
+			t.Errorf("%s: volume key set %v, want %v", payload, got, wantVolumeKey)
+		}
+		if aws.ToString(in.OutputDataConfig.KmsKeyId) != "alias/k" {
+			t.Errorf("%s: output key %q", payload, aws.ToString(in.OutputDataConfig.KmsKeyId))
+		}
+	}
+	// A plan environment with a payload naming no type gets the plan's
+	// type, and with it no volume key.
+	j := &model.ServiceJob{JobID: "id", JobQueue: "arn:aws:batch:r:1:job-queue/q", Instances: 1, ServiceRequestPayload: `{}`}
+	in, _ := e.trainingJobInput(j, "n", &model.ServiceEnvironment{TrainingPlanArn: "arn:aws:sagemaker:r:1:training-plan/p"}, "ml.p5.48xlarge")
+	if in.ResourceConfig.VolumeKmsKeyId != nil {
+		t.Errorf("a plan job on ml.p5.48xlarge got volume key %q", aws.ToString(in.ResourceConfig.VolumeKmsKeyId))
 	}
 }

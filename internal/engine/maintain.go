@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker"
@@ -21,14 +22,21 @@ const ReasonTimeout = "Job attempt duration exceeded timeout"
 
 // maintain looks after jobs in flight: it stops the training jobs of
 // terminated jobs and of attempts past their timeout, and asks SageMaker
-// about jobs not heard from for ReconcileAfter (all of them with all). It
-// reports whether any job gave capacity back.
-func (e *Engine) maintain(ctx context.Context, lease *store.Lease, w *world, active []*model.ServiceJob, all bool, res *PassResult) (bool, error) {
+// about jobs not heard from for ReconcileAfter (all of them with all),
+// until stop (the pass's share of time for it; the rest waits for the next
+// pass). It reports whether any job gave capacity back.
+func (e *Engine) maintain(ctx context.Context, lease *store.Lease, w *world, active []*model.ServiceJob, all bool, stop time.Time, res *PassResult) (bool, error) {
 	now := e.nowMs()
 	overdue := e.cfg.ReconcileAfter.Milliseconds()
 	var mu sync.Mutex
 	released := false
 	err := e.each(ctx, active, func(j *model.ServiceJob) error {
+		if over(stop) {
+			mu.Lock()
+			res.More = true
+			mu.Unlock()
+			return nil
+		}
 		var out Outcome
 		var err error
 		switch {
@@ -49,7 +57,7 @@ func (e *Engine) maintain(ctx context.Context, lease *store.Lease, w *world, act
 			mu.Lock()
 			res.Stops++
 			mu.Unlock()
-		case all || j.CheckedAt == uncheckedMark || now-max(j.CheckedAt, j.UpdatedAt) >= overdue:
+		case all || j.CheckedAt == uncheckedMark || now-max(j.CheckedAt, j.UpdatedAt) >= overdue || unconfirmed(j, now):
 			out, err = e.reconcile(ctx, w, j)
 			mu.Lock()
 			res.Reconciled++
@@ -68,6 +76,18 @@ func (e *Engine) maintain(ctx context.Context, lease *store.Lease, w *world, act
 		return nil
 	})
 	return released, err
+}
+
+// unconfirmedAfter is how long an admitted attempt may go without a
+// training job ARN (no launch recorded, no event) before reconcile asks
+// SageMaker about it: a pass that ran out of time, or died, between the
+// admission and the launch leaves such jobs, and reconcile launches them.
+const unconfirmedAfter = 30 * time.Second
+
+func unconfirmed(j *model.ServiceJob, now int64) bool {
+	a := j.LatestAttempt()
+	return j.Status == model.StatusScheduled && a != nil && a.TrainingJobArn == "" &&
+		now-max(j.CheckedAt, j.UpdatedAt) >= unconfirmedAfter.Milliseconds()
 }
 
 func timedOut(j *model.ServiceJob, now int64) bool {
@@ -122,7 +142,13 @@ func (e *Engine) reconcile(ctx context.Context, w *world, j *model.ServiceJob) (
 	if isNotFound(err) {
 		a := j.LatestAttempt()
 		if j.Status == model.StatusScheduled {
-			e.launch(ctx, w.envs[j.ServiceEnvironment], j)
+			switch out, arn := e.launch(ctx, w.envs[j.ServiceEnvironment], j); out {
+			case launched:
+				e.recordLaunch(ctx, j.JobID, a.TrainingJobName, arn)
+			case throttled:
+				// Still unknown to SageMaker: ask again next pass.
+				e.markUnchecked(ctx, j.JobID, a.TrainingJobName)
+			}
 			return Outcome{JobID: j.JobID, From: j.Status, To: j.Status}, nil
 		}
 		// It ran once and is gone: give the job back to the queue.
@@ -177,6 +203,16 @@ func trainingJobOf(d *sagemaker.DescribeTrainingJobOutput) events.TrainingJob {
 	}
 	if d.LastModifiedTime != nil {
 		tj.LastModifiedTime = ms(*d.LastModifiedTime)
+	}
+	for _, t := range d.SecondaryStatusTransitions {
+		st := events.SecondaryStatusTransition{Status: string(t.Status), StatusMessage: aws.ToString(t.StatusMessage)}
+		if t.StartTime != nil {
+			st.StartTime = ms(*t.StartTime)
+		}
+		if t.EndTime != nil {
+			st.EndTime = ms(*t.EndTime)
+		}
+		tj.SecondaryStatusTransitions = append(tj.SecondaryStatusTransitions, st)
 	}
 	return tj
 }

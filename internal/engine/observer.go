@@ -73,6 +73,13 @@ func (s observedSageMaker) DescribeTrainingJob(ctx context.Context, in *sagemake
 	return out, err
 }
 
+func (s observedSageMaker) DescribeTrainingPlan(ctx context.Context, in *sagemaker.DescribeTrainingPlanInput, opts ...func(*sagemaker.Options)) (*sagemaker.DescribeTrainingPlanOutput, error) {
+	start := time.Now()
+	out, err := s.sm.DescribeTrainingPlan(ctx, in, opts...)
+	s.o.SageMakerCall("DescribeTrainingPlan", time.Since(start), err)
+	return out, err
+}
+
 func (s observedSageMaker) StopTrainingJob(ctx context.Context, in *sagemaker.StopTrainingJobInput, opts ...func(*sagemaker.Options)) (*sagemaker.StopTrainingJobOutput, error) {
 	start := time.Now()
 	out, err := s.sm.StopTrainingJob(ctx, in, opts...)

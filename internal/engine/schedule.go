@@ -1,9 +1,12 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,7 +30,18 @@ type PassResult struct {
 	Reconciled int // in-flight jobs checked with SageMaker
 	Preempted  int // jobs chosen as preemption victims and being stopped
 	Heads      int // RUNNABLE jobs read for the snapshot
-	Duration   time.Duration
+	// More means the pass left work for the next one: its time ran out
+	// before every SUBMITTED job was promoted, every in-flight job looked
+	// after, or every admission applied, or the store throttled it.
+	More     bool
+	Duration time.Duration
+	// Phases is the time each phase of the pass took.
+	Phases Phases
+}
+
+// Phases is the time each phase of a pass took.
+type Phases struct {
+	Maintain, Promote, Plan, Apply, Launch time.Duration
 }
 
 var activeStatuses = []model.JobStatus{model.StatusScheduled, model.StatusStarting, model.StatusRunning}
@@ -36,7 +50,8 @@ var activeStatuses = []model.JobStatus{model.StatusScheduled, model.StatusStarti
 // in-flight jobs (terminations, timeouts, overdue state), moves SUBMITTED
 // jobs to RUNNABLE, plans with sched.Plan over the heads of every line, and
 // applies the plan with writes fenced by the lease before launching the
-// training jobs.
+// training jobs. A pass whose context has a deadline keeps within it (see
+// budget) and says in PassResult.More when it left work behind.
 func (e *Engine) Schedule(ctx context.Context) (PassResult, error) {
 	return e.schedule(ctx, false)
 }
@@ -49,7 +64,20 @@ func (e *Engine) ScheduleAndReconcileAll(ctx context.Context) (PassResult, error
 
 func (e *Engine) schedule(ctx context.Context, reconcileAll bool) (res PassResult, err error) {
 	defer func() { e.observePass(res, err) }()
+	// One pass at a time per engine, as per lease: a second caller finds
+	// the scheduler busy, as it would find another's lease.
+	if !e.passing.TryLock() {
+		res.Busy = true
+		return res, nil
+	}
+	defer e.passing.Unlock()
 	start := e.cfg.Now()
+	b := newBudget(ctx)
+	if !b.end.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, b.end)
+		defer cancel()
+	}
 	lease, err := e.acquire(ctx)
 	if errors.Is(err, store.ErrLeaseHeld) {
 		res.Busy = true
@@ -58,7 +86,7 @@ func (e *Engine) schedule(ctx context.Context, reconcileAll bool) (res PassResul
 	if err != nil {
 		return res, fmt.Errorf("acquiring the scheduler lease: %w", err)
 	}
-	err = e.pass(ctx, &lease, reconcileAll, &res)
+	err = e.pass(ctx, &lease, reconcileAll, b, &res)
 	if errors.Is(err, store.ErrLeaseLost) {
 		e.forgetLease()
 	}
@@ -71,7 +99,10 @@ type world struct {
 	envs     map[string]*model.ServiceEnvironment // by ARN
 	queues   map[string]*model.JobQueue           // by ARN
 	policies map[string]*model.SchedulingPolicy   // by ARN
-	snap     *sched.Snapshot
+	plans    map[string]int                       // index in snap.Plans by plan ARN
+	// describedAt is when the oldest copy of the plans was described.
+	describedAt int64
+	snap        *sched.Snapshot
 }
 
 func (e *Engine) readWorld(ctx context.Context) (*world, error) {
@@ -125,25 +156,46 @@ func (w *world) decayOf(queue string) (tau float64, fair bool) {
 	return fp.DecaySeconds(), true
 }
 
-func (e *Engine) pass(ctx context.Context, lease *store.Lease, reconcileAll bool, res *PassResult) error {
+func (e *Engine) pass(ctx context.Context, lease *store.Lease, reconcileAll bool, b budget, res *PassResult) error {
+	mark := time.Now()
+	took := func(d *time.Duration) {
+		now := time.Now()
+		*d, mark = now.Sub(mark), now
+	}
 	w, err := e.readWorld(ctx)
 	if err != nil {
 		return err
 	}
+	e.readPlans(ctx, w)
 	active, err := e.listAll(ctx, store.JobQuery{Statuses: activeStatuses})
 	if err != nil {
 		return err
 	}
-	if changed, err := e.maintain(ctx, lease, w, active, reconcileAll, res); err != nil {
+	mctx, cancel, cut := b.phase(ctx, cutMaintain)
+	changed, err := e.maintain(mctx, lease, w, active, reconcileAll, b.by(shareMaintain), res)
+	cancel()
+	switch {
+	case cut(err):
+		res.More = true
+	case err != nil:
 		return err
-	} else if changed {
+	}
+	if changed {
 		if active, err = e.listAll(ctx, store.JobQuery{Statuses: activeStatuses}); err != nil {
 			return err
 		}
 	}
-	if err := e.promote(ctx, lease, res); err != nil {
+	took(&res.Phases.Maintain)
+	pctx, cancel, cut := b.phase(ctx, cutPromote)
+	promoted, err := e.promote(pctx, lease, b.by(sharePromote), res)
+	cancel()
+	switch {
+	case cut(err):
+		res.More = true
+	case err != nil:
 		return err
 	}
+	took(&res.Phases.Promote)
 
 	for _, j := range active {
 		w.snap.Active = append(w.snap.Active, sched.AllocationOf(j))
@@ -157,25 +209,51 @@ func (e *Engine) pass(ctx context.Context, lease *store.Lease, reconcileAll bool
 			w.snap.Usage = append(w.snap.Usage, usage...)
 		}
 	}
-	jobs, d, err := e.plan(ctx, w, res)
-	if err != nil {
+	lctx, cancel, cut := b.phase(ctx, cutPlan)
+	jobs, d, err := e.plan(lctx, w, active, promoted, res)
+	cancel()
+	switch {
+	case cut(err):
+		res.More = true // nothing planned: the next pass plans
+		e.observePlans(w, w.snap.Active)
+		return nil
+	case err != nil:
 		return err
 	}
-	admitted, err := e.apply(ctx, lease, w, jobs, d, res)
+	took(&res.Phases.Plan)
+	l := e.newLauncher(w, b.by(shareLaunch), res)
+	var held []sched.Allocation // what the admitted jobs hold, for the plan metrics
+	err = e.apply(ctx, lease, w, jobs, d, b.by(shareApply), res, func(admitted []*model.ServiceJob) bool {
+		for _, j := range admitted {
+			held = append(held, sched.AllocationOf(j))
+		}
+		start := time.Now()
+		l.launch(ctx, admitted)
+		res.Phases.Launch += time.Since(start)
+		return !l.done()
+	})
+	took(&res.Phases.Apply)
+	res.Phases.Apply -= res.Phases.Launch
 	if err != nil {
 		return err
 	}
 	if err := e.preempt(ctx, lease, active, d.Preempt, res); err != nil {
 		return err
 	}
-	e.launchAll(ctx, w, admitted, res)
+	e.observePlans(w, slices.Concat(w.snap.Active, held))
 	return nil
 }
 
 // plan reads the heads of every line and runs sched.Plan, reading deeper
 // into the lines Plan ran off the end of until it has what it needs. A pass
 // so reads O(admitted + lines) jobs whatever the backlog.
-func (e *Engine) plan(ctx context.Context, w *world, res *PassResult) (map[string]*model.ServiceJob, sched.Decisions, error) {
+//
+// The heads may lag the pass's own writes (store.JobStore.Heads): the jobs
+// it has just promoted are merged in from what the promotion stored, and a
+// head that is holding capacity already (active, read consistently) is
+// left out, so that a lagging index neither hides new candidates nor
+// offers a job admitted a moment ago.
+func (e *Engine) plan(ctx context.Context, w *world, active, promoted []*model.ServiceJob, res *PassResult) (map[string]*model.ServiceJob, sched.Decisions, error) {
 	type lineKey = sched.ShareKey
 	var lines []lineKey
 	for arn := range w.queues {
@@ -212,12 +290,22 @@ func (e *Engine) plan(ctx context.Context, w *world, res *PassResult) (map[strin
 	jobs := map[string]*model.ServiceJob{}
 	loaded := map[lineKey][]sched.Candidate{}
 	truncated := map[lineKey]bool{}
+	fresh := map[lineKey][]*model.ServiceJob{}
+	for _, j := range promoted {
+		k := lineKey{Queue: j.JobQueue, Share: j.ShareIdentifier}
+		fresh[k] = append(fresh[k], j)
+	}
+	holding := map[string]bool{}
+	for _, j := range active {
+		holding[j.JobID] = true
+	}
 	load := func(l lineKey) error {
 		heads, more, err := e.cfg.Store.Heads(ctx, l.Queue, l.Share, depth[l])
 		if err != nil {
 			return err
 		}
 		res.Heads += len(heads)
+		heads = mergeHeads(heads, more, fresh[l], holding)
 		cands := make([]sched.Candidate, 0, len(heads))
 		for _, j := range heads {
 			jobs[j.JobID] = j
@@ -231,6 +319,7 @@ func (e *Engine) plan(ctx context.Context, w *world, res *PassResult) (map[strin
 			return nil, sched.Decisions{}, err
 		}
 	}
+	e.refreshPlansAfterCapacityFailures(ctx, w, jobs)
 	for {
 		w.snap.Runnable, w.snap.Truncated = w.snap.Runnable[:0], w.snap.Truncated[:0]
 		for _, l := range lines {
@@ -252,82 +341,166 @@ func (e *Engine) plan(ctx context.Context, w *world, res *PassResult) (map[strin
 	}
 }
 
-// promote moves SUBMITTED jobs to RUNNABLE; the first placement uses the
-// first attempt of the retry strategy.
-func (e *Engine) promote(ctx context.Context, lease *store.Lease, res *PassResult) error {
-	submitted, err := e.listAll(ctx, store.JobQuery{Statuses: []model.JobStatus{model.StatusSubmitted}})
-	if err != nil {
-		return err
+// mergeHeads adds to the heads a line's index shows the jobs of the line
+// this pass promoted (fresh), which the index may not show yet, and drops
+// the heads holding capacity already. With more (the line holds jobs
+// behind the last head), a fresh job that sorts after the last head is
+// left out: jobs the read did not reach may come before it.
+func mergeHeads(heads []*model.ServiceJob, more bool, fresh []*model.ServiceJob, holding map[string]bool) []*model.ServiceJob {
+	if len(fresh) == 0 && len(holding) == 0 {
+		return heads
 	}
-	now := e.nowMs()
-	var mu sync.Mutex
-	err = e.each(ctx, submitted, func(j *model.ServiceJob) error {
-		if err := j.Transition(model.StatusRunnable, now, ""); err != nil {
-			return nil
+	byID := make(map[string]*model.ServiceJob, len(heads)+len(fresh))
+	for _, j := range heads {
+		byID[j.JobID] = j
+	}
+	var last string
+	if more && len(heads) > 0 {
+		last = store.DispatchKey(heads[len(heads)-1])
+	}
+	for _, j := range fresh {
+		if cur, ok := byID[j.JobID]; ok {
+			if j.Version > cur.Version {
+				byID[j.JobID] = j
+			}
+			continue
 		}
-		j.Placements = 1
-		stored, err := e.cfg.Store.UpdateJob(ctx, j, lease)
-		if errors.Is(err, store.ErrLeaseLost) || err != nil && !errors.Is(err, store.ErrConflict) {
-			return err
+		if !more || store.DispatchKey(j) < last {
+			byID[j.JobID] = j
 		}
-		if err == nil {
-			mu.Lock()
-			res.Promoted++
-			mu.Unlock()
-			e.publish(ctx, stored)
-			e.observeTransition(model.StatusSubmitted, stored)
+	}
+	out := make([]*model.ServiceJob, 0, len(byID))
+	for id, j := range byID {
+		if !holding[id] && j.Status == model.StatusRunnable {
+			out = append(out, j)
 		}
-		return nil
-	})
-	return err
+	}
+	slices.SortFunc(out, func(a, b *model.ServiceJob) int { return strings.Compare(store.DispatchKey(a), store.DispatchKey(b)) })
+	return out
 }
 
-// apply commits the plan: reasons, terminations and admissions, each a
-// conditional write fenced by the lease. It returns the admitted jobs as
-// stored, in the plan's order.
-func (e *Engine) apply(ctx context.Context, lease *store.Lease, w *world, jobs map[string]*model.ServiceJob, d sched.Decisions, res *PassResult) ([]*model.ServiceJob, error) {
-	now := e.nowMs()
-	var mu sync.Mutex
-	count := func(n *int) {
-		mu.Lock()
-		*n++
-		mu.Unlock()
-	}
-	write := func(j *model.ServiceJob) (*model.ServiceJob, error) {
-		stored, err := e.cfg.Store.UpdateJob(ctx, j, lease)
-		if errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrLeaseLost) {
-			return nil, nil // changed under us: the next pass sees it
-		}
-		return stored, err
-	}
+// promoteChunk bounds how many SUBMITTED jobs a pass reads and promotes at
+// a time: one batch write (store.UpdateJobs) and one publication of their
+// events each. A pass with a deadline starts smaller and sizes the next
+// chunk by how long the last took, so that it does not start one it cannot
+// finish in time.
+const (
+	promoteChunk      = 100
+	firstPromoteChunk = 20
+)
 
+// promote moves SUBMITTED jobs to RUNNABLE, oldest first, a chunk at a time
+// until none is left or stop (the pass's share of time for it) has come,
+// and returns them as stored. The first placement uses the first attempt
+// of the retry strategy. What it promoted before an error is returned with
+// it.
+func (e *Engine) promote(ctx context.Context, lease *store.Lease, stop time.Time, res *PassResult) ([]*model.ServiceJob, error) {
+	var promoted []*model.ServiceJob
+	size := promoteChunk
+	if !stop.IsZero() {
+		size = firstPromoteChunk
+	}
+	for first := true; ; first = false {
+		if !first && over(stop) {
+			res.More = true
+			return promoted, nil
+		}
+		began := time.Now()
+		submitted, more, err := e.cfg.Store.Submitted(ctx, size)
+		if err != nil {
+			if errors.Is(err, store.ErrThrottled) {
+				res.More = true
+				return promoted, nil
+			}
+			return promoted, err
+		}
+		if len(submitted) == 0 {
+			return promoted, nil
+		}
+		now := e.nowMs()
+		batch := submitted[:0]
+		for _, j := range submitted {
+			if j.Transition(model.StatusRunnable, now, "") == nil {
+				j.Placements = 1
+				batch = append(batch, j)
+			}
+		}
+		stored, errs := e.cfg.Store.UpdateJobs(ctx, batch, lease)
+		var done []*model.ServiceJob
+		var failed error
+		for i, err := range errs {
+			switch {
+			case err == nil:
+				done = append(done, stored[i])
+				e.observeTransition(model.StatusSubmitted, stored[i])
+			case errors.Is(err, store.ErrThrottled):
+				res.More = true
+			case !errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrLeaseLost):
+				failed = cmp.Or(failed, err)
+			}
+		}
+		res.Promoted += len(done)
+		promoted = append(promoted, done...)
+		e.publish(ctx, done...)
+		if failed != nil {
+			return promoted, failed
+		}
+		if !more || len(done) == 0 {
+			res.More = res.More || more
+			return promoted, nil
+		}
+		if !stop.IsZero() {
+			// As many as the time left would take twice over.
+			perJob := time.Since(began) / time.Duration(len(submitted))
+			size = int(min(max(time.Until(stop)/(2*max(perJob, time.Millisecond)), 1), promoteChunk))
+		}
+	}
+}
+
+// applyChunk is how many of a plan's decisions go into one batch write.
+const applyChunk = 100
+
+// apply commits the plan: reasons, terminations and admissions, in that
+// order, each a conditional write fenced by the lease, a batch at a time
+// until stop (the pass's share of time for it). It hands each batch's
+// admitted jobs, as stored and in the plan's order, to launch before it
+// writes the next batch (and stops admitting when launch says the pass
+// launches no more): when the pass's time runs out, few jobs are left
+// admitted and not launched.
+func (e *Engine) apply(ctx context.Context, lease *store.Lease, w *world, jobs map[string]*model.ServiceJob, d sched.Decisions, stop time.Time, res *PassResult, launch func([]*model.ServiceJob) bool) error {
+	now := e.nowMs()
 	type change struct {
-		job   *model.ServiceJob
-		apply func(j *model.ServiceJob) error
-		n     *int
+		from model.JobStatus
+		job  *model.ServiceJob // the changed copy
+		n    *int
 	}
 	var changes []change
+	add := func(c *model.ServiceJob, n *int, mutate func(j *model.ServiceJob) error) {
+		if c == nil {
+			return
+		}
+		j := *c
+		j.Attempts = slices.Clone(c.Attempts)
+		if mutate(&j) != nil {
+			return // the job moved on since it was read
+		}
+		changes = append(changes, change{c.Status, &j, n})
+	}
 	for _, r := range d.Reasons {
-		r := r
-		changes = append(changes, change{jobs[r.JobID], func(j *model.ServiceJob) error {
+		add(jobs[r.JobID], &res.Reasons, func(j *model.ServiceJob) error {
 			j.SetReason(r.Reason, now)
 			j.ReservedAt, j.UpdatedAt = r.ReservedAt, now
 			return nil
-		}, &res.Reasons})
+		})
 	}
 	for _, t := range d.Terminate {
-		t := t
-		changes = append(changes, change{jobs[t.JobID], func(j *model.ServiceJob) error {
+		add(jobs[t.JobID], &res.Terminated, func(j *model.ServiceJob) error {
 			j.IsTerminated = true
 			return j.Transition(model.StatusFailed, now, t.Reason)
-		}, &res.Terminated})
+		})
 	}
-	admitted := make([]*model.ServiceJob, len(d.Admit))
-	index := map[string]int{}
-	for i, a := range d.Admit {
-		a := a
-		index[a.JobID] = i
-		changes = append(changes, change{jobs[a.JobID], func(j *model.ServiceJob) error {
+	for _, a := range d.Admit {
+		add(jobs[a.JobID], &res.Admitted, func(j *model.ServiceJob) error {
 			if err := j.Transition(model.StatusScheduled, now, ""); err != nil {
 				return err
 			}
@@ -336,50 +509,59 @@ func (e *Engine) apply(ctx context.Context, lease *store.Lease, w *world, jobs m
 			j.Launches++
 			j.Attempts = append(j.Attempts, model.Attempt{
 				TrainingJobName: e.TrainingJobName(j.JobID, int(j.Launches)), ServiceEnvironment: a.Environment,
+				PlanWindowEnd: w.planWindowEnd(a.Environment, now),
 			})
 			return nil
-		}, &res.Admitted})
+		})
 	}
 
-	err := e.eachIndex(ctx, len(changes), func(i int) error {
-		c := changes[i]
-		if c.job == nil {
-			return nil
+	launching := true
+	for start := 0; start < len(changes); start += applyChunk {
+		if start > 0 && (over(stop) || !launching && changes[start].job.Status == model.StatusScheduled) {
+			res.More = true
+			break
 		}
-		j := *c.job
-		j.Attempts = append([]model.Attempt(nil), c.job.Attempts...)
-		if err := c.apply(&j); err != nil {
-			return nil // the job moved on since it was read
+		var admitted []*model.ServiceJob
+		chunk := changes[start:min(start+applyChunk, len(changes))]
+		batch := make([]*model.ServiceJob, len(chunk))
+		for i, c := range chunk {
+			batch[i] = c.job
 		}
-		stored, err := write(&j)
-		if err != nil || stored == nil {
-			return err
+		stored, errs := e.cfg.Store.UpdateJobs(ctx, batch, lease)
+		var changed []*model.ServiceJob
+		for i, err := range errs {
+			c := chunk[i]
+			switch {
+			case err == nil:
+			case errors.Is(err, store.ErrLeaseLost):
+				return err
+			case errors.Is(err, store.ErrThrottled):
+				res.More = true
+				continue // still RUNNABLE: the next pass sees it
+			case errors.Is(err, store.ErrConflict):
+				continue // changed under us: the next pass sees it
+			default:
+				return err
+			}
+			j := stored[i]
+			*c.n++
+			if j.Status == model.StatusScheduled {
+				admitted = append(admitted, j)
+			}
+			if j.Status != c.from {
+				changed = append(changed, j)
+			}
+			if j.Status == model.StatusFailed {
+				res.Failed++
+			}
+			e.observeTransition(c.from, j)
 		}
-		count(c.n)
-		if stored.Status == model.StatusScheduled {
-			mu.Lock()
-			admitted[index[stored.JobID]] = stored
-			mu.Unlock()
+		e.publish(ctx, changed...)
+		if len(admitted) > 0 {
+			launching = launch(admitted)
 		}
-		if stored.Status != c.job.Status {
-			e.publish(ctx, stored)
-		}
-		e.observeTransition(c.job.Status, stored)
-		if stored.Status == model.StatusFailed {
-			count(&res.Failed)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
 	}
-	out := admitted[:0]
-	for _, j := range admitted {
-		if j != nil {
-			out = append(out, j)
-		}
-	}
-	return out, nil
+	return nil
 }
 
 // listAll reads every page of a query.

@@ -132,6 +132,7 @@ func (e *Engine) advance(j *model.ServiceJob, tj events.TrainingJob, now int64) 
 		e.endAttempt(j, a, tj, now, reason)
 		_ = j.Transition(model.StatusSucceeded, now, reason)
 	default:
+		class, classReason := classifyEnd(j, a, tj, now)
 		switch reason := e.attemptReason(j, tj); {
 		case j.TerminateReason != "":
 			e.endAttempt(j, a, tj, now, reason)
@@ -149,18 +150,22 @@ func (e *Engine) advance(j *model.ServiceJob, tj events.TrainingJob, now int64) 
 			} else {
 				_ = j.Transition(model.StatusFailed, now, reason+" ("+model.ReasonPreemptionRetriesExhausted+")")
 			}
-		case j.StopReason == "" && strings.HasPrefix(tj.FailureReason, "CapacityError"):
+		case j.StopReason == "" && class == classCapacity:
 			// No capacity: back to the queue without using an attempt, and
 			// not again before a backoff that doubles with each failure.
-			reason = model.ReasonCapacity + " - Unable to provision requested compute resources (" + tj.FailureReason + ")"
-			e.requeueUnused(j, a, tj, now, reason)
-		case j.StopReason == "" && isMachineFault(tj):
+			// What the plans can give may have changed: read them again.
+			e.cfg.Plans.Invalidate()
+			e.requeueUnused(j, a, tj, now, classReason)
+		case j.StopReason == "" && class == classResourceLimit:
+			// An account quota: the same, under a reason of its own, which
+			// job state time limit actions can act on.
+			e.requeueUnused(j, a, tj, now, classReason)
+		case j.StopReason == "" && class == classInfrastructure:
 			// The machine failed the job, not the job itself: the same.
 			fault, detail, _ := infrastructureFault(tj.FailureReason)
-			reason = model.ReasonInfrastructure + ":" + fault + " - " + detail
 			e.cfg.Logger.Warn("a fault of the machine ended a training job; the job goes back to its queue without using an attempt",
 				"job", j.JobID, "trainingJob", tj.TrainingJobName, "fault", fault, "detail", detail)
-			e.requeueUnused(j, a, tj, now, reason)
+			e.requeueUnused(j, a, tj, now, classReason)
 		case j.ShouldRetry(reason):
 			e.endAttempt(j, a, tj, now, reason)
 			j.Placements++

@@ -21,6 +21,11 @@ const (
 	ScheduleReasonRunnable  = "runnable"
 	ScheduleReasonConfig    = "config"
 	ScheduleReasonReleased  = "released"
+	// ScheduleReasonMore: a pass ran out of time with work left.
+	ScheduleReasonMore = "more"
+	// ScheduleReasonBusy: a pass found another holding the lease for longer
+	// than it could wait, and hands on the request it was invoked for.
+	ScheduleReasonBusy = "busy"
 )
 
 // ScheduleRequested is the event that asks for a scheduling pass.

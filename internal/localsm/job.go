@@ -42,6 +42,8 @@ const (
 	stopUser       stopKind = "StopTrainingJob"    // ends Stopped/Stopped
 	stopMaxRuntime stopKind = "MaxRuntimeExceeded" // ends Stopped/MaxRuntimeExceeded
 	stopRestart    stopKind = "EndpointRestart"    // ends Failed with restartReason
+	stopReclaim    stopKind = "PlanWindowEnded"    // ends Failed with a CapacityError (plans.go)
+	stopMaxPending stopKind = "MaxPendingTime"     // ends Stopped (plans.go)
 )
 
 // record is a job's state as state.json keeps it.
@@ -69,6 +71,9 @@ type record struct {
 	// provably the job's.
 	Pid          int    `json:"pid,omitempty"`
 	PidStartTime uint64 `json:"pidStartTime,omitempty"`
+	// PlanInstances are the instances of its training plan the job holds
+	// (plans.go).
+	PlanInstances int64 `json:"planInstances,omitempty"`
 	// Request is the CreateTrainingJob request as received.
 	Request json.RawMessage `json:"request"`
 }
@@ -96,9 +101,10 @@ func terminal(status string) bool {
 // job is one training job. The request fields never change after creation;
 // the rest is guarded by Server.mu.
 type job struct {
-	key string // lower-cased name
-	dir string
-	req *request
+	key  string // lower-cased name
+	dir  string
+	req  *request
+	plan *Plan // the training plan the job runs on, if any
 
 	rec   record
 	ready bool // persisted and visible; false while CreateTrainingJob is still writing it
@@ -221,8 +227,13 @@ func (s *Server) createTrainingJob(body []byte) (any, error) {
 		return nil, err
 	}
 	name := *req.in.TrainingJobName
+	plan, err := s.planFor(req)
+	if err != nil {
+		return nil, err
+	}
 	now := s.now()
 	j := &job{
+		plan:   plan,
 		key:    strings.ToLower(name),
 		dir:    filepath.Join(s.cfg.Dir, name),
 		req:    req,
@@ -366,6 +377,9 @@ func (s *Server) requestStopLocked(j *job, kind stopKind) {
 // endLocked moves a job to its terminal state. A stop request decides how
 // it ends; otherwise failure does ("" is success).
 func (s *Server) endLocked(j *job, failure string) {
+	if s.planEndLocked(j) {
+		return
+	}
 	switch j.rec.StopKind {
 	case stopUser:
 		s.setLocked(j, events.TrainingStopped, secondaryStopped, "The training job was stopped")
@@ -555,6 +569,7 @@ func (s *Server) load() error {
 			continue
 		}
 		j := &job{key: strings.ToLower(rec.Name), dir: dir, req: req, rec: rec, ready: true, stopCh: make(chan struct{})}
+		j.plan, _ = s.planFor(req)
 		if s.jobs[j.key] != nil {
 			s.log.Warn("skipping training job directory: another differs only in case", "dir", dir)
 			continue

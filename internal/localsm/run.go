@@ -37,7 +37,11 @@ func (s *Server) run(j *job, v *supervision) {
 	var failure string
 	var detached bool
 	if v == nil {
-		failure, detached = s.execute(j)
+		var run bool
+		failure, run, detached = s.awaitPlan(j)
+		if run {
+			failure, detached = s.execute(j)
+		}
 	} else {
 		failure, detached = s.follow(j, v)
 	}
@@ -524,7 +528,7 @@ func (s *Server) environment(j *job, p *jobPaths, base []string) []string {
 	// TRAINING_JOB_ARN also marks the job's processes, so that a restarted
 	// server can recognise a group whose leader has gone.
 	set("TRAINING_JOB_ARN", j.rec.Arn)
-	return env
+	return append(env, s.planEnv(j)...)
 }
 
 // envName keeps a name usable in an environment entry. SageMaker's toolkit

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sagequeue/sagequeue/internal/events"
+	"github.com/sagequeue/sagequeue/internal/model"
 	"github.com/sagequeue/sagequeue/internal/runas"
 )
 
@@ -61,6 +62,14 @@ type Config struct {
 	// InProgress or Stopping, would exceed it fails with
 	// ResourceLimitExceeded, as SageMaker does at its service quota.
 	InstanceLimit int64
+	// Plans are the training plans the endpoint emulates (plans.go).
+	Plans []Plan
+	// PlanEndMargin is how long before a plan's window ends the endpoint
+	// stops the jobs still on it: SageMaker's 30 minutes by default.
+	PlanEndMargin time.Duration
+	// PlanPendingTimeout is how long a job may wait Pending for a plan's
+	// capacity before it fails with InsufficientCapacityError (2 days).
+	PlanPendingTimeout time.Duration
 	// RunAs, when set, names the account a job runs as from the job's tags
 	// (see confine.go); nil, or a nil account, runs it as the server.
 	RunAs func(tags map[string]string) (*runas.Account, error)
@@ -88,6 +97,7 @@ type Server struct {
 	mu     sync.Mutex
 	jobs   map[string]*job // by lower-cased name: SageMaker names are unique regardless of case
 	closed bool
+	plans  *planBook
 	// detach is closed when Shutdown leaves the jobs running: their
 	// runners let go of them.
 	detach chan struct{}
@@ -141,6 +151,15 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.PlanEndMargin <= 0 {
+		cfg.PlanEndMargin = time.Duration(model.DefaultPlanEndMargin) * time.Millisecond
+	}
+	if cfg.PlanPendingTimeout <= 0 {
+		cfg.PlanPendingTimeout = DefaultPlanPendingTimeout
+	}
+	if err := validatePlans(cfg.Plans); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("localsm: %w", err)
 	}
@@ -163,6 +182,7 @@ func New(cfg Config) (*Server, error) {
 		unlock: unlock,
 		self:   self,
 		jobs:   map[string]*job{},
+		plans:  newPlanBook(cfg.Plans),
 		detach: make(chan struct{}),
 	}
 	s.program = cmp.Or(cfg.Supervisor, self)
@@ -171,6 +191,10 @@ func New(cfg Config) (*Server, error) {
 		unlock()
 		s.cancelEmit()
 		return nil, err
+	}
+	if len(s.plans.order) > 0 {
+		s.wg.Add(1)
+		go s.watchPlans()
 	}
 	return s, nil
 }
@@ -186,6 +210,9 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	first := !s.closed
+	if first {
+		close(s.plans.done)
+	}
 	s.closed = true
 	var stopping []*job
 	if s.cfg.KeepRunning {
@@ -262,6 +289,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		handle = s.stopTrainingJob
 	case "ListTrainingJobs":
 		handle = s.listTrainingJobs
+	case "DescribeTrainingPlan":
+		handle = s.describeTrainingPlan
+	case "ListTrainingPlans":
+		handle = s.listTrainingPlans
 	default:
 		writeError(w, &apiError{status: http.StatusBadRequest, code: "UnknownOperationException", msg: fmt.Sprintf("the local SageMaker endpoint does not implement %s", op)})
 		return

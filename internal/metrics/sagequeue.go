@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/smithy-go"
@@ -29,7 +30,7 @@ type Def struct {
 var dimensionNames = map[string]string{
 	"queue": "Queue", "status": "Status", "from": "From", "to": "To", "environment": "Environment",
 	"share": "Share", "operation": "Operation", "code": "ErrorCode", "result": "Result", "instance_type": "InstanceType",
-	"kind": "Kind", "fault": "Fault",
+	"kind": "Kind", "fault": "Fault", "field": "Field", "plan": "TrainingPlan",
 }
 
 // Bucket bounds, in seconds.
@@ -80,13 +81,21 @@ var (
 	Preemptions = &Def{Name: "sagequeue_preemptions_total", CloudWatch: "Preemptions", Kind: Counter, Labels: []string{"queue", "share"}, Unit: "Count",
 		Help: "Attempts preempted (stopped for another job, quota management) once SageMaker stopped them, by the victim's queue and quota share."}
 	CapacityFailures = &Def{Name: "sagequeue_capacity_failures_total", CloudWatch: "CapacityFailures", Kind: Counter, Labels: []string{"queue"}, Unit: "Count",
-		Help: "Launches or attempts that failed for lack of capacity and went back to RUNNABLE without using an attempt."}
+		Help: "Launches or attempts that failed for lack of capacity or for an account quota (ResourceLimitExceeded) and went back to RUNNABLE without using an attempt."}
 	InfrastructureFaults = &Def{Name: "sagequeue_infrastructure_faults_total", CloudWatch: "InfrastructureFaults", Kind: Counter, Labels: []string{"queue", "fault"}, Unit: "Count",
 		Help: "Launches or attempts that a fault of the machine ended (DISK_FULL, FILE_DESCRIPTORS_EXHAUSTED, ...) and that went back to RUNNABLE without using an attempt, by fault."}
 	JobWait = &Def{Name: "sagequeue_job_wait_seconds", CloudWatch: "JobWaitTime", Kind: Histogram, Labels: []string{"queue"}, Unit: "Seconds", Buckets: waitBuckets,
 		Help: "Time from submission to the first placement (createdAt to scheduledAt)."}
 	JobRun = &Def{Name: "sagequeue_job_run_seconds", CloudWatch: "JobRunTime", Kind: Histogram, Labels: []string{"queue"}, Unit: "Seconds", Buckets: runBuckets,
 		Help: "Run time of attempts that started, from the training job's start to its stop."}
+
+	// Training plans, as the engine sees them after every pass.
+	PlanCapacity = &Def{Name: "sagequeue_plan_instances_capacity", CloudWatch: "PlanCapacity", Kind: Gauge, Labels: []string{"plan"}, Unit: "Count",
+		Help: "Instances the training plan gives now (0 outside its windows; unhealthy instances left out)."}
+	PlanInUse = &Def{Name: "sagequeue_plan_instances_in_use", CloudWatch: "PlanInstancesInUse", Kind: Gauge, Labels: []string{"plan"}, Unit: "Count",
+		Help: "Instances of the training plan held by sagequeue's SCHEDULED, STARTING and RUNNING jobs."}
+	PlanIdle = &Def{Name: "sagequeue_plan_idle_instance_hours_total", CloudWatch: "PlanIdleInstanceHours", Kind: Counter, Labels: []string{"plan"}, Unit: "None",
+		Help: "Instance-hours of the training plan's open windows that no job of sagequeue's used: paid for and wasted."}
 
 	// Scheduling passes.
 	Passes = &Def{Name: "sagequeue_scheduling_passes_total", CloudWatch: "SchedulingPasses", Kind: Counter, Labels: []string{"result"}, Unit: "Count",
@@ -110,6 +119,10 @@ var (
 	SageMakerLatency = &Def{Name: "sagequeue_sagemaker_request_duration_seconds", CloudWatch: "SageMakerLatency", Kind: Histogram, Labels: []string{"operation"}, Unit: "Seconds", Buckets: callBuckets,
 		Help: "Duration of calls to SageMaker."}
 
+	// Events in.
+	EventFieldsSkipped = &Def{Name: "sagequeue_event_fields_skipped_total", CloudWatch: "EventFieldsSkipped", Kind: Counter, Labels: []string{"field"}, Unit: "Count",
+		Help: "Fields of SageMaker state change events that did not decode and were left out; the rest of each event was applied."}
+
 	// The Batch API.
 	APIRequests = &Def{Name: "sagequeue_api_requests_total", CloudWatch: "APIRequests", Kind: Counter, Labels: []string{"operation", "code"}, Unit: "Count",
 		Help: "Batch API requests by operation and HTTP status code."}
@@ -122,8 +135,9 @@ var All = []*Def{
 	Jobs, QueueInstancesInUse, QueueHeadWait, EnvInstancesInUse, EnvInstancesCapacity, ShareUsage, ShareInstancesInUse,
 	QuotaShareInstancesInUse, QuotaShareBorrowed, StateErrors,
 	JobsSubmitted, JobsFinished, JobTransitions, JobRetries, Preemptions, CapacityFailures, InfrastructureFaults, JobWait, JobRun,
+	PlanCapacity, PlanInUse, PlanIdle,
 	Passes, PassDuration, Launches, Stops, Reconciliations, TimeLimitTerminations,
-	SageMakerRequests, SageMakerErrors, SageMakerLatency, APIRequests, APILatency,
+	SageMakerRequests, SageMakerErrors, SageMakerLatency, EventFieldsSkipped, APIRequests, APILatency,
 }
 
 // stateDefs are the gauges refilled from the store.
@@ -146,9 +160,48 @@ type sink interface {
 type Recorder struct {
 	sink sink
 	now  func() time.Time
+
+	mu    sync.Mutex
+	plans map[string]engine.PlanState // the last observation of each plan
 }
 
-var _ engine.Observer = (*Recorder)(nil)
+var (
+	_ engine.Observer     = (*Recorder)(nil)
+	_ engine.PlanObserver = (*Recorder)(nil)
+)
+
+// maxIdleGap bounds the time between two observations of a plan that
+// counts as idle at the first one's level: a scheduler that went quiet (a
+// Lambda execution environment frozen between invocations) does not know
+// what happened meanwhile.
+const maxIdleGap = 5 * time.Minute
+
+// PlanObserved implements engine.PlanObserver: the plan gauges, and the
+// idle instance-hours since the last observation of the plan (its capacity
+// less sagequeue's use then, while a window was open).
+func (r *Recorder) PlanObserved(p engine.PlanState) {
+	name := p.Name
+	if name == "" {
+		name = p.Arn
+	}
+	r.sink.set(PlanCapacity, float64(p.Capacity), labels(name))
+	r.sink.set(PlanInUse, float64(p.InUse), labels(name))
+	r.mu.Lock()
+	last, seen := r.plans[p.Arn]
+	if r.plans == nil {
+		r.plans = map[string]engine.PlanState{}
+	}
+	r.plans[p.Arn] = p
+	r.mu.Unlock()
+	if !seen || !last.Open || p.At <= last.At {
+		return
+	}
+	idle := max(last.Capacity-last.InUse, 0)
+	gap := min(time.Duration(p.At-last.At)*time.Millisecond, maxIdleGap)
+	if idle > 0 {
+		r.sink.add(PlanIdle, float64(idle)*gap.Hours(), labels(name))
+	}
+}
 
 // NewPrometheus returns a Recorder that keeps its metrics in reg (every
 // metric of All is registered).
@@ -255,7 +308,7 @@ func (r *Recorder) JobTransition(from model.JobStatus, j *model.ServiceJob) {
 		if to == model.StatusRunnable {
 			switch {
 			case strings.HasPrefix(j.StatusReason, model.ReasonPreempted+" - "):
-			case strings.HasPrefix(j.StatusReason, model.ReasonCapacity):
+			case strings.HasPrefix(j.StatusReason, model.ReasonCapacity), strings.HasPrefix(j.StatusReason, model.ReasonResourceLimit):
 				r.sink.add(CapacityFailures, 1, labels(queue))
 			case strings.HasPrefix(j.StatusReason, model.ReasonInfrastructure+":"):
 				fault := strings.TrimPrefix(model.ReasonCode(j.StatusReason), model.ReasonInfrastructure+":")
@@ -264,6 +317,14 @@ func (r *Recorder) JobTransition(from model.JobStatus, j *model.ServiceJob) {
 				r.sink.add(JobRetries, 1, labels(queue))
 			}
 		}
+	}
+}
+
+// EventFieldsSkipped counts the fields of an incoming event that did not
+// decode (events.ParseTrainingJobStateChange).
+func (r *Recorder) EventFieldsSkipped(fields []string) {
+	for _, f := range fields {
+		r.sink.add(EventFieldsSkipped, 1, labels(f))
 	}
 }
 

@@ -21,9 +21,9 @@ var activeStatuses = []model.JobStatus{model.StatusScheduled, model.StatusStarti
 
 // CollectState reads the job and capacity gauges from the store. It costs
 // what a scheduling pass reads, whatever the backlog: the configuration,
-// the jobs holding capacity and the just-submitted ones (small lists by
-// nature), the RUNNABLE count of every line (store.Lines) and the head of
-// each line. A failed read counts in StateErrors and leaves the gauges as
+// the jobs holding capacity (a list capacity bounds), the SUBMITTED count of
+// every queue (store.CountSubmitted) and the RUNNABLE count of every line
+// (store.Lines), which the store keeps, and the head of each line. A failed read counts in StateErrors and leaves the gauges as
 // they were.
 func (r *Recorder) CollectState(ctx context.Context, st store.Store) {
 	s, err := readState(ctx, st, r.now().UnixMilli())
@@ -151,15 +151,20 @@ func readState(ctx context.Context, st store.Store, now int64) (*state, error) {
 			}
 		}
 	}
-	submitted, err := store.ListAll(ctx, st, store.JobQuery{Statuses: []model.JobStatus{model.StatusSubmitted}})
+	submitted, err := st.CountSubmitted(ctx)
 	if err != nil {
 		return nil, err
+	}
+	for arn, n := range submitted {
+		if q := nameOf(arn); s.jobs[q] != nil {
+			s.jobs[q][model.StatusSubmitted] += n
+		}
 	}
 	active, err := store.ListAll(ctx, st, store.JobQuery{Statuses: activeStatuses})
 	if err != nil {
 		return nil, err
 	}
-	for _, j := range append(submitted, active...) {
+	for _, j := range active {
 		q := nameOf(j.JobQueue)
 		if s.jobs[q] == nil {
 			continue // a job of a queue deleted meanwhile

@@ -122,6 +122,11 @@ type Attempt struct {
 	StartedAt          int64  `json:"startedAt,omitempty"`
 	StoppedAt          int64  `json:"stoppedAt,omitempty"`
 	StatusReason       string `json:"statusReason,omitempty"`
+	// PlanWindowEnd is, for an attempt launched onto a training plan, when
+	// the usable part of the plan's window it was launched into ends (epoch
+	// ms): SageMaker reclaims the instances from then on, so an attempt that
+	// ends at or after it ended for lack of capacity, whatever SageMaker says.
+	PlanWindowEnd int64 `json:"planWindowEnd,omitempty"`
 }
 
 // RetryStrategy is the Batch ServiceJobRetryStrategy.
@@ -239,6 +244,20 @@ const (
 	ReasonMisconfiguration     = "MISCONFIGURATION:SERVICE_ENVIRONMENT_MAX_RESOURCE"
 	ReasonMisconfigurationText = ReasonMisconfiguration + " - Service environment(s) associated with the job queue cannot meet the capacity requirement of the job."
 	ReasonCapacity             = "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY"
+	// ReasonResourceLimit is the code of a job that SageMaker refused for
+	// an account quota (ResourceLimitExceeded, e.g. "the account-level
+	// service limit 'ml.p5.48xlarge for training job usage' is 0
+	// Instances"). It is not a shortage of capacity that passes by itself,
+	// so it has its own code, for job state time limit actions to end such
+	// jobs on their own schedule.
+	ReasonResourceLimit = "MISCONFIGURATION:SAGEMAKER_RESOURCE_LIMIT_EXCEEDED"
+	// ReasonPlanNotActive holds a job whose environments' training plans
+	// offer no capacity now (not in a window, or expired); the text names
+	// the plan and when its next window opens.
+	ReasonPlanNotActive = "CAPACITY:TRAINING_PLAN_NOT_ACTIVE"
+	// ReasonPlanWindowTooShort holds a job whose runtime bound does not fit
+	// in what is left of its plan's current window.
+	ReasonPlanWindowTooShort = "CAPACITY:TRAINING_PLAN_WINDOW_TOO_SHORT"
 	// ReasonInfrastructure starts the reason of an attempt that a fault of
 	// the machine ended ("INFRASTRUCTURE:DISK_FULL - ..."): the job went
 	// back to RUNNABLE without using an attempt.
@@ -247,6 +266,13 @@ const (
 	// a reservation; the text says when, and why it was not backfilled.
 	ReasonBackfill = "BACKFILL:RESERVED"
 )
+
+// IsPlanReason reports whether a statusReason is one that the training plan
+// rules set.
+func IsPlanReason(reason string) bool {
+	code := ReasonCode(reason)
+	return code == ReasonPlanNotActive || code == ReasonPlanWindowTooShort
+}
 
 // ShouldRetry decides whether a job whose attempt just failed with reason goes
 // back to RUNNABLE: while attempts remain, the first evaluateOnExit rule whose

@@ -33,7 +33,12 @@ type ServiceEnvironment struct {
 	// whose reserved capacity the environment stands for. The engine sets it on
 	// payloads that name no plan.
 	TrainingPlanArn string `json:"trainingPlanArn,omitempty"`
-	Version         int64  `json:"version"`
+	// PartialWindows is a sagequeue extension: jobs may start on the
+	// environment's training plan in a window that ends before their
+	// runtime bound (jobs that checkpoint and resume). Without it a job is
+	// launched only into a window it can finish in.
+	PartialWindows bool  `json:"partialWindows,omitempty"`
+	Version        int64 `json:"version"`
 }
 
 // CapacityLimit is one capacity limit of an environment.
@@ -168,6 +173,10 @@ type JobQueue struct {
 	// may start around it if they cannot delay it (see package sched).
 	Backfill bool              `json:"backfill,omitempty"`
 	Tags     map[string]string `json:"tags,omitempty"`
+	// PartialWindows is a sagequeue extension: the queue's jobs may start on
+	// a training plan in a window that ends before their runtime bound, as
+	// ServiceEnvironment.PartialWindows allows for an environment's.
+	PartialWindows bool `json:"partialWindows,omitempty"`
 	// QuotaManagement is set when the queue's scheduling policy is a quota
 	// management policy: its jobs go to quota shares. A policy keeps its
 	// kind for life, so the queue records it once.

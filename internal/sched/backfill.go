@@ -66,7 +66,10 @@ type placed struct {
 // placement made the share active (one more share holding capacity).
 func (p *pass) admit(qs *queueState, l *line, env *envState, c *Candidate, n int64) (activated bool) {
 	env.free -= n
-	d := boundMs(c.RuntimeBound)
+	if env.plan != nil {
+		env.plan.free -= n
+	}
+	d := p.holdMs(qs, env, c)
 	p.placed = append(p.placed, placed{env, n, d})
 	if env.prof != nil {
 		env.prof.take(p.now, p.now+d, n)
@@ -137,14 +140,14 @@ func (p *pass) serveReserved(qs *queueState) bool {
 		}
 		c := &p.s.Runnable[j.idx]
 		n := max(c.Instances, 1)
-		if p.blocked(qs, c, n) {
+		if p.blocked(qs, c, n, "") {
 			p.mark(j.idx, markServed)
 			continue
 		}
 		var env *envState
 		reservationOnly := false
 		if c.NotBefore <= p.now {
-			env, reservationOnly = p.place(qs, j.l, c, n)
+			env, reservationOnly, _ = p.place(qs, j.l, c, n)
 		}
 		switch {
 		case env != nil:
@@ -199,7 +202,7 @@ func (p *pass) profile(e *envState) *profile {
 			holds = append(holds, hold{Until: p.now + pl.ms, Instances: pl.n})
 		}
 	}
-	e.prof = newProfile(p.now, []step{{At: p.now, Instances: e.max}}, holds)
+	e.prof = newProfile(p.now, p.capacitySteps(e), holds)
 	return e.prof
 }
 

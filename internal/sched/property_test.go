@@ -133,9 +133,16 @@ const propertyRuns = 5000
 
 func forRandomSnapshots(t *testing.T, check func(t *testing.T, s *sched.Snapshot, d sched.Decisions)) {
 	t.Helper()
+	forRandom(t, randomSnapshot, 42, check)
+}
+
+// forRandom runs check on the decisions of propertyRuns snapshots that gen
+// makes from seeds (salted), stopping at the first that fails.
+func forRandom(t *testing.T, gen func(*rand.Rand) *sched.Snapshot, salt uint64, check func(t *testing.T, s *sched.Snapshot, d sched.Decisions)) {
+	t.Helper()
 	for seed := range uint64(propertyRuns) {
-		rng := rand.New(rand.NewPCG(seed, 42))
-		s := randomSnapshot(rng)
+		rng := rand.New(rand.NewPCG(seed, salt))
+		s := gen(rng)
 		d := sched.Plan(s, now)
 		t.Run("", func(t *testing.T) {
 			check(t, s, d)

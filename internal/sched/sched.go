@@ -27,6 +27,8 @@ type Snapshot struct {
 	Usage []model.ShareUsage
 	// QuotaShares are the quota shares of quota-management queues.
 	QuotaShares []model.QuotaShare
+	// Plans are the training plans the environments name (plans.go).
+	Plans []PlanView
 }
 
 // ShareKey names one line of a queue: a share of a fair-share queue, or the
@@ -134,7 +136,9 @@ type envState struct {
 	max     int64
 	free    int64
 	enabled bool
-	prof    *profile // built when backfill first reserves here
+	prof    *profile   // built when backfill first reserves here
+	plan    *planState // the training plan the environment draws on, if any
+	partial bool       // jobs may start in windows they cannot finish in
 }
 
 // line is the ordered RUNNABLE jobs of one ShareKey.
@@ -147,6 +151,7 @@ type line struct {
 	usage     float64 // decayed usage of ended and running jobs, in instances
 	weight    float64
 	pos       int // position in the queue's share heap
+	held      int // jobs passed over in the pass for a plan window too short
 }
 
 func (l *line) score() float64 { return (float64(l.alloc+l.reserved) + l.usage) * l.weight }
@@ -172,6 +177,7 @@ func Plan(s *Snapshot, now int64) Decisions {
 			p.serve(qs)
 		}
 	}
+	p.clearPlanReasons()
 	p.finishReasons()
 	return p.out
 }
@@ -188,14 +194,23 @@ type pass struct {
 	reasonAt  map[string]int
 	reasonFor []*Candidate
 	marks     []uint8 // by candidate (markServed, markKept)
+	// reasoned are the jobs whose plan or MISCONFIGURATION reason the
+	// pass decided (set, kept or cleared).
+	reasoned map[string]bool
+	// texts memoizes the plans' reasons: many held jobs share one.
+	texts map[reasonKey]string
 }
 
 func newPass(s *Snapshot, now int64) *pass {
-	p := &pass{s: s, now: now, envs: make(map[string]*envState, len(s.Environments)), asked: map[ShareKey]bool{}}
+	p := &pass{s: s, now: now, envs: make(map[string]*envState, len(s.Environments)), asked: map[ShareKey]bool{}, reasoned: map[string]bool{}}
+	plans := make(map[string]*planState, len(s.Plans))
+	for i := range s.Plans {
+		plans[s.Plans[i].Arn] = newPlanState(&s.Plans[i])
+	}
 	for i := range s.Environments {
 		e := &s.Environments[i]
 		m := e.MaxInstances()
-		p.envs[e.Arn] = &envState{arn: e.Arn, max: m, free: m, enabled: e.Enabled()}
+		p.envs[e.Arn] = &envState{arn: e.Arn, max: m, free: m, enabled: e.Enabled(), plan: plans[e.TrainingPlanArn], partial: e.PartialWindows}
 	}
 	policies := make(map[string]*model.SchedulingPolicy, len(s.Policies))
 	for i := range s.Policies {
@@ -214,7 +229,11 @@ func newPass(s *Snapshot, now int64) *pass {
 		for _, arn := range q.Environments() {
 			if e := p.envs[arn]; e != nil {
 				qs.envs = append(qs.envs, e)
-				qs.maxFit = max(qs.maxFit, e.max)
+				fit := e.max
+				if e.plan != nil && e.plan.largest > 0 {
+					fit = min(fit, e.plan.largest)
+				}
+				qs.maxFit = max(qs.maxFit, fit)
 			}
 		}
 		byArn[q.Arn] = qs
@@ -231,6 +250,9 @@ func newPass(s *Snapshot, now int64) *pass {
 	for _, a := range s.Active {
 		if e := p.envs[a.Environment]; e != nil {
 			e.free -= a.Instances
+			if e.plan != nil {
+				e.plan.free -= a.Instances
+			}
 		}
 		if qs := byArn[a.Queue]; qs != nil && qs.fair {
 			l := qs.line(a.Share)
@@ -413,7 +435,7 @@ func (p *pass) serve(qs *queueState) {
 		if c.NotBefore > p.now {
 			// Backing off after a capacity failure: like a head that does
 			// not fit, it holds its line, and a FIFO queue, until then.
-			if p.blocked(qs, c, n) {
+			if p.blocked(qs, c, n, "") {
 				next(l)
 				continue
 			}
@@ -427,7 +449,7 @@ func (p *pass) serve(qs *queueState) {
 			shares.remove(l.pos)
 			continue
 		}
-		env, reservationOnly := p.place(qs, l, c, n)
+		env, reservationOnly, refusal := p.place(qs, l, c, n)
 		if env != nil {
 			l.jobs.pop()
 			if p.admit(qs, l, env, c, n) {
@@ -451,13 +473,29 @@ func (p *pass) serve(qs *queueState) {
 			parked = append(parked, l)
 			continue
 		}
-		if p.blocked(qs, c, n) {
+		want := ""
+		if refusal != nil {
+			want = p.reasonText(refusal, c)
+		}
+		if p.blocked(qs, c, n, want) {
 			next(l) // ended by a time limit action; the next job is the head
+			continue
+		}
+		if refusal != nil && refusal.hold == holdShort && n <= qs.maxFit && l.held < maxHeldPerLine {
+			// Held only because the plan's window ends too soon for it:
+			// the jobs behind it may use the window, since they too must
+			// end within it, so they cannot delay it. It keeps its place
+			// for the next window.
+			l.held++
+			next(l)
 			continue
 		}
 		if qs.q.Backfill {
 			goPast(l, n, p.now)
 			continue
+		}
+		if refusal != nil && refusal.hold == holdClosed {
+			p.holdQueue(qs, want)
 		}
 		return
 	}
@@ -466,10 +504,31 @@ func (p *pass) serve(qs *queueState) {
 // place finds the first environment of the queue where c's n instances fit
 // now, for its whole runtime bound where backfill holds reservations. When
 // none does only because of the fair-share compute reservation,
-// reservationOnly is true.
-func (p *pass) place(qs *queueState, l *line, c *Candidate, n int64) (env *envState, reservationOnly bool) {
+// reservationOnly is true; when none does only because of training plans
+// (closed, a window too short, another instance type), refusal says which
+// plan held it back first.
+func (p *pass) place(qs *queueState, l *line, c *Candidate, n int64) (env *envState, reservationOnly bool, refusal *planRefusal) {
+	other := false // an environment refused for a reason other than its plan
 	for _, e := range qs.envs {
-		if !e.enabled || !e.fitsNow(p.now, boundMs(c.RuntimeBound), n) {
+		if !e.enabled {
+			continue
+		}
+		if ps := e.plan; ps != nil {
+			if hold, w := p.check(ps, qs, e, c); hold != holdNone {
+				// A window that opens later says more than a plan that
+				// never takes the job.
+				if refusal == nil || refusal.hold == holdType {
+					refusal = &planRefusal{hold: hold, plan: ps, win: w}
+				}
+				continue
+			}
+			if ps.free < n {
+				other = true
+				continue
+			}
+		}
+		if !e.fitsNow(p.now, p.holdMs(qs, e, c), n) {
+			other = true
 			continue
 		}
 		if qs.fair && l.alloc > 0 {
@@ -478,40 +537,42 @@ func (p *pass) place(qs *queueState, l *line, c *Candidate, n int64) (env *envSt
 				continue
 			}
 		}
-		return e, false
+		return e, false, nil
 	}
-	return nil, reservationOnly
+	if other || reservationOnly {
+		refusal = nil
+	}
+	return nil, reservationOnly, refusal
 }
 
 // blocked handles a head job that does not fit: it sets or clears the
-// MISCONFIGURATION reason and applies the queue's time limit actions. It
-// reports whether the job was ended.
-func (p *pass) blocked(qs *queueState, c *Candidate, n int64) bool {
-	misfit := ""
+// reasons the scheduler owns: MISCONFIGURATION when no environment can ever
+// take the job, else want (a training plan's reason, or none). It applies
+// the queue's time limit actions and reports whether the job was ended.
+func (p *pass) blocked(qs *queueState, c *Candidate, n int64, want string) bool {
 	if n > qs.maxFit {
-		misfit = model.ReasonMisconfigurationText
+		want = model.ReasonMisconfigurationText
 	}
-	return p.holdBack(qs, c, misfit)
+	return p.holdBack(qs, c, want)
 }
 
-// holdBack handles a head job that does not fit now: misfit is the
-// MISCONFIGURATION reason of a job that can never fit ("" for one that can
-// once capacity frees). It sets or clears that reason and applies the
-// queue's time limit actions, and reports whether the job was ended.
-func (p *pass) holdBack(qs *queueState, c *Candidate, misfit string) bool {
+// holdBack handles a head job that does not fit now: want is the reason
+// the scheduler gives it (a MISCONFIGURATION reason for a job that can
+// never fit, a training plan's reason), "" for one that only waits for
+// capacity to free. It sets that reason, or clears one of the scheduler's
+// that no longer holds (the environment grew, the window opened), applies
+// the queue's time limit actions, and reports whether the job was ended.
+func (p *pass) holdBack(qs *queueState, c *Candidate, want string) bool {
 	reason, since := c.StatusReason, c.BlockedSince
-	switch {
-	case misfit != "" && c.StatusReason != misfit:
-		reason = misfit
-		if model.ReasonCode(c.StatusReason) != model.ReasonCode(misfit) || since == 0 {
+	owned := isMisconfiguration(c.StatusReason) || model.IsPlanReason(c.StatusReason)
+	if want != c.StatusReason && (want != "" || owned) {
+		reason = want
+		if model.ReasonCode(want) != model.ReasonCode(c.StatusReason) || since == 0 {
 			since = p.now
 		}
 		p.setReason(c, reason, 0)
-	case misfit == "" && isMisconfiguration(c.StatusReason):
-		// The environment grew: the job is only waiting now.
-		reason = ""
-		p.setReason(c, reason, 0)
 	}
+	p.reasoned[c.JobID] = true
 	if reason == "" {
 		return false
 	}

@@ -36,6 +36,7 @@ import (
 	"github.com/sagequeue/sagequeue/internal/localsm"
 	"github.com/sagequeue/sagequeue/internal/metrics"
 	"github.com/sagequeue/sagequeue/internal/model"
+	"github.com/sagequeue/sagequeue/internal/plans"
 	"github.com/sagequeue/sagequeue/internal/setup"
 )
 
@@ -55,6 +56,14 @@ type Options struct {
 	// InstanceLimit caps the instances the local endpoint runs at once
 	// (0: no cap beyond the environments' capacity).
 	InstanceLimit int64
+	// PlanEndMargin is how long before a training plan's window ends its
+	// instances are taken back (SageMaker's 30 minutes when 0), for the
+	// plans the local endpoint emulates and the scheduler alike.
+	PlanEndMargin time.Duration
+	// PlanPendingTimeout is how long a job may wait Pending for a plan's
+	// capacity on the local endpoint before it fails with
+	// InsufficientCapacityError (SageMaker's 2 days when 0).
+	PlanPendingTimeout time.Duration
 	// JobRetention is how long a finished job is kept (0: for ever).
 	JobRetention time.Duration
 	Logger       *slog.Logger
@@ -122,6 +131,9 @@ func Run(ctx context.Context, o Options) error {
 		if err != nil {
 			return err
 		}
+		if err := c.Validate(); err != nil {
+			return fmt.Errorf("%s: %w", o.ConfigFile, err)
+		}
 		cfg = c
 	}
 	if err := os.MkdirAll(o.DataDir, 0o755); err != nil {
@@ -151,6 +163,9 @@ func Run(ctx context.Context, o Options) error {
 		Credentials: credentials.NewStaticCredentialsProvider("sagequeue-serve", "sagequeue-serve", ""),
 		HTTPClient:  inproc.Client{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { local.ServeHTTP(w, r) })},
 	})
+	// One cache of the training plans for the scheduler and the API: the
+	// local endpoint answers at once, so it is read often.
+	planCache := plans.New(sm, 5*time.Second, nil)
 	// The data directory is locked (store and jobs), so this process is its
 	// only scheduler: a holder named after the directory lets a server
 	// restarted after a kill -9 take its lease over at once instead of
@@ -165,6 +180,7 @@ func Run(ctx context.Context, o Options) error {
 	eng, err := engine.New(engine.Config{
 		Store: st, SageMaker: sm, Bus: o.Bus, Holder: "sagequeue serve " + dataDir,
 		ReconcileAfter: 30 * time.Second, LocalDefaults: true, Logger: o.Logger, Observer: metricsServer,
+		Plans: planCache, PlanEndMargin: o.PlanEndMargin,
 		// As many concurrent writes as one group commit takes (bolt's
 		// maxGroup): a pass promoting or admitting hundreds of jobs then
 		// commits them in one or two fsyncs instead of one per 16.
@@ -183,6 +199,7 @@ func Run(ctx context.Context, o Options) error {
 		Dir: filepath.Join(o.DataDir, "jobs"), CheckpointDir: filepath.Join(o.DataDir, "checkpoints"),
 		Region: model.LocalAccount.Region, Account: model.LocalAccount.ID,
 		Emit: runner.Deliver, StopGrace: o.StopGrace, InstanceLimit: o.InstanceLimit, Logger: o.Logger,
+		Plans: localPlans(cfg, time.Now()), PlanEndMargin: o.PlanEndMargin, PlanPendingTimeout: o.PlanPendingTimeout,
 		RunAs:       door.jobAccounts(),
 		KeepRunning: !o.StopJobsOnExit, ContainerRuntime: o.ContainerRuntime, ContainerRunArgs: o.ContainerRunArgs,
 		Supervisor: o.Supervisor,
@@ -192,7 +209,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	apiConfig := api.Config{
-		Store: st, Account: model.LocalAccount, Hooks: runner, Logger: o.Logger,
+		Store: st, Account: model.LocalAccount, Hooks: runner, Logger: o.Logger, Plans: planCache, PlanEndMargin: o.PlanEndMargin,
 		LocalEndpoint: &api.LocalEndpoint{Images: len(o.ContainerRuntime) > 0},
 		Logs: joblogs.Files{Path: func(name string) (string, error) {
 			path, err := local.LogPath(name)
@@ -273,6 +290,24 @@ func Run(ctx context.Context, o Options) error {
 	o.Logger.Info("sagequeue shutting down")
 	shutdown(o.Logger, srv, func() { stopRunner(); <-ran; <-retained }, local)
 	return nil
+}
+
+// localPlans are the training plans of the configuration for the local
+// endpoint to emulate, their relative windows counted from start.
+func localPlans(cfg *setup.Config, start time.Time) []localsm.Plan {
+	if cfg == nil {
+		return nil
+	}
+	var out []localsm.Plan
+	for _, p := range cfg.TrainingPlans {
+		lp := localsm.Plan{Name: p.Name, InstanceType: p.InstanceType, InstanceCount: int64(p.InstanceCount)}
+		for _, w := range p.Windows {
+			from, to := w.Times(start)
+			lp.Windows = append(lp.Windows, localsm.Window{Start: from, End: to})
+		}
+		out = append(out, lp)
+	}
+	return out
 }
 
 func isLoopback(a net.Addr) bool {

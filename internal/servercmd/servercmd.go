@@ -43,7 +43,9 @@ point (AlgorithmSpecification.ContainerEntrypoint and ContainerArguments) as
 a local process, and an embedded store in the data directory.
 
 --config applies service environments, scheduling policies and queues at
-start (YAML or JSON; see examples/local.yaml). Stop with Ctrl-C or SIGTERM:
+start (YAML or JSON; see examples/local.yaml), and declares the training
+plans the local SageMaker endpoint emulates (examples/local-plan.yaml,
+docs/training-plans.md). Stop with Ctrl-C or SIGTERM:
 running training jobs go on running, and the next serve on the same data
 directory adopts them, follows their logs and records how they end, even
 if they end while no server runs; the same after a kill -9. With
@@ -109,6 +111,8 @@ file and the TLS certificate again. See docs/security.md.`,
 	f.DurationVar(&o.Tick, "tick", time.Second, "period of scheduling passes when nothing happens")
 	f.DurationVar(&o.StopGrace, "stop-grace", 10*time.Second, "time a stopped training job gets between SIGTERM and SIGKILL")
 	f.Int64Var(&o.InstanceLimit, "instance-limit", 0, "most instances the local endpoint runs at once, like an account quota (0: no limit)")
+	f.DurationVar(&o.PlanEndMargin, "plan-end-margin", 30*time.Minute, "how long before a training plan's window ends its instances are taken back, as SageMaker does 30m before")
+	f.DurationVar(&o.PlanPendingTimeout, "plan-pending-timeout", 48*time.Hour, "how long a job waits Pending for a local training plan's capacity before it fails with InsufficientCapacityError")
 	o.JobRetention = model.DefaultJobRetention
 	f.Var((*daysFlag)(&o.JobRetention), "job-retention", "how long a finished job is kept after its last change, like 2160h or 90d (0: for ever)")
 	f.StringVar(&o.AuthFile, "auth-file", "", "users, access keys and roles (YAML, see docs/security.md): every request must be signed with one of its keys")

@@ -80,27 +80,29 @@ func environmentsText(order []types.ServiceEnvironmentOrder) string {
 }
 
 func sharesText(shares []types.ShareAttributes) string {
-	var out []string
-	for _, s := range shares {
-		out = append(out, fmt.Sprintf("%s=%g", aws.ToString(s.ShareIdentifier), aws.ToFloat32(s.WeightFactor)))
-	}
-	slices.Sort(out)
-	return "[" + strings.Join(out, " ") + "]"
+	return setText(shares, func(s types.ShareAttributes) string {
+		return fmt.Sprintf("%s=%g", aws.ToString(s.ShareIdentifier), aws.ToFloat32(s.WeightFactor))
+	})
 }
 
 func limitsText(limits []types.CapacityLimit) string {
-	var out []string
-	for _, l := range limits {
-		out = append(out, fmt.Sprintf("%s=%d", aws.ToString(l.CapacityUnit), aws.ToInt32(l.MaxCapacity)))
-	}
-	slices.Sort(out)
-	return "[" + strings.Join(out, " ") + "]"
+	return setText(limits, func(l types.CapacityLimit) string {
+		return fmt.Sprintf("%s=%d", aws.ToString(l.CapacityUnit), aws.ToInt32(l.MaxCapacity))
+	})
 }
 
 func quotaLimitsText(limits []types.QuotaShareCapacityLimit) string {
-	var out []string
-	for _, l := range limits {
-		out = append(out, fmt.Sprintf("%s=%d", aws.ToString(l.CapacityUnit), aws.ToInt32(l.MaxCapacity)))
+	return setText(limits, func(l types.QuotaShareCapacityLimit) string {
+		return fmt.Sprintf("%s=%d", aws.ToString(l.CapacityUnit), aws.ToInt32(l.MaxCapacity))
+	})
+}
+
+// setText shows members whose order means nothing, sorted, so that the
+// same set always reads the same.
+func setText[T any](members []T, text func(T) string) string {
+	out := make([]string, 0, len(members))
+	for _, m := range members {
+		out = append(out, text(m))
 	}
 	slices.Sort(out)
 	return "[" + strings.Join(out, " ") + "]"

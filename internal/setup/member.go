@@ -13,4 +13,7 @@ var (
 	WithMembers = batchext.WithMembers
 	// WithRawBody keeps a copy of a response body; see batchext.WithRawBody.
 	WithRawBody = batchext.WithRawBody
+	// CallExtension calls an extension operation; see
+	// batchext.CallExtension.
+	CallExtension = batchext.CallExtension
 )

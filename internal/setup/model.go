@@ -39,7 +39,7 @@ func (c *Config) Resources(a model.Account) (*Resources, error) {
 	for _, e := range c.Environments {
 		env := model.ServiceEnvironment{
 			Name: e.Name, Arn: a.ARN(model.KindServiceEnvironment, e.Name), Type: model.ServiceJobTypeSageMakerTraining,
-			State: orDefault(e.State, model.StateEnabled), Status: model.StatusValid, Tags: e.Tags, TrainingPlanArn: e.PlanArn(),
+			State: orDefault(e.State, model.StateEnabled), Status: model.StatusValid, Tags: e.Tags, TrainingPlanArn: e.PlanArn(), PartialWindows: e.PartialWindows,
 			CapacityLimits: []model.CapacityLimit{{CapacityUnit: model.CapacityUnitInstances, MaxCapacity: int64(e.Capacity())}},
 		}
 		if err := env.Validate(); err != nil {
@@ -75,7 +75,7 @@ func (c *Config) Resources(a model.Account) (*Resources, error) {
 	for _, q := range c.Queues {
 		jq := model.JobQueue{
 			Name: q.Name, Arn: a.ARN(model.KindJobQueue, q.Name), Type: model.ServiceJobTypeSageMakerTraining,
-			State: orDefault(q.State, model.StateEnabled), Status: model.StatusValid, Priority: q.Priority, Backfill: q.Backfill,
+			State: orDefault(q.State, model.StateEnabled), Status: model.StatusValid, Priority: q.Priority, Backfill: q.Backfill, PartialWindows: q.PartialWindows,
 		}
 		if q.Policy != "" {
 			if jq.SchedulingPolicyArn = policies[q.Policy]; jq.SchedulingPolicyArn == "" {

@@ -26,14 +26,19 @@ type Config struct {
 	Environments []Environment `json:"environments"`
 	Policies     []Policy      `json:"policies"`
 	Queues       []Queue       `json:"queues"`
+	// TrainingPlans are training plans for the local SageMaker endpoint of
+	// `sagequeue serve` to emulate (localplans.go). A deployment refuses
+	// them: its plans are SageMaker's.
+	TrainingPlans []LocalPlan `json:"trainingPlans,omitempty"`
 }
 
 // Environment is a service environment.
 type Environment struct {
 	Name string `json:"name"`
 	// MaxCapacity is the environment's capacity in instances. It may be left
-	// out when TrainingPlan gives the plan's instance count: the environment
-	// then has the whole plan (see Capacity).
+	// out for an environment on a training plan: the environment then has
+	// the whole plan (see Capacity; Apply reads the plan's size with
+	// DescribeTrainingPlan unless TrainingPlan.InstanceCount gives it).
 	MaxCapacity int32 `json:"maxCapacity"`
 	// TrainingPlanArn makes the environment stand for a SageMaker training
 	// plan: payloads without a plan get this one.
@@ -41,9 +46,12 @@ type Environment struct {
 	// TrainingPlan is the longer form of TrainingPlanArn, which also says
 	// how many instances the plan has. Give one form or the other (or both
 	// naming the same plan).
-	TrainingPlan *TrainingPlan     `json:"trainingPlan,omitempty"`
-	State        string            `json:"state,omitempty"`
-	Tags         map[string]string `json:"tags,omitempty"`
+	TrainingPlan *TrainingPlan `json:"trainingPlan,omitempty"`
+	// PartialWindows lets jobs start on the environment's plan in a window
+	// that ends before their runtime bound (jobs that checkpoint).
+	PartialWindows bool              `json:"partialWindows,omitempty"`
+	State          string            `json:"state,omitempty"`
+	Tags           map[string]string `json:"tags,omitempty"`
 	// Limits, instead of MaxCapacity, make a quota management environment:
 	// instances per instance type (see quota.go).
 	Limits map[string]int32 `json:"limits,omitempty"`
@@ -52,9 +60,10 @@ type Environment struct {
 // TrainingPlan is a SageMaker training plan as an environment names it.
 type TrainingPlan struct {
 	Arn string `json:"arn"`
-	// InstanceCount is the plan's instance count: the capacity of an
-	// environment that gives no maxCapacity, and the most that the
-	// environments sharing the plan may hold together.
+	// InstanceCount overrides the plan's instance count that
+	// DescribeTrainingPlan reports: the capacity of an environment that
+	// gives no maxCapacity, and the most that the environments sharing the
+	// plan may hold together (to leave some of the plan to others).
 	InstanceCount int32 `json:"instanceCount,omitempty"`
 }
 
@@ -125,10 +134,10 @@ func (c *Config) Validate() error {
 			}
 			continue
 		}
-		if e.Capacity() <= 0 {
-			return fmt.Errorf("environment %s: maxCapacity is required (or trainingPlan.instanceCount, to give the environment the whole plan)", e.Name)
-		}
 		arn := e.PlanArn()
+		if e.Capacity() <= 0 && (arn == "" || e.MaxCapacity < 0) {
+			return fmt.Errorf("environment %s: maxCapacity is required (or a training plan, to give the environment the whole plan)", e.Name)
+		}
 		if arn == "" {
 			continue
 		}
@@ -152,7 +161,7 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("training plan %s has %d instances, but its environments hold %d together (%s)", arn, p.instances, p.total, strings.Join(p.envs, ", "))
 		}
 	}
-	return nil
+	return c.validateLocalPlans()
 }
 
 // Policy is a fair-share scheduling policy.
@@ -181,6 +190,9 @@ type Queue struct {
 	Policy     string      `json:"policy,omitempty"`
 	State      string      `json:"state,omitempty"`
 	TimeLimits []TimeLimit `json:"timeLimits,omitempty"`
+	// PartialWindows lets the queue's jobs start on a training plan in a
+	// window that ends before their runtime bound (jobs that checkpoint).
+	PartialWindows bool `json:"partialWindows,omitempty"`
 	// Backfill lets later jobs start around a job that does not fit, without
 	// delaying it (a sagequeue extension; off by default).
 	Backfill bool `json:"backfill,omitempty"`
@@ -227,7 +239,16 @@ func Apply(ctx context.Context, client *batch.Client, c *Config) ([]Change, erro
 			}
 		}
 	}
+	// The plans first: a plan that cannot be described stops the apply
+	// before anything is changed.
+	capacity, err := planCapacities(ctx, client, c)
+	if err != nil {
+		return nil, err
+	}
 	for _, e := range c.Environments {
+		if e.Capacity() == 0 {
+			e.MaxCapacity = capacity[e.PlanArn()]
+		}
 		ch, err := applyEnvironment(ctx, client, e)
 		if err != nil {
 			return changes, fmt.Errorf("environment %s: %w", e.Name, err)
@@ -272,6 +293,9 @@ func applyEnvironment(ctx context.Context, client *batch.Client, e Environment) 
 		if plan != "" {
 			opts = append(opts, WithMember("trainingPlanArn", plan))
 		}
+		if e.PartialWindows {
+			opts = append(opts, WithMember("partialWindows", true))
+		}
 		_, err = client.CreateServiceEnvironment(ctx, &batch.CreateServiceEnvironmentInput{
 			ServiceEnvironmentName: aws.String(e.Name), ServiceEnvironmentType: types.ServiceEnvironmentTypeSagemakerTraining,
 			CapacityLimits: limits, State: state, Tags: e.Tags,
@@ -287,6 +311,7 @@ func applyEnvironment(ctx context.Context, client *batch.Client, e Environment) 
 	}
 	d.field("state", cur.State, state)
 	d.field("trainingPlanArn", environmentPlan(raw), plan)
+	d.field("partialWindows", partialWindowsOf(raw, "serviceEnvironments"), e.PartialWindows)
 	if d.empty() {
 		return nil, nil
 	}
@@ -296,7 +321,7 @@ func applyEnvironment(ctx context.Context, client *batch.Client, e Environment) 
 	// longer allows would fail.
 	_, err = client.UpdateServiceEnvironment(ctx, &batch.UpdateServiceEnvironmentInput{
 		ServiceEnvironment: aws.String(e.Name), CapacityLimits: limits, State: state,
-	}, WithMember("trainingPlanArn", plan))
+	}, WithMembers(map[string]any{"trainingPlanArn": plan, "partialWindows": e.PartialWindows}))
 	return d.updated(kindEnvironment, e.Name), err
 }
 
@@ -393,9 +418,16 @@ func applyQueue(ctx context.Context, client *batch.Client, q Queue, policies map
 		return nil, err
 	}
 	if len(out.JobQueues) == 0 {
-		var opts []func(*batch.Options)
+		members := map[string]any{}
 		if q.Backfill {
-			opts = append(opts, WithMember("backfill", true))
+			members["backfill"] = true
+		}
+		if q.PartialWindows {
+			members["partialWindows"] = true
+		}
+		var opts []func(*batch.Options)
+		if len(members) > 0 {
+			opts = append(opts, WithMembers(members))
 		}
 		_, err = client.CreateJobQueue(ctx, &batch.CreateJobQueueInput{
 			JobQueueName: aws.String(q.Name), Priority: aws.Int32(q.Priority), JobQueueType: types.JobQueueTypeSagemakerTraining,
@@ -414,14 +446,16 @@ func applyQueue(ctx context.Context, client *batch.Client, q Queue, policies map
 	d.field("policy", nameOf(aws.ToString(cur.SchedulingPolicyArn)), nameOf(aws.ToString(policy)))
 	d.field("timeLimits", timeLimitsText(cur.JobStateTimeLimitActions), timeLimitsText(limits))
 	d.field("backfill", queueBackfill(raw), q.Backfill)
+	d.field("partialWindows", partialWindowsOf(raw, "jobQueues"), q.PartialWindows)
 	if d.empty() {
 		return nil, nil
 	}
-	// Backfill is always sent, so that taking it out of the file turns it off.
+	// Backfill and partialWindows are always sent, so that taking them out
+	// of the file turns them off.
 	_, err = client.UpdateJobQueue(ctx, &batch.UpdateJobQueueInput{
 		JobQueue: aws.String(q.Name), Priority: aws.Int32(q.Priority), SchedulingPolicyArn: policy,
 		ServiceEnvironmentOrder: order, JobStateTimeLimitActions: limits, State: state,
-	}, WithMember("backfill", q.Backfill))
+	}, WithMembers(map[string]any{"backfill": q.Backfill, "partialWindows": q.PartialWindows}))
 	return d.updated(kindQueue, q.Name), err
 }
 

@@ -47,6 +47,11 @@ var (
 	// ErrBadCursor means a pagination cursor was not made by this store for
 	// this kind of query.
 	ErrBadCursor = errors.New("invalid pagination cursor")
+	// ErrThrottled means the backend refused the request for lack of
+	// throughput and kept refusing it through the store's retries. Nothing of
+	// the call was written; the caller may try again later (the API answers
+	// 429 TooManyRequestsException).
+	ErrThrottled = errors.New("throttled: the store is over its throughput")
 )
 
 // Store is sagequeue's state. Implementations are safe for concurrent use.
@@ -84,11 +89,32 @@ type JobStore interface {
 	// bulk of a job and never changes); GetJob always has it. A page may be
 	// shorter than Limit, even empty, and still have a Next.
 	ListJobs(ctx context.Context, q JobQuery) (JobPage, error)
+	// UpdateJobs is UpdateJob for several jobs at once, which a backend may
+	// commit in fewer round trips and transactions (a scheduling pass moves
+	// hundreds of jobs). Each job is written or refused on its own terms, as
+	// UpdateJob would: errs[i] is nil and stored[i] the stored job, or
+	// errs[i] says why jobs[i] was not written (ErrConflict, ErrNotFound,
+	// ErrLeaseLost, ErrThrottled, ...) and stored[i] is nil. A job ID that
+	// appears twice is refused the second time. Both slices have len(jobs)
+	// entries.
+	UpdateJobs(ctx context.Context, jobs []*model.ServiceJob, fence *Lease) (stored []*model.ServiceJob, errs []error)
+	// Submitted returns up to limit SUBMITTED jobs of every queue, oldest
+	// first (createdAt, then jobId), and whether more wait behind them. It
+	// reads its own writes: a pass triggered by a submission sees it. The
+	// jobs may lack their payload.
+	Submitted(ctx context.Context, limit int) (jobs []*model.ServiceJob, more bool, err error)
+	// CountSubmitted returns how many SUBMITTED jobs each queue (by ARN)
+	// holds, without reading them: queues without any are left out.
+	CountSubmitted(ctx context.Context) (map[string]int64, error)
 	// Lines returns the lines of a queue that hold RUNNABLE jobs, by share.
 	Lines(ctx context.Context, queue string) ([]Line, error)
 	// Heads returns up to limit RUNNABLE jobs of one line in dispatch order,
 	// and whether the line holds more. Like ListJobs, heads may lack their
-	// payload. Dispatch order is createdAt then jobId
+	// payload, and like the lists of jobs that hold no capacity they may lag
+	// writes briefly: a job that has just entered the line may be missing,
+	// one that has just left it may still be there (a scheduler's writes are
+	// conditional on the version it read, so a stale head costs a refused
+	// write, never a wrong one). Dispatch order is createdAt then jobId
 	// for jobs without a share (FIFO queues); schedulingPriority descending,
 	// then createdAt, then jobId for jobs with one (fair-share queues).
 	Heads(ctx context.Context, queue, share string, limit int) (jobs []*model.ServiceJob, more bool, err error)

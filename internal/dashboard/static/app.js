@@ -218,6 +218,11 @@ function overviewView() {
   const tbody = h('tbody');
   const note = h('p', { class: 'note' });
   const envBox = h('div', { class: 'envs' });
+  const planBox = h('div', { class: 'envs' });
+  const planSection = h('section', { id: 'plans', hidden: true },
+    h('h2', null, 'Training plans'),
+    h('p', { class: 'hint' }, 'The windows in which each SageMaker training plan offers its instances (the hatched end is the last 30 minutes, when SageMaker takes them back), and the instances sagequeue\'s jobs held against what the plan gave.'),
+    planBox);
   const charts = chartPanel();
   $main.append(
     h('h1', null, 'Overview'),
@@ -233,7 +238,8 @@ function overviewView() {
       h('h2', null, 'Service environments'),
       h('p', { class: 'hint' }, 'Instances held by scheduled, starting and running jobs, against each environment\'s capacity, now and over time.'),
       charts.toolbar,
-      envBox));
+      envBox),
+    planSection);
   const envCards = new Map();
   return {
     async refresh() {
@@ -250,9 +256,80 @@ function overviewView() {
       }
       note.textContent = `RUNNABLE, SCHEDULED, STARTING and RUNNING are exact. SUCCEEDED and FAILED count the jobs submitted in the last ${fmtDur(d.recentSeconds * 1000)}, and SUBMITTED, SUCCEEDED and FAILED stop counting at ${d.countLimit} (shown as ${d.countLimit}+).`;
       updateEnvCards(envBox, envCards, d.serviceEnvironments);
-      await charts.update(envCards);
+      const u = await charts.update(envCards);
+      if (d.serviceEnvironments.some((e) => e.trainingPlanArn)) {
+        const p = await api('describetrainingplans', {});
+        planSection.hidden = p.trainingPlans.length === 0;
+        planBox.replaceChildren(...p.trainingPlans.map((plan) => planCard(plan, u)));
+      } else {
+        planSection.hidden = true;
+      }
     },
   };
+}
+
+// ---- training plans ----
+
+function planCard(p, u) {
+  const status = p.status || 'UNKNOWN';
+  const next = p.windowEnd ? `open until ${fmtTime(p.windowEnd)}` : p.nextWindowStart ? `next window opens ${fmtTime(p.nextWindowStart)}` : 'no more windows';
+  return h('div', { class: 'env plan', data: { plan: p.trainingPlanName } },
+    h('div', { class: 'env-head' },
+      h('b', null, p.trainingPlanName, ' ', h('span', { class: 'badge plain', title: 'the plan\'s status' }, status)),
+      h('span', { class: 'env-use' }, h('b', null, p.instancesInUse), ` / ${p.capacityNow} instances in use now`,
+        h('span', { class: 'hint' }, ` · ${(p.instanceTypes || []).join(', ')} · ${next}`))),
+    p.error ? h('p', { class: 'error-note' }, p.error) : null,
+    h('div', { class: 'chart-box' }, planTimeline(p, u)),
+    h('div', { class: 'legend' },
+      h('span', null, h('i', { class: 'l-win' }), 'plan window'),
+      h('span', null, h('i', { class: 'l-avg' }), 'average in use'),
+      h('span', null, h('i', { class: 'l-peak' }), 'peak in use')));
+}
+
+// planTimeline draws a plan's windows over the utilization chart's time
+// span and as far again ahead, with the plan's environments' use until now.
+function planTimeline(p, u) {
+  const W = 900, H = 150, L = 34, R = 10, T = 10, B = 22;
+  const now = Date.now();
+  const start = u ? u.startTime : now - 3600e3;
+  const end = now + (now - start) / 2;
+  const envs = new Set((p.serviceEnvironments || []).map((e) => e.serviceEnvironmentName));
+  const series = u ? u.serviceEnvironments.filter((e) => envs.has(e.serviceEnvironmentName)) : [];
+  const n = u ? u.timestamps.length : 0;
+  const avg = [], peak = [];
+  for (let i = 0; i < n; i++) {
+    avg.push(series.reduce((a, e) => a + e.average[i], 0));
+    peak.push(series.reduce((a, e) => a + e.peak[i], 0));
+  }
+  const windows = (p.windows || []).filter((w) => w.endTime > start && w.startTime < end);
+  const maxY = Math.max(1, ...windows.map((w) => w.instances), ...peak);
+  const x = (t) => L + ((Math.min(Math.max(t, start), end) - start) / (end - start)) * (W - L - R);
+  const y = (v) => T + (1 - v / maxY) * (H - T - B);
+  const svg = s('svg', { class: 'chart timeline', viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': `windows and use of training plan ${p.trainingPlanName}` });
+  for (const v of niceTicks(maxY)) {
+    svg.append(s('line', { class: 'grid', x1: L, x2: W - R, y1: y(v), y2: y(v) }), s('text', { x: L - 6, y: y(v) + 3, 'text-anchor': 'end' }, v));
+  }
+  for (const w of windows) {
+    svg.append(
+      s('rect', { class: 'pwin', x: x(w.startTime), y: y(w.instances), width: Math.max(0.5, x(w.usableUntil) - x(w.startTime)), height: y(0) - y(w.instances) },
+        s('title', null, `${fmtTime(w.startTime)} to ${fmtTime(w.endTime)}: ${w.instances} instances, usable until ${fmtTime(w.usableUntil)}`)),
+      s('rect', { class: 'preclaim', x: x(w.usableUntil), y: y(w.instances), width: Math.max(0, x(w.endTime) - x(w.usableUntil)), height: y(0) - y(w.instances) }));
+  }
+  if (n > 0) {
+    const tEnd = (i) => (i + 1 < n ? u.timestamps[i + 1] : u.endTime);
+    let area = `M${x(u.startTime)},${y(0)}`, line = '';
+    for (let i = 0; i < n; i++) {
+      area += `L${x(u.timestamps[i])},${y(avg[i])}L${x(tEnd(i))},${y(avg[i])}`;
+      line += `${i ? 'L' : 'M'}${x(u.timestamps[i])},${y(peak[i])}L${x(tEnd(i))},${y(peak[i])}`;
+    }
+    area += `L${x(u.endTime)},${y(0)}Z`;
+    svg.append(s('path', { class: 'avg', d: area }), s('path', { class: 'peak', d: line }));
+  }
+  svg.append(s('line', { class: 'now', x1: x(now), x2: x(now), y1: T, y2: H - B }));
+  for (const [t, label, anchor] of [[start, fmtTime(start).slice(-8, -3), 'start'], [now, 'now', 'middle'], [end, fmtTime(end).slice(-8, -3), 'end']]) {
+    svg.append(s('text', { x: x(t), y: H - 6, 'text-anchor': anchor }, label));
+  }
+  return svg;
 }
 
 function updateEnvCards(box, cards, envs) {
@@ -306,6 +383,7 @@ function chartPanel() {
         const c = cards.get(e.serviceEnvironmentName);
         if (c) c.chart.replaceChildren(utilizationChart(last, e), legend(last));
       }
+      return last;
     },
   };
 }

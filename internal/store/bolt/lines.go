@@ -43,17 +43,22 @@ func (s *Store) Heads(ctx context.Context, queue, share string, limit int) ([]*m
 	if err := ctx.Err(); err != nil {
 		return nil, false, err
 	}
-	pre := headsPrefix(queue, share)
+	return s.firstJobs(bucketHeads, headsPrefix(queue, share), limit, func(_, v []byte) []byte { return v })
+}
+
+// firstJobs reads the first limit jobs of an index prefix, named by the
+// entries' keys or values (id), and whether the prefix holds more.
+func (s *Store) firstJobs(bucket, pre []byte, limit int, id func(k, v []byte) []byte) ([]*model.ServiceJob, bool, error) {
 	jobs := []*model.ServiceJob{}
 	more := false
 	err := s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketHeads).Cursor()
-		for k, id := c.Seek(pre); k != nil && bytes.HasPrefix(k, pre); k, id = c.Next() {
+		c := tx.Bucket(bucket).Cursor()
+		for k, v := c.Seek(pre); k != nil && bytes.HasPrefix(k, pre); k, v = c.Next() {
 			if len(jobs) >= limit {
 				more = true
 				return nil
 			}
-			j, err := loadListed(tx, id)
+			j, err := loadListed(tx, id(k, v))
 			if err != nil {
 				return err
 			}

@@ -10,21 +10,24 @@
 //	JOB#<jobId>       PAYLOAD      serviceRequestPayload (p, compressed), written once; expiresAt
 //	TOKEN#<token>     TOKEN        jobId of the job holding a client token; expiresAt
 //	ACTIVE            <ck>         a copy of doc while the job is SCHEDULED, STARTING or RUNNING
-//	SUBMITTED         <ck>         a copy of doc while the job is SUBMITTED
+//	SUBMITTED#<k>     <ck>         a copy of doc while the job is SUBMITTED
+//	COUNT#<k>         SUBMITTED#<queueArn>   n: how many of the queue's jobs are SUBMITTED
 //	LINES#<queueArn>  S#<share>    n: how many RUNNABLE jobs the line holds
 //	USAGE#<queueArn>  S#<share>    doc (model.ShareUsage JSON), version
 //	CONF#ENV, CONF#POLICY, CONF#QUEUE / <name>    doc (JSON), version
 //	LEASE#<name>      LEASE        holder (absent when free), token, expires (epoch ms)
 //
 // where ck is "<createdAt, 13 digits>#<jobId>", whose byte order is the
-// contract's list order.
+// contract's list order, and k is the job's shard (Shards): every key each
+// job writes at submission and promotion is split by it, so that a burst
+// spreads over Shards partitions of each.
 //
 // # Indexes
 //
-//	heads          hk = L#<queueArn>#<share>   hs = store.DispatchKey   RUNNABLE jobs; carries doc, version
-//	byQueueStatus  qs = <queueArn>#<status>    ck                       jobs in no collection; carries nm, sh
-//	byStatus       st = <status>               ck                       jobs in no collection; carries nm, sh
-//	byQueue        q  = <queueArn>             ck                       every job; carries nm, sh
+//	heads          hk = L#<queueArn>#<share>#<k>   hs = store.DispatchKey   RUNNABLE jobs; carries doc, version
+//	byQueueStatus  qs = <queueArn>#<status>#<k>    ck                       jobs in no collection; carries nm, sh
+//	byStatus       st = <status>#<k>               ck                       jobs in no collection; carries nm, sh
+//	byQueue        q  = <queueArn>#<k>             ck                       every job; carries nm, sh
 //
 // The list indexes carry only attributes that never change after PutJob
 // (nm, the lower-cased name, and sh, the share), so an update that keeps a
@@ -37,10 +40,16 @@
 // from their collection (ACTIVE, SUBMITTED) with a consistent Query: the copy
 // there is written in the same TransactWriteItems as the job, so the
 // scheduler never counts capacity from a lagging index, and a pass triggered
-// by a submission sees it. Lines are counters kept in the same transactions.
-// Heads come from the heads index, eventually consistent: the scheduler's
-// writes are conditional on each job's version, so a stale head costs a
-// refused write, never a wrong one.
+// by a submission sees it. Lines and SUBMITTED counts are counters kept in
+// the same transactions. Heads come from the heads index, eventually
+// consistent: the scheduler's writes are conditional on each job's version,
+// so a stale head costs a refused write, never a wrong one.
+//
+// # Contention
+//
+// Transactions cancelled for conflicts or throttling are retried here (the
+// SDK's retryer cannot tell them apart); what stays throttled is
+// store.ErrThrottled. RetryOptions sets a client's retryer for DynamoDB.
 package dynamo
 
 import (
@@ -51,8 +60,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/sagequeue/sagequeue/internal/store"
 )
@@ -62,8 +74,9 @@ const DefaultRetention = 90 * 24 * time.Hour
 
 // Config is what New needs.
 type Config struct {
-	// Client is the DynamoDB client. Its retryer handles throttling (the
-	// SDK's standard retryer backs off and retries throttled requests).
+	// Client is the DynamoDB client. Its retryer handles throttled requests
+	// (give it RetryOptions); the store retries what the retryer cannot
+	// see: transactions cancelled for conflicts or throttling.
 	Client *dynamodb.Client
 	// Table is the table's name; CreateTable (or the CDK stack) defines it.
 	Table string
@@ -258,53 +271,121 @@ func sameKeys(a, b []types.KeySchemaElement) bool {
 // transaction (TransactionConflict) is tried before it reports ErrConflict.
 const conflictAttempts = 6
 
-// retryConflicts runs op until it succeeds, fails otherwise than with a
-// transaction conflict, or has tried conflictAttempts times, backing off
-// with jitter in between. DynamoDB cancels a transaction that touches an item
-// another transaction is changing, and refuses a plain write to such an item;
-// both go through on a retry once the other transaction has committed.
-func retryConflicts(ctx context.Context, op func() error) error {
+// throttleAttempts is how often a write refused for throughput is tried
+// before it reports ErrThrottled; throttleBackoff and maxThrottleBackoff
+// space the tries (doubling, jittered): about 15 s in all, which spans the
+// time DynamoDB takes to add capacity to a partition that has run hot.
+const throttleAttempts = 10
+
+var (
+	throttleBackoff    = 50 * time.Millisecond
+	maxThrottleBackoff = 3 * time.Second
+)
+
+// retryContention runs op until it succeeds, fails otherwise than with
+// contention, or has tried too often, backing off with jitter in between.
+// Contention is of two kinds:
+//
+//   - a transaction conflict: DynamoDB cancels a transaction that touches an
+//     item another transaction is changing, and refuses a plain write to
+//     such an item; both go through once the other has committed
+//     (conflictAttempts, then ErrConflict).
+//   - throttling: a transaction whose cancellation reasons say
+//     ThrottlingError or ProvisionedThroughputExceeded, which the SDK's
+//     retryer does not retry (it only knows the error codes of whole
+//     requests), and a request the SDK gave up retrying for throttling
+//     (throttleAttempts, then ErrThrottled).
+//
+// A transaction that one of its conditions refused is never retried: the
+// refusal is the answer, whatever else the reasons say.
+func retryContention(ctx context.Context, op func() error) error {
+	conflicts, throttles := 0, 0
 	delay := 10 * time.Millisecond
-	for attempt := 1; ; attempt++ {
+	for {
 		err := op()
-		if err == nil || !isTransactionConflict(err) {
+		var wait time.Duration
+		switch contentionOf(err) {
+		case contentionConflict:
+			if conflicts++; conflicts == conflictAttempts {
+				return fmt.Errorf("dynamo: %d attempts lost to concurrent transactions: %w: %w", conflicts, store.ErrConflict, err)
+			}
+			wait = delay
+			delay *= 2
+		case contentionThrottled:
+			if throttles++; throttles == throttleAttempts {
+				return fmt.Errorf("dynamo: refused for throughput %d times: %w: %w", throttles, store.ErrThrottled, err)
+			}
+			wait = min(throttleBackoff<<(throttles-1), maxThrottleBackoff)
+		default:
 			return err
 		}
-		if attempt == conflictAttempts {
-			return fmt.Errorf("dynamo: %d attempts lost to concurrent transactions: %w: %w", attempt, store.ErrConflict, err)
-		}
-		sleep := delay/2 + rand.N(delay)
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(sleep):
+			return fmt.Errorf("%w (after %v)", ctx.Err(), err)
+		case <-time.After(wait/2 + rand.N(wait)):
 		}
-		delay *= 2
 	}
+}
+
+type contention int
+
+const (
+	contentionNone contention = iota
+	contentionConflict
+	contentionThrottled
+)
+
+// contentionOf tells a write lost to contention apart from the rest.
+func contentionOf(err error) contention {
+	if err == nil {
+		return contentionNone
+	}
+	var tce *types.TransactionConflictException
+	if errors.As(err, &tce) {
+		return contentionConflict
+	}
+	if isThrottle(err) {
+		return contentionThrottled
+	}
+	var canceled *types.TransactionCanceledException
+	if !errors.As(err, &canceled) {
+		return contentionNone
+	}
+	out := contentionNone
+	for _, r := range canceled.CancellationReasons {
+		switch aws.ToString(r.Code) {
+		case "ConditionalCheckFailed":
+			return contentionNone
+		case "ThrottlingError", "ProvisionedThroughputExceeded":
+			out = contentionThrottled
+		case "TransactionConflict":
+			if out == contentionNone {
+				out = contentionConflict
+			}
+		}
+	}
+	return out
 }
 
 // isTransactionConflict reports whether err is a write lost to a concurrent
 // transaction: a TransactionConflictException, or a cancelled transaction
-// one of whose items conflicted while none failed its condition.
-func isTransactionConflict(err error) bool {
-	var tce *types.TransactionConflictException
-	if errors.As(err, &tce) {
-		return true
-	}
-	var canceled *types.TransactionCanceledException
-	if !errors.As(err, &canceled) {
-		return false
-	}
-	conflict := false
-	for _, r := range canceled.CancellationReasons {
-		switch aws.ToString(r.Code) {
-		case "TransactionConflict":
-			conflict = true
-		case "ConditionalCheckFailed":
-			return false
-		}
-	}
-	return conflict
+// one of whose items conflicted while none failed its condition or was
+// throttled.
+func isTransactionConflict(err error) bool { return contentionOf(err) == contentionConflict }
+
+// throttleCodes are the error codes of whole requests that DynamoDB refused
+// for throughput: the table's or an index's partition (on-demand tables
+// too), or the account's request rate.
+var throttleCodes = map[string]bool{
+	"ProvisionedThroughputExceededException": true,
+	"ThrottlingException":                    true,
+	"RequestLimitExceeded":                   true,
+}
+
+// isThrottle reports a request refused for throughput as a whole.
+func isThrottle(err error) bool {
+	var ae smithy.APIError
+	return errors.As(err, &ae) && throttleCodes[ae.ErrorCode()]
 }
 
 // cancellation returns the reasons of a cancelled transaction, or nil when
@@ -331,7 +412,41 @@ func conditionFailed(err error) (map[string]types.AttributeValue, bool) {
 	return nil, false
 }
 
-// wrap adds the store's prefix and what it was doing to an error.
+// wrap adds the store's prefix and what it was doing to an error, and
+// ErrThrottled to a request the SDK gave up retrying for throttling.
 func wrap(what string, err error) error {
+	if isThrottle(err) && !errors.Is(err, store.ErrThrottled) {
+		return fmt.Errorf("dynamo: %s: %w: %w", what, store.ErrThrottled, err)
+	}
 	return fmt.Errorf("dynamo: %s: %w", what, err)
+}
+
+// RetryOptions sets the retries of a DynamoDB client for the store: up to
+// 10 attempts of a throttled or failed request, backing off from 25 ms
+// (doubling, full jitter, at most 2 s), without the SDK's retry quota. The
+// SDK's standard retryer backs off from up to 1 s at the first retry and
+// gives up once its quota of retries is spent: made for services whose
+// throttling means "slow down for a while", not for DynamoDB's, which
+// means "this partition is busy this second". Use it on every client of
+// the store:
+//
+//	dynamodb.NewFromConfig(cfg, dynamo.RetryOptions)
+func RetryOptions(o *dynamodb.Options) {
+	o.Retryer = retry.NewStandard(func(so *retry.StandardOptions) {
+		so.MaxAttempts = 10
+		so.MaxBackoff = 2 * time.Second
+		so.Backoff = jitterBackoff{base: 25 * time.Millisecond, max: 2 * time.Second}
+		so.RateLimiter = ratelimit.None
+	})
+}
+
+// jitterBackoff is exponential backoff with full jitter.
+type jitterBackoff struct{ base, max time.Duration }
+
+func (b jitterBackoff) BackoffDelay(attempt int, _ error) (time.Duration, error) {
+	d := b.max
+	if attempt < 20 {
+		d = min(b.base<<attempt, b.max)
+	}
+	return rand.N(d + 1), nil
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/sagequeue/sagequeue/internal/ddbfault"
 	"github.com/sagequeue/sagequeue/internal/ddblocal"
 	"github.com/sagequeue/sagequeue/internal/store"
 	"github.com/sagequeue/sagequeue/internal/store/dynamo"
@@ -23,6 +24,37 @@ func TestConformance(t *testing.T) {
 		s, _ := newStore(t)
 		return s
 	})
+}
+
+// TestConformanceUnderFaults runs the suite through the fault layer at a
+// realistic setting (ddbfault.Realistic: throttled requests, cancelled
+// transactions, latency, lagging indexes), as DynamoDB behaves on a busy
+// day: the store must keep the contract through it.
+func TestConformanceUnderFaults(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: injected latency and index lag")
+	}
+	p := ddbfault.Start(t, ddblocal.Endpoint(t), ddbfault.Realistic)
+	storetest.RunTests(t, func(t *testing.T) store.Store {
+		client := dynamodb.NewFromConfig(ddblocal.Config(p.URL()), dynamo.RetryOptions)
+		name := ddblocal.TableName(t)
+		p.Set(ddbfault.Faults{})
+		if err := dynamo.CreateTable(ctx, client, name); err != nil {
+			t.Fatal(err)
+		}
+		p.Set(ddbfault.Realistic)
+		t.Cleanup(func() {
+			dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			_, _ = client.DeleteTable(dctx, &dynamodb.DeleteTableInput{TableName: aws.String(name)})
+		})
+		s, err := dynamo.New(ctx, dynamo.Config{Client: client, Table: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+	t.Logf("fault layer: %+v", p.Stats())
 }
 
 // newStore creates a fresh table on DynamoDB Local (dropped when the test

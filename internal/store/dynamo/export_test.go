@@ -2,92 +2,11 @@ package dynamo
 
 import (
 	"context"
-	"sync"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-
-	"github.com/sagequeue/sagequeue/internal/model"
 )
-
-// SeedJobs writes jobs in their final form (every item PutJob and UpdateJob
-// would have left, with the jobs' own Version) with BatchWriteItem, many at
-// a time, then adds the jobs to their lines' counters: a backlog of
-// thousands in seconds, for tests whose subject is what comes after.
-func (s *Store) SeedJobs(ctx context.Context, jobs []*model.ServiceJob) error {
-	var reqs []types.WriteRequest
-	lines := map[[2]string]int64{}
-	for _, j := range jobs {
-		if err := checkJob(j); err != nil {
-			return err
-		}
-		var exp int64
-		if j.Status.Terminal() {
-			exp = s.expiry(time.Now())
-		}
-		st, err := newJobState(j, exp)
-		if err != nil {
-			return err
-		}
-		for _, it := range []item{st.meta(), st.payload(), st.token(), st.copyItem()} {
-			if it != nil {
-				reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: it}})
-			}
-		}
-		if j.Status == model.StatusRunnable {
-			lines[[2]string{j.JobQueue, j.ShareIdentifier}]++
-		}
-	}
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
-	)
-	chunks := make(chan []types.WriteRequest)
-	for range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for chunk := range chunks {
-				if err := s.batchWriteAll(ctx, chunk); err != nil {
-					mu.Lock()
-					first = err
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	for len(reqs) > 0 {
-		n := min(len(reqs), 25)
-		chunks <- reqs[:n]
-		reqs = reqs[n:]
-	}
-	close(chunks)
-	wg.Wait()
-	if first != nil {
-		return first
-	}
-	for l, n := range lines {
-		if err := s.AddToLine(ctx, l[0], l[1], n); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (s *Store) batchWriteAll(ctx context.Context, reqs []types.WriteRequest) error {
-	pending := map[string][]types.WriteRequest{*s.table: reqs}
-	for len(pending) > 0 {
-		out, err := s.batchWrite(ctx, &dynamodb.BatchWriteItemInput{RequestItems: pending})
-		if err != nil {
-			return err
-		}
-		pending = out.UnprocessedItems
-	}
-	return nil
-}
 
 // SetScanBudget changes how many items one ListJobs page may evaluate.
 func (s *Store) SetScanBudget(n int) { s.scanBudget = n }
@@ -101,12 +20,5 @@ func (s *Store) RawItem(ctx context.Context, pk, sk string) (map[string]types.At
 	return out.Item, nil
 }
 
-// AddToLine changes a line's counter behind the jobs' back, as an index
-// that lags the counter would look.
-func (s *Store) AddToLine(ctx context.Context, queue, share string, d int64) error {
-	_, err := s.updateItem(ctx, &dynamodb.UpdateItemInput{
-		Key: lineKey(queue, share), UpdateExpression: aws.String("ADD #n :d"),
-		ExpressionAttributeNames: map[string]string{"#n": attrCount}, ExpressionAttributeValues: item{":d": num(d)},
-	})
-	return err
-}
+// ShardOf is the shard of a job.
+func ShardOf(jobID string) int { return shardOf(jobID) }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -100,12 +101,12 @@ func TestTransactionConflictsAreRetriedThenConflict(t *testing.T) {
 		}
 	}
 	calls := 0
-	err := retryConflicts(context.Background(), func() error { calls++; return conflict })
+	err := retryContention(context.Background(), func() error { calls++; return conflict })
 	if calls != conflictAttempts || !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("%d calls, %v; want %d calls and ErrConflict", calls, err, conflictAttempts)
 	}
 	calls = 0
-	err = retryConflicts(context.Background(), func() error {
+	err = retryContention(context.Background(), func() error {
 		if calls++; calls < 3 {
 			return conflict
 		}
@@ -114,7 +115,55 @@ func TestTransactionConflictsAreRetriedThenConflict(t *testing.T) {
 	if err != nil || calls != 3 {
 		t.Fatalf("a conflict that clears: %d calls, %v", calls, err)
 	}
-	if err := retryConflicts(context.Background(), func() error { return refused }); !errors.Is(err, refused) {
+	if err := retryContention(context.Background(), func() error { return refused }); !errors.Is(err, refused) {
 		t.Fatalf("a refused condition was retried: %v", err)
+	}
+}
+
+// TestThrottledTransactionsAreRetriedThenThrottled: a transaction cancelled
+// for throughput (a ThrottlingError or ProvisionedThroughputExceeded
+// reason, which the SDK's retryer does not see) is tried again, and
+// reported as ErrThrottled when it stays throttled; a throttled request the
+// SDK gave up on is ErrThrottled too; a refused condition is never retried.
+func TestThrottledTransactionsAreRetriedThenThrottled(t *testing.T) {
+	defer func(b, m time.Duration) { throttleBackoff, maxThrottleBackoff = b, m }(throttleBackoff, maxThrottleBackoff)
+	throttleBackoff, maxThrottleBackoff = time.Millisecond, time.Millisecond
+	reasons := func(codes ...string) error {
+		var rs []types.CancellationReason
+		for _, c := range codes {
+			rs = append(rs, types.CancellationReason{Code: aws.String(c)})
+		}
+		return &types.TransactionCanceledException{CancellationReasons: rs}
+	}
+	for name, tc := range map[string]struct {
+		err   error
+		calls int
+		want  error
+	}{
+		"throttling error":              {reasons("None", "ThrottlingError"), throttleAttempts, store.ErrThrottled},
+		"provisioned throughput":        {reasons("ProvisionedThroughputExceeded", "None"), throttleAttempts, store.ErrThrottled},
+		"throttled and conflicting":     {reasons("TransactionConflict", "ThrottlingError"), throttleAttempts, store.ErrThrottled},
+		"a whole request":               {&types.ProvisionedThroughputExceededException{}, throttleAttempts, store.ErrThrottled},
+		"a failed condition wins":       {reasons("ConditionalCheckFailed", "ThrottlingError"), 1, nil},
+		"something else is not retried": {errors.New("boom"), 1, nil},
+	} {
+		calls := 0
+		err := retryContention(context.Background(), func() error { calls++; return tc.err })
+		if calls != tc.calls || (tc.want != nil && !errors.Is(err, tc.want)) || (tc.want == nil && !errors.Is(err, tc.err)) {
+			t.Errorf("%s: %d calls, %v; want %d calls and %v", name, calls, err, tc.calls, tc.want)
+		}
+	}
+	calls := 0
+	err := retryContention(context.Background(), func() error {
+		if calls++; calls < 4 {
+			return reasons("None", "ThrottlingError")
+		}
+		return nil
+	})
+	if err != nil || calls != 4 {
+		t.Fatalf("throttling that passes: %d calls, %v", calls, err)
+	}
+	if err := wrap("x", &types.ProvisionedThroughputExceededException{}); !errors.Is(err, store.ErrThrottled) {
+		t.Fatalf("a throttled request the SDK gave up on: %v", err)
 	}
 }

@@ -22,20 +22,71 @@ const (
 	roleToken   = "token"
 	roleFence   = "fence"
 	roleCopy    = "copy"
-	roleLine    = "line"
+	roleCounter = "counter"
 )
 
+// maxTxnItems is the most actions one TransactWriteItems takes.
+const maxTxnItems = 100
+
 // txn is a TransactWriteItems request being built, with the role of each
-// item.
+// item and, in a transaction that writes several jobs, the job (by index)
+// each item belongs to. Counters (lines, SUBMITTED counts) are added up per
+// item and written by finish, since a transaction may not name an item
+// twice.
 type txn struct {
 	table *string
 	items []types.TransactWriteItem
 	roles []string
+	owner []int // index of the job the item is written for; -1 when shared
+	job   int   // the owner of the items added next
+	// metaOf holds, for each job of a transaction that writes several,
+	// the index of its META item.
+	metaOf []int
+
+	counters map[[2]string]int64
+	order    [][2]string
 }
 
 func (t *txn) add(role string, w types.TransactWriteItem) {
 	t.items = append(t.items, w)
 	t.roles = append(t.roles, role)
+	t.owner = append(t.owner, t.job)
+}
+
+// count adds d to the counter attribute of item k.
+func (t *txn) count(k item, d int64) {
+	id := [2]string{getS(k, AttrPK), getS(k, AttrSK)}
+	if t.counters == nil {
+		t.counters = map[[2]string]int64{}
+	}
+	if _, ok := t.counters[id]; !ok {
+		t.order = append(t.order, id)
+	}
+	t.counters[id] += d
+}
+
+// counterItems is how many counter updates finish will add.
+func (t *txn) counterItems() int {
+	n := 0
+	for _, d := range t.counters {
+		if d != 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// finish adds the counters' updates.
+func (t *txn) finish() {
+	job := t.job
+	t.job = -1
+	for _, id := range t.order {
+		if d := t.counters[id]; d != 0 {
+			t.update(roleCounter, key(id[0], id[1]), "ADD #n :d", map[string]string{"#n": attrCount}, item{":d": num(d)})
+		}
+	}
+	t.counters, t.order = nil, nil
+	t.job = job
 }
 
 // put adds a Put of it; cond (with its names and values) may be empty.
@@ -77,27 +128,37 @@ func (t *txn) refused(err error, role string) (item, bool) {
 	return r.Item, true
 }
 
-// write commits the transaction, retrying transaction conflicts.
+// write commits the transaction, retrying transaction conflicts and
+// throttling.
 func (t *txn) write(ctx context.Context, s *Store) error {
-	return retryConflicts(ctx, func() error {
+	return retryContention(ctx, func() error {
 		_, err := s.transactWrite(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: t.items})
 		return err
 	})
 }
 
-// addToLine adds the change of a job's line membership to t: +1 when it
-// enters RUNNABLE, -1 when it leaves.
-func addToLine(t *txn, old, next *model.ServiceJob) {
-	was := old != nil && old.Status == model.StatusRunnable
-	is := next.Status == model.StatusRunnable
-	if was == is {
-		return
+// addCounts adds to t the change of the counters a job's move from old to
+// next makes: its line's RUNNABLE count when it enters or leaves RUNNABLE,
+// its queue's SUBMITTED count (in its shard) when it enters or leaves
+// SUBMITTED.
+func addCounts(t *txn, old, next *model.ServiceJob) {
+	delta := func(st model.JobStatus) int64 {
+		was := old != nil && old.Status == st
+		is := next.Status == st
+		switch {
+		case is && !was:
+			return 1
+		case was && !is:
+			return -1
+		}
+		return 0
 	}
-	d := int64(1)
-	if was {
-		d = -1
+	if d := delta(model.StatusRunnable); d != 0 {
+		t.count(lineKey(next.JobQueue, next.ShareIdentifier), d)
 	}
-	t.update(roleLine, lineKey(next.JobQueue, next.ShareIdentifier), "ADD #n :d", map[string]string{"#n": attrCount}, item{":d": num(d)})
+	if d := delta(model.StatusSubmitted); d != 0 {
+		t.count(countKey(next.JobQueue, shardOf(next.JobID)), d)
+	}
 }
 
 // PutJob stores a new job with Version 1 (see store.JobStore) in one
@@ -121,7 +182,7 @@ func (s *Store) PutJob(ctx context.Context, job *model.ServiceJob) (*model.Servi
 	if err != nil {
 		return nil, err
 	}
-	t := &txn{table: s.table}
+	t := &txn{table: s.table, job: -1}
 	meta := st.meta()
 	t.put(roleMeta, meta, "attribute_not_exists(#pk)", map[string]string{"#pk": AttrPK}, nil)
 	t.put(rolePayload, st.payload(), "", nil, nil)
@@ -134,7 +195,8 @@ func (s *Store) PutJob(ctx context.Context, job *model.ServiceJob) (*model.Servi
 	if c := st.copyItem(); c != nil {
 		t.put(roleCopy, c, "", nil, nil)
 	}
-	addToLine(t, nil, &next)
+	addCounts(t, nil, &next)
+	t.finish()
 	err = t.write(ctx, s)
 	if err == nil {
 		j, err := decodeJob(meta)
@@ -248,50 +310,68 @@ func (s *Store) UpdateJob(ctx context.Context, job *model.ServiceJob, fence *sto
 		}
 		return nil, fmt.Errorf("job %s: stored version %d, update of version %d: %w", job.JobID, old.Version, job.Version, store.ErrConflict)
 	}
-	n := *job
-	n.JobQueue, n.ShareIdentifier, n.CreatedAt, n.ClientToken = old.JobQueue, old.ShareIdentifier, old.CreatedAt, old.ClientToken
-	n.ServiceRequestPayload, n.RequestDigest = "", old.RequestDigest
-	n.Version = old.Version + 1
-	exp := getN(out.Item, AttrExpiresAt)
-	switch {
-	case !n.Status.Terminal():
-		exp = 0
-	case exp == 0:
-		exp = s.expiry(time.Now())
-	}
-	st, err := newJobState(&n, exp)
+	st, err := s.nextState(old, job, getN(out.Item, AttrExpiresAt))
 	if err != nil {
 		return nil, err
 	}
-	t := s.updateTxn(old, st, fence)
+	n := st.job
+	t := &txn{table: s.table, job: -1}
+	s.addUpdate(t, old, st)
+	if fence != nil {
+		s.addFence(t, *fence)
+	}
+	t.finish()
 	if err := s.commitUpdate(ctx, t, fence, n.JobID, job.Version); err != nil {
 		return nil, err
 	}
 	return decodeJob(t.items[0].Put.Item)
 }
 
-// updateTxn is the transaction that moves a job from old to st: its first
-// item is the Put of META, conditional on old's version.
-func (s *Store) updateTxn(old *model.ServiceJob, st *jobState, fence *store.Lease) *txn {
-	n := st.job
-	t := &txn{table: s.table}
-	t.put(roleMeta, st.meta(), "#v = :v", map[string]string{"#v": attrVersion}, item{":v": num(old.Version)})
-	if fence != nil {
-		t.add(roleFence, types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
-			TableName: s.table, Key: leaseKey(fence.Name),
-			ConditionExpression:                 aws.String("#tok = :tok AND attribute_exists(#h)"),
-			ExpressionAttributeNames:            map[string]string{"#tok": attrToken, "#h": attrHolder},
-			ExpressionAttributeValues:           item{":tok": num(fence.Token)},
-			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-		}})
+// nextState is the job that an update of old by in stores: in with old's
+// immutable fields and version+1, without its payload, and with the time
+// to live of old's items (exp, from old's META) kept, set or removed as
+// the job finishes or not.
+func (s *Store) nextState(old, in *model.ServiceJob, exp int64) (*jobState, error) {
+	n := *in
+	n.JobQueue, n.ShareIdentifier, n.CreatedAt, n.ClientToken = old.JobQueue, old.ShareIdentifier, old.CreatedAt, old.ClientToken
+	n.ServiceRequestPayload, n.RequestDigest = "", old.RequestDigest
+	n.Version = old.Version + 1
+	switch {
+	case !n.Status.Terminal():
+		exp = 0
+	case exp == 0:
+		exp = s.expiry(time.Now())
 	}
+	return newJobState(&n, exp)
+}
+
+// addFence adds the check that the lease still has f's token.
+func (s *Store) addFence(t *txn, f store.Lease) {
+	job := t.job
+	t.job = -1
+	t.add(roleFence, types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+		TableName: s.table, Key: leaseKey(f.Name),
+		ConditionExpression:                 aws.String("#tok = :tok AND attribute_exists(#h)"),
+		ExpressionAttributeNames:            map[string]string{"#tok": attrToken, "#h": attrHolder},
+		ExpressionAttributeValues:           item{":tok": num(f.Token)},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}})
+	t.job = job
+}
+
+// addUpdate adds to t the items that move a job from old to st: first the
+// Put of META, conditional on old's version, then whatever else the change
+// of status moves, and its counters (written by t.finish).
+func (s *Store) addUpdate(t *txn, old *model.ServiceJob, st *jobState) {
+	n := st.job
+	t.put(roleMeta, st.meta(), "#v = :v", map[string]string{"#v": attrVersion}, item{":v": num(old.Version)})
 	if c := st.copyItem(); c != nil {
 		t.put(roleCopy, c, "", nil, nil)
 	}
 	if was := collection(old.Status); was != "" && was != collection(n.Status) {
-		t.add(roleCopy, types.TransactWriteItem{Delete: &types.Delete{TableName: s.table, Key: key(was, st.ck)}})
+		t.add(roleCopy, types.TransactWriteItem{Delete: &types.Delete{TableName: s.table, Key: key(collectionPK(was, n.JobID), st.ck)}})
 	}
-	addToLine(t, old, n)
+	addCounts(t, old, n)
 	if n.Status.Terminal() != old.Status.Terminal() {
 		expr, values := "REMOVE #exp", item(nil)
 		if st.expiresAt != 0 {
@@ -303,7 +383,6 @@ func (s *Store) updateTxn(old *model.ServiceJob, st *jobState, fence *store.Leas
 			t.update(roleToken, tokenKey(n.ClientToken), expr, names, values)
 		}
 	}
-	return t
 }
 
 // commitUpdate writes an update's transaction, or, when it holds META
@@ -312,7 +391,7 @@ func (s *Store) updateTxn(old *model.ServiceJob, st *jobState, fence *store.Leas
 func (s *Store) commitUpdate(ctx context.Context, t *txn, fence *store.Lease, id string, version int64) error {
 	if len(t.items) == 1 {
 		p := t.items[0].Put
-		err := retryConflicts(ctx, func() error {
+		err := retryContention(ctx, func() error {
 			_, err := s.putItem(ctx, &dynamodb.PutItemInput{
 				Item: p.Item, ConditionExpression: p.ConditionExpression,
 				ExpressionAttributeNames: p.ExpressionAttributeNames, ExpressionAttributeValues: p.ExpressionAttributeValues,

@@ -3,6 +3,7 @@ package dynamo
 import (
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +23,8 @@ const (
 	skToken   = "TOKEN"
 	pkActive  = "ACTIVE"
 	pkWaiting = "SUBMITTED"
+	pkCount   = "COUNT"
+	skWaiting = "SUBMITTED#"
 	pkLines   = "LINES#"
 	pkUsage   = "USAGE#"
 	skShare   = "S#"
@@ -54,6 +57,26 @@ func tokenKey(tok string) item  { return key(pkToken+tok, skToken) }
 
 func lineKey(queue, share string) item { return key(pkLines+queue, skShare+share) }
 
+// Shards is how many partitions share each of the keys every job writes
+// at submission and promotion: the SUBMITTED collection, the SUBMITTED
+// counters and the partition keys of the four indexes. A job's shard is a
+// hash of its ID, so the writes of a burst into one queue spread evenly,
+// and a read of one of these keys is a merge of Shards partitions.
+// docs/dynamodb.md has the arithmetic (Shards 8 keeps every partition under
+// half its write limit at 1,000 submissions a second). Changing it changes
+// where every job is kept: it takes a migration.
+const Shards = 8
+
+// shardOf is the shard of a job: FNV-1a of its ID.
+func shardOf(jobID string) int {
+	h := fnv.New32a()
+	h.Write([]byte(jobID))
+	return int(h.Sum32() % Shards)
+}
+
+// sharded is a key value of one shard.
+func sharded(base string, k int) string { return base + "#" + strconv.Itoa(k) }
+
 // orderKey is a job's place in every list: createdAt as 13 digits, then the
 // job ID, so that byte order is the contract's order.
 func orderKey(createdAt int64, jobID string) string {
@@ -82,15 +105,39 @@ func collection(st model.JobStatus) string {
 	return ""
 }
 
+// collectionPK is the partition of job's copy in collection c: ACTIVE is
+// one partition (a pass reads all of it anyway, and it holds the jobs in
+// flight, which capacity bounds); SUBMITTED is sharded, since every
+// submission writes it.
+func collectionPK(c, jobID string) string {
+	if c == pkWaiting {
+		return sharded(pkWaiting, shardOf(jobID))
+	}
+	return c
+}
+
+// countKey is the item counting the SUBMITTED jobs of a queue in one shard.
+func countKey(queue string, k int) item { return key(sharded(pkCount, k), skWaiting+queue) }
+
 // collectionStatuses are the statuses whose jobs each collection holds.
 var collectionStatuses = map[string][]model.JobStatus{
 	pkActive:  {model.StatusScheduled, model.StatusStarting, model.StatusRunning},
 	pkWaiting: {model.StatusSubmitted},
 }
 
-func headsPartition(queue, share string) string { return headsTag + queue + "#" + share }
+// The partition keys of the indexes, each in Shards shards.
 
-func queueStatus(queue string, st model.JobStatus) string { return queue + "#" + string(st) }
+func headsPartition(queue, share string, k int) string {
+	return sharded(headsTag+queue+"#"+share, k)
+}
+
+func queueStatus(queue string, st model.JobStatus, k int) string {
+	return sharded(queue+"#"+string(st), k)
+}
+
+func statusKey(st model.JobStatus, k int) string { return sharded(string(st), k) }
+
+func queueKey(queue string, k int) string { return sharded(queue, k) }
 
 // getS and getN read a string and an integer attribute; missing or of
 // another type reads as zero.
@@ -193,21 +240,22 @@ func newJobState(j *model.ServiceJob, expiresAt int64) (*jobState, error) {
 // heads while RUNNABLE.
 func (s *jobState) meta() item {
 	j := s.job
+	k := shardOf(j.JobID)
 	it := jobKey(j.JobID)
 	it[attrDoc] = bin(s.doc)
 	it[attrVersion] = num(j.Version)
 	it[AttrCK] = str(s.ck)
-	it[AttrQueue] = str(j.JobQueue)
+	it[AttrQueue] = str(queueKey(j.JobQueue, k))
 	if collection(j.Status) == "" {
-		it[AttrQS] = str(queueStatus(j.JobQueue, j.Status))
-		it[AttrStatus] = str(string(j.Status))
+		it[AttrQS] = str(queueStatus(j.JobQueue, j.Status, k))
+		it[AttrStatus] = str(statusKey(j.Status, k))
 	}
 	it[AttrName] = str(strings.ToLower(j.JobName))
 	if j.ShareIdentifier != "" {
 		it[AttrShare] = str(j.ShareIdentifier)
 	}
 	if j.Status == model.StatusRunnable {
-		it[AttrHeadsPK] = str(headsPartition(j.JobQueue, j.ShareIdentifier))
+		it[AttrHeadsPK] = str(headsPartition(j.JobQueue, j.ShareIdentifier, k))
 		it[AttrHeadsSK] = str(store.DispatchKey(j))
 	}
 	if s.expiresAt != 0 {
@@ -225,7 +273,7 @@ func (s *jobState) copyItem() item {
 	if c == "" {
 		return nil
 	}
-	it := key(c, s.ck)
+	it := key(collectionPK(c, j.JobID), s.ck)
 	it[attrDoc] = bin(s.doc)
 	it[attrVersion] = num(j.Version)
 	it[attrJQ] = str(j.JobQueue)

@@ -34,7 +34,7 @@ func (s *Store) AcquireLease(ctx context.Context, name, holder string, now time.
 	for range 3 {
 		// Renewal.
 		var out *dynamodb.UpdateItemOutput
-		err := retryConflicts(ctx, func() (err error) {
+		err := retryContention(ctx, func() (err error) {
 			out, err = s.updateItem(ctx, &dynamodb.UpdateItemInput{
 				Key: leaseKey(name), UpdateExpression: aws.String("SET #exp = :exp"),
 				ConditionExpression:      aws.String("#h = :h"),
@@ -51,7 +51,7 @@ func (s *Store) AcquireLease(ctx context.Context, name, holder string, now time.
 		}
 		// Takeover of a free or expired lease.
 		takeover := item{":h": str(holder), ":exp": num(expMs), ":now": num(now.UnixMilli()), ":one": num(1)}
-		err = retryConflicts(ctx, func() (err error) {
+		err = retryContention(ctx, func() (err error) {
 			out, err = s.updateItem(ctx, &dynamodb.UpdateItemInput{
 				Key: leaseKey(name), UpdateExpression: aws.String("SET #h = :h, #exp = :exp ADD #tok :one"),
 				ConditionExpression:      aws.String("attribute_not_exists(#h) OR #exp <= :now"),
@@ -80,7 +80,7 @@ func (s *Store) AcquireLease(ctx context.Context, name, holder string, now time.
 // ReleaseLease frees a lease that still has l.Token, keeping the token so
 // that the next holder's is larger; otherwise it does nothing.
 func (s *Store) ReleaseLease(ctx context.Context, l store.Lease) error {
-	err := retryConflicts(ctx, func() error {
+	err := retryContention(ctx, func() error {
 		_, err := s.updateItem(ctx, &dynamodb.UpdateItemInput{
 			Key: leaseKey(l.Name), UpdateExpression: aws.String("REMOVE #h SET #exp = :zero"),
 			ConditionExpression:       aws.String("#tok = :tok AND attribute_exists(#h)"),

@@ -82,6 +82,23 @@ func (t *tally) UpdateJob(ctx context.Context, j *model.ServiceJob, fence *store
 	return
 }
 
+func (t *tally) UpdateJobs(ctx context.Context, jobs []*model.ServiceJob, fence *store.Lease) (out []*model.ServiceJob, errs []error) {
+	op := fmt.Sprintf("UpdateJobs (%d jobs)", len(jobs))
+	if len(jobs) > 0 {
+		op = fmt.Sprintf("UpdateJobs -> %s (%d jobs)", jobs[0].Status, len(jobs))
+	}
+	if fence != nil {
+		op += " (fenced)"
+	}
+	t.rec(op, func() { out, errs = t.Store.UpdateJobs(ctx, jobs, fence) })
+	return
+}
+
+func (t *tally) Submitted(ctx context.Context, limit int) (out []*model.ServiceJob, more bool, err error) {
+	t.rec("Submitted", func() { out, more, err = t.Store.Submitted(ctx, limit) })
+	return
+}
+
 func (t *tally) ListJobs(ctx context.Context, q store.JobQuery) (out store.JobPage, err error) {
 	t.rec("ListJobs "+statuses(q.Statuses), func() { out, err = t.Store.ListJobs(ctx, q) })
 	return

@@ -3,7 +3,6 @@ package dynamo
 import (
 	"context"
 	"strings"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -40,85 +39,27 @@ func (s *Store) Lines(ctx context.Context, queue string) ([]store.Line, error) {
 	}
 }
 
-// headsLagWaits bounds how often Heads waits for the heads index to catch
-// up with the line's counter: 20ms, doubling, about 0.6s in all.
-const headsLagWaits = 5
-
 // Heads returns up to limit RUNNABLE jobs of one line in dispatch order, and
-// whether the line holds more: a Query of the line's partition of the heads
-// index for limit+1 entries, which carry the jobs.
+// whether the line holds more: a merge of the line's Shards partitions of
+// the heads index, in dispatch key order, reading about limit+1 entries in
+// all (the first pages of the shards at once). The index entries carry the
+// jobs.
 //
-// The index is eventually consistent. A head that has just left or changed
-// is harmless: the scheduler's writes are conditional on each job's version,
-// so it costs a refused write, never a wrong one. A head that has just
-// arrived (promoted by the same pass a moment ago) would be missed until the
-// next pass, which may be a minute away; so when the page is short, Heads
-// reads the line's counter (consistent, kept by the job transactions) and,
-// while the index shows fewer jobs than the counter, waits a little and
-// reads again. If the index is still behind after that, Heads returns what
-// it shows, as all there is: saying "more" would only make the scheduler
-// ask again at once for jobs the index cannot show yet.
+// The index is eventually consistent, and Heads returns what it shows: a
+// head that has just left or changed is harmless (the scheduler's writes
+// are conditional on each job's version, so it costs a refused write,
+// never a wrong one), and a head that has just arrived shows up a moment
+// later. The engine does not wait for it: the jobs a pass promotes itself
+// it merges into the heads it reads (engine.promote).
 func (s *Store) Heads(ctx context.Context, queue, share string, limit int) ([]*model.ServiceJob, bool, error) {
 	limit = max(limit, 0)
-	delay := 20 * time.Millisecond
-	for wait := 0; ; wait++ {
-		jobs, more, err := s.readHeads(ctx, queue, share, limit)
-		if err != nil || more || len(jobs) == limit {
-			return jobs, more, err
-		}
-		n, err := s.lineCount(ctx, queue, share)
-		if err != nil {
-			return nil, false, err
-		}
-		if int64(len(jobs)) >= n || wait == headsLagWaits {
-			return jobs, false, nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil, false, ctx.Err()
-		case <-time.After(delay):
-		}
-		delay *= 2
+	sources := make([]source, Shards)
+	for k := range sources {
+		sources[k] = source{index: IndexHeads, pkAttr: AttrHeadsPK, skAttr: AttrHeadsSK, value: headsPartition(queue, share, k), direct: true}
 	}
-}
-
-// readHeads is one read of the heads index.
-func (s *Store) readHeads(ctx context.Context, queue, share string, limit int) ([]*model.ServiceJob, bool, error) {
-	jobs := []*model.ServiceJob{}
-	var start item
-	for {
-		out, err := s.query(ctx, &dynamodb.QueryInput{
-			IndexName:                 aws.String(IndexHeads),
-			KeyConditionExpression:    aws.String("#pk = :pk"),
-			ExpressionAttributeNames:  map[string]string{"#pk": AttrHeadsPK},
-			ExpressionAttributeValues: item{":pk": str(headsPartition(queue, share))},
-			Limit:                     aws.Int32(int32(min(limit+1-len(jobs), maxLimit))),
-			ExclusiveStartKey:         start,
-		})
-		if err != nil {
-			return nil, false, wrap("heads of "+queue+" share "+share, err)
-		}
-		for _, it := range out.Items {
-			if len(jobs) == limit {
-				return jobs, true, nil
-			}
-			j, err := decodeJob(it)
-			if err != nil {
-				return nil, false, err
-			}
-			jobs = append(jobs, j)
-		}
-		if start = out.LastEvaluatedKey; len(start) == 0 {
-			return jobs, false, nil
-		}
-	}
-}
-
-// lineCount reads a line's counter consistently.
-func (s *Store) lineCount(ctx context.Context, queue, share string) (int64, error) {
-	out, err := s.getItem(ctx, &dynamodb.GetItemInput{Key: lineKey(queue, share), ConsistentRead: aws.Bool(true)})
+	jobs, more, err := s.firstJobs(ctx, sources, limit)
 	if err != nil {
-		return 0, wrap("line of "+queue+" share "+share, err)
+		return nil, false, wrap("heads of "+queue+" share "+share, err)
 	}
-	return getN(out.Item, attrCount), nil
+	return jobs, more, nil
 }

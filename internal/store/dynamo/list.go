@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -71,10 +74,8 @@ func (s *Store) ListJobs(ctx context.Context, q store.JobQuery) (store.JobPage, 
 		return page, nil
 	}
 	limit := clampLimit(q.Limit)
-	m := &merge{s: s, lo: lo, hi: hi, budget: s.scanBudget}
-	for i := range p.sources {
-		m.streams = append(m.streams, &stream{src: &p.sources[i]})
-	}
+	m := newMerge(s, p.sources, false)
+	m.lo, m.hi, m.budget = lo, hi, s.scanBudget
 	entries, stop, err := m.run(ctx, limit+1)
 	if err != nil {
 		return store.JobPage{}, err
@@ -143,12 +144,17 @@ func planQuery(q store.JobQuery) listPlan {
 			conds = append(conds, "#nm = :nm")
 		}
 	}
-	index := func(name, pkAttr, value string, st model.JobStatus) source {
-		return source{index: name, pkAttr: pkAttr, skAttr: AttrCK, value: value, status: st,
-			filter: strings.Join(conds, " AND "), names: names, values: values}
+	// An index partition is read as its Shards shards.
+	index := func(name, pkAttr string, value func(k int) string, st model.JobStatus) []source {
+		var out []source
+		for k := range Shards {
+			out = append(out, source{index: name, pkAttr: pkAttr, skAttr: AttrCK, value: value(k), status: st,
+				filter: strings.Join(conds, " AND "), names: names, values: values})
+		}
+		return out
 	}
 	if q.Queue != "" && len(q.Statuses) == 0 {
-		p.sources = []source{index(IndexByQueue, AttrQueue, q.Queue, "")}
+		p.sources = index(IndexByQueue, AttrQueue, func(k int) string { return queueKey(q.Queue, k) }, "")
 		return p
 	}
 	var groups []string // collections, in the order first wanted
@@ -162,13 +168,13 @@ func planQuery(q store.JobQuery) listPlan {
 			}
 			wanted[c] = append(wanted[c], st)
 		case q.Queue != "":
-			p.sources = append(p.sources, index(IndexByQueueStatus, AttrQS, queueStatus(q.Queue, st), st))
+			p.sources = append(p.sources, index(IndexByQueueStatus, AttrQS, func(k int) string { return queueStatus(q.Queue, st, k) }, st)...)
 		default:
-			p.sources = append(p.sources, index(IndexByStatus, AttrStatus, string(st), st))
+			p.sources = append(p.sources, index(IndexByStatus, AttrStatus, func(k int) string { return statusKey(st, k) }, st)...)
 		}
 	}
 	for _, c := range groups {
-		src := source{pkAttr: AttrPK, skAttr: AttrSK, value: c, consistent: true, direct: true,
+		src := source{pkAttr: AttrPK, skAttr: AttrSK, consistent: true, direct: true,
 			names: maps.Clone(names), values: maps.Clone(values)}
 		cconds := slices.Clone(conds)
 		if sts := wanted[c]; len(sts) < len(collectionStatuses[c]) {
@@ -186,9 +192,25 @@ func planQuery(q store.JobQuery) listPlan {
 			cconds = append(cconds, "#jq = :q")
 		}
 		src.filter = strings.Join(cconds, " AND ")
-		p.sources = append(p.sources, src)
+		for _, pk := range collectionPartitions(c) {
+			src.value = pk
+			p.sources = append(p.sources, src)
+		}
 	}
 	return p
+}
+
+// collectionPartitions are the partitions of a collection: one for ACTIVE,
+// Shards for SUBMITTED.
+func collectionPartitions(c string) []string {
+	if c != pkWaiting {
+		return []string{c}
+	}
+	out := make([]string, Shards)
+	for k := range Shards {
+		out[k] = sharded(pkWaiting, k)
+	}
+	return out
 }
 
 // A cursor is base64url of: cursorTag, the query's shape (8 bytes), and the
@@ -228,58 +250,91 @@ func validOrderKey(ck string) bool {
 	return true
 }
 
-// entry is one list entry a stream read: its order key, the item (the job
-// itself from ACTIVE, its index attributes from an index) and its source.
+// entry is one entry a stream read: its sort key (the order key of a
+// list, the dispatch key of heads), the item (the job itself from a
+// collection or the heads index, its index attributes from a list index)
+// and its source.
 type entry struct {
 	ck  string
 	it  item
 	src *source
 }
 
-// stream reads one partition newest first, a Query page at a time.
+// stream reads one partition in the merge's order, a Query page at a time.
 type stream struct {
 	src      *source
 	buf      []entry
 	next     item   // ExclusiveStartKey of the next page
-	frontier string // every key at or above it has been evaluated; "" before the first page
+	frontier string // every key up to it (in the merge's order) has been evaluated; "" before the first page
 	done     bool
 }
 
-// merge is the k-way merge of the streams of one ListJobs call.
+// merge is the k-way merge of the streams of one read: the partitions of
+// a list (newest first), or the shards of a line's heads or of the
+// SUBMITTED collection (in ascending key order).
 type merge struct {
 	s       *Store
-	lo, hi  string
+	asc     bool   // ascending sort key order; descending otherwise
+	lo, hi  string // bounds of a list's order keys ("" for none)
 	streams []*stream
 	budget  int // items the remaining Query pages may evaluate
 }
 
-// run returns up to n entries, newest first. When it stops early for lack
-// of budget it returns stop: the order key below which the next page starts
-// (every key at or above it has been evaluated in every stream).
+func newMerge(s *Store, sources []source, asc bool) *merge {
+	m := &merge{s: s, asc: asc, budget: math.MaxInt}
+	for i := range sources {
+		m.streams = append(m.streams, &stream{src: &sources[i]})
+	}
+	return m
+}
+
+// before reports whether key a comes before key b in the merge's order.
+func (m *merge) before(a, b string) bool {
+	if m.asc {
+		return a < b
+	}
+	return a > b
+}
+
+// earlier reports whether a stream with frontier a may hold entries that
+// come before those of one with frontier b; "" (nothing read yet) comes
+// before everything.
+func (m *merge) earlier(a, b string) bool {
+	return b != "" && (a == "" || m.before(a, b))
+}
+
+// run returns up to n entries in the merge's order. When it stops early
+// for lack of budget it returns stop: the key after which the next page
+// starts (every key up to it has been evaluated in every stream).
 func (m *merge) run(ctx context.Context, n int) (out []entry, stop string, err error) {
+	if err := m.prefetch(ctx, n); err != nil {
+		return nil, "", err
+	}
 	for len(out) < n {
-		// The newest buffered entry, and the stream (not done, nothing
-		// buffered) whose unread entries could be newer still.
+		// The first buffered entry, and the stream (not done, nothing
+		// buffered) whose unread entries could come before it.
 		var best, blocked *stream
 		for _, st := range m.streams {
 			switch {
 			case len(st.buf) > 0:
-				if best == nil || st.buf[0].ck > best.buf[0].ck {
+				if best == nil || m.before(st.buf[0].ck, best.buf[0].ck) {
 					best = st
 				}
 			case !st.done:
-				if blocked == nil || above(st.frontier, blocked.frontier) {
+				if blocked == nil || m.earlier(st.frontier, blocked.frontier) {
 					blocked = st
 				}
 			}
 		}
-		if blocked != nil && (best == nil || blocked.frontier == "" || blocked.frontier > best.buf[0].ck) {
+		if blocked != nil && (best == nil || blocked.frontier == "" || m.before(blocked.frontier, best.buf[0].ck)) {
 			if m.budget <= 0 && blocked.frontier != "" {
 				return out, blocked.frontier, nil
 			}
-			if err := m.fetch(ctx, blocked, n-len(out)); err != nil {
+			scanned, err := m.fetch(ctx, blocked, n-len(out), m.budget)
+			if err != nil {
 				return nil, "", err
 			}
+			m.budget -= scanned
 			continue
 		}
 		if best == nil {
@@ -291,21 +346,43 @@ func (m *merge) run(ctx context.Context, n int) (out []entry, stop string, err e
 	return out, "", nil
 }
 
-// above reports whether a stream with frontier a may hold newer entries
-// than one with frontier b; "" (nothing read yet) is above everything.
-func above(a, b string) bool {
-	return b != "" && (a == "" || a > b)
+// prefetch reads the first page of every stream at once, each asking for
+// its share of the n entries wanted (and one more) and of the budget: a
+// read of Shards partitions then costs the latency of one request, not of
+// Shards.
+func (m *merge) prefetch(ctx context.Context, n int) error {
+	if len(m.streams) < 2 {
+		return nil
+	}
+	want := (n+len(m.streams)-1)/len(m.streams) + 1
+	budget := m.budget / len(m.streams)
+	var wg sync.WaitGroup
+	scanned := make([]int, len(m.streams))
+	errs := make([]error, len(m.streams))
+	for i, st := range m.streams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			scanned[i], errs[i] = m.fetch(ctx, st, want, budget)
+		}()
+	}
+	wg.Wait()
+	for i := range m.streams {
+		m.budget -= scanned[i]
+	}
+	return errors.Join(errs...)
 }
 
 // fetch reads the next Query page of a stream, asking for about want
-// entries (more when a filter may drop some).
-func (m *merge) fetch(ctx context.Context, st *stream, want int) error {
+// entries (more when a filter may drop some) and evaluating at most budget
+// items (at least one), and returns how many items DynamoDB evaluated.
+func (m *merge) fetch(ctx context.Context, st *stream, want, budget int) (int, error) {
 	p := st.src
 	limit := want
 	if p.filter != "" {
 		limit = maxLimit
 	}
-	limit = min(max(limit, 1), maxLimit, max(m.budget, 1))
+	limit = min(max(limit, 1), maxLimit, max(budget, 1))
 	names := map[string]string{"#pk": p.pkAttr}
 	values := item{":pk": str(p.value)}
 	maps.Copy(names, p.names)
@@ -325,7 +402,7 @@ func (m *merge) fetch(ctx context.Context, st *stream, want int) error {
 	}
 	in := &dynamodb.QueryInput{
 		KeyConditionExpression: aws.String(cond), ExpressionAttributeNames: names, ExpressionAttributeValues: values,
-		ScanIndexForward: aws.Bool(false), Limit: aws.Int32(int32(limit)), ExclusiveStartKey: st.next,
+		ScanIndexForward: aws.Bool(m.asc), Limit: aws.Int32(int32(limit)), ExclusiveStartKey: st.next,
 	}
 	if p.index != "" {
 		in.IndexName = aws.String(p.index)
@@ -338,12 +415,11 @@ func (m *merge) fetch(ctx context.Context, st *stream, want int) error {
 	}
 	out, err := m.s.query(ctx, in)
 	if err != nil {
-		return wrap("list jobs", err)
+		return 0, wrap("read "+p.value, err)
 	}
-	m.budget -= int(out.ScannedCount)
 	for _, it := range out.Items {
 		ck := getS(it, p.skAttr)
-		if ck == m.hi {
+		if m.hi != "" && ck == m.hi {
 			continue
 		}
 		st.buf = append(st.buf, entry{ck: ck, it: it, src: p})
@@ -354,7 +430,7 @@ func (m *merge) fetch(ctx context.Context, st *stream, want int) error {
 	} else {
 		st.frontier = getS(st.next, p.skAttr)
 	}
-	return nil
+	return int(out.ScannedCount), nil
 }
 
 // resolve turns entries into jobs: collection copies directly; index entries
@@ -368,7 +444,7 @@ func (s *Store) resolve(ctx context.Context, entries []entry) ([]*model.ServiceJ
 			ids = append(ids, jobIDOf(e.ck))
 		}
 	}
-	metas, err := s.readMetas(ctx, ids)
+	metas, err := s.readMetas(ctx, ids, false)
 	if err != nil {
 		return nil, err
 	}
@@ -392,10 +468,10 @@ func (s *Store) resolve(ctx context.Context, entries []entry) ([]*model.ServiceJ
 	return jobs, nil
 }
 
-// readMetas reads the META items of jobs (eventually consistent, as the
-// index that named them) with BatchGetItem, 100 keys a request.
-func (s *Store) readMetas(ctx context.Context, ids []string) (map[string]item, error) {
-	out := make(map[string]item, len(ids))
+// readMetas reads the META items of jobs with BatchGetItem, 100 keys a
+// request: eventually consistent for lists (as the index that named them),
+// consistent for updates.
+func (s *Store) readMetas(ctx context.Context, ids []string, consistent bool) (map[string]item, error) {
 	seen := map[string]bool{}
 	var keys []item
 	for _, id := range ids {
@@ -404,7 +480,23 @@ func (s *Store) readMetas(ctx context.Context, ids []string) (map[string]item, e
 			keys = append(keys, jobKey(id))
 		}
 	}
-	names := map[string]string{"#pk": AttrPK, "#doc": attrDoc, "#v": attrVersion}
+	items, err := s.batchGetAll(ctx, keys, "#pk, #doc, #v, #exp",
+		map[string]string{"#pk": AttrPK, "#doc": attrDoc, "#v": attrVersion, "#exp": AttrExpiresAt}, consistent)
+	if err != nil {
+		return nil, wrap("read listed jobs", err)
+	}
+	out := make(map[string]item, len(items))
+	for _, it := range items {
+		out[strings.TrimPrefix(getS(it, AttrPK), pkJob)] = it
+	}
+	return out, nil
+}
+
+// batchGetAll reads items with BatchGetItem, 100 keys a request, until
+// DynamoDB has answered for every key (UnprocessedKeys are asked again,
+// with backoff).
+func (s *Store) batchGetAll(ctx context.Context, keys []item, projection string, names map[string]string, consistent bool) ([]item, error) {
+	var out []item
 	for len(keys) > 0 {
 		n := min(len(keys), 100)
 		pending := map[string][]item{*s.table: keys[:n]}
@@ -412,15 +504,13 @@ func (s *Store) readMetas(ctx context.Context, ids []string) (map[string]item, e
 		for delay := 20 * time.Millisecond; len(pending) > 0; delay = min(delay*2, time.Second) {
 			req := map[string]types.KeysAndAttributes{}
 			for t, ks := range pending {
-				req[t] = types.KeysAndAttributes{Keys: ks, ProjectionExpression: aws.String("#pk, #doc, #v"), ExpressionAttributeNames: names}
+				req[t] = types.KeysAndAttributes{Keys: ks, ProjectionExpression: aws.String(projection), ExpressionAttributeNames: names, ConsistentRead: aws.Bool(consistent)}
 			}
 			res, err := s.batchGet(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
 			if err != nil {
-				return nil, wrap("read listed jobs", err)
+				return nil, err
 			}
-			for _, it := range res.Responses[*s.table] {
-				out[strings.TrimPrefix(getS(it, AttrPK), pkJob)] = it
-			}
+			out = append(out, res.Responses[*s.table]...)
 			pending = map[string][]item{}
 			for t, ka := range res.UnprocessedKeys {
 				pending[t] = ka.Keys

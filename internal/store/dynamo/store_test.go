@@ -310,29 +310,85 @@ func TestMeter(t *testing.T) {
 	}
 }
 
-// TestHeadsWaitForALaggingIndex makes the line's counter run ahead of the
-// heads index, as the index lags a promotion in DynamoDB (DynamoDB Local's
-// indexes never lag): Heads waits for it a little, then returns what it has.
-func TestHeadsWaitForALaggingIndex(t *testing.T) {
-	s, _ := newStore(t)
-	if _, err := s.PutJob(ctx, job("h1", queueA, t0)); err != nil {
+// TestHeadsMergeShards puts the jobs of one line into every shard and reads
+// them back in dispatch order, a few at a time and all at once.
+func TestHeadsMergeShards(t *testing.T) {
+	s, m := newStore(t)
+	var jobs []*model.ServiceJob
+	perShard := map[int]int{}
+	for i := range 40 {
+		j := job(fmt.Sprintf("h%02d", i), queueA, t0+int64(39-i)/2)
+		j.Status, j.Version = model.StatusRunnable, 2
+		perShard[dynamo.ShardOf(j.JobID)]++
+		jobs = append(jobs, j)
+	}
+	if len(perShard) != dynamo.Shards {
+		t.Fatalf("40 jobs landed in %d of %d shards: choose other IDs", len(perShard), dynamo.Shards)
+	}
+	if err := s.SeedJobs(ctx, jobs); err != nil {
 		t.Fatal(err)
 	}
-	move(t, s, "h1", model.StatusRunnable)
-	start := time.Now()
-	jobs, more, err := s.Heads(ctx, queueA, "", 10)
-	if err != nil || len(jobs) != 1 || more || time.Since(start) > 300*time.Millisecond {
-		t.Fatalf("heads of an index that agrees with the counter: %v more=%v %v in %v", ids(jobs), more, err, time.Since(start))
+	want := make([]string, 40)
+	for i := range want {
+		// createdAt t0+19 down to t0; pairs by jobId.
+		a, b := 39-2*(i/2), 38-2*(i/2)
+		if i%2 == 0 {
+			want[i] = fmt.Sprintf("h%02d", min(a, b))
+		} else {
+			want[i] = fmt.Sprintf("h%02d", max(a, b))
+		}
 	}
-	if err := s.AddToLine(ctx, queueA, "", 1); err != nil {
+	before := m.Read()
+	got, more, err := s.Heads(ctx, queueA, "", 5)
+	if err != nil || !reflect.DeepEqual(ids(got), want[:5]) || !more {
+		t.Fatalf("five heads: %v more=%v %v, want %v", ids(got), more, err, want[:5])
+	}
+	if c := m.Read().Sub(before); c.Requests > int64(2*dynamo.Shards) {
+		t.Fatalf("five heads took %d requests", c.Requests)
+	}
+	got, more, err = s.Heads(ctx, queueA, "", 100)
+	if err != nil || !reflect.DeepEqual(ids(got), want) || more {
+		t.Fatalf("every head: %v more=%v %v, want %v", ids(got), more, err, want)
+	}
+}
+
+// TestAdmissionsComeWithPayloads: jobs that UpdateJobs moves to SCHEDULED
+// come back with their payload, which the scheduler launches next.
+func TestAdmissionsComeWithPayloads(t *testing.T) {
+	s, m := newStore(t)
+	var jobs []*model.ServiceJob
+	for i := range 3 {
+		j := job(fmt.Sprintf("p%d", i), queueA, t0+int64(i))
+		j.ServiceRequestPayload = fmt.Sprintf(`{"n":%d}`, i)
+		j.Status, j.Version = model.StatusRunnable, 1
+		jobs = append(jobs, j)
+	}
+	if err := s.SeedJobs(ctx, jobs); err != nil {
 		t.Fatal(err)
 	}
-	start = time.Now()
-	jobs, more, err = s.Heads(ctx, queueA, "", 10)
-	if err != nil || len(jobs) != 1 || more {
-		t.Fatalf("heads of a lagging index: %v more=%v %v", ids(jobs), more, err)
+	for i, j := range jobs {
+		j.ServiceRequestPayload = ""
+		if i < 2 {
+			j.Status = model.StatusScheduled
+		} else {
+			j.StatusReason = "still waiting"
+		}
 	}
-	if waited := time.Since(start); waited < 500*time.Millisecond {
-		t.Fatalf("Heads gave up on a lagging index after %v", waited)
+	before := m.Read()
+	stored, errs := s.UpdateJobs(ctx, jobs, nil)
+	for i, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := ""
+		if i < 2 {
+			want = fmt.Sprintf(`{"n":%d}`, i)
+		}
+		if stored[i].ServiceRequestPayload != want {
+			t.Fatalf("job %d came back with payload %q, want %q", i, stored[i].ServiceRequestPayload, want)
+		}
+	}
+	if c := m.Read().Sub(before); c.Requests > 4 {
+		t.Fatalf("three updates took %d requests", c.Requests)
 	}
 }

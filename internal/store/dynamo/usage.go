@@ -83,7 +83,7 @@ func (s *Store) AddUsage(ctx context.Context, queue, share string, instances, st
 		}
 		it := usageKey(queue, share)
 		it[attrDoc], it[attrVersion] = str(string(data)), num(version+1)
-		err = retryConflicts(ctx, func() error {
+		err = retryContention(ctx, func() error {
 			_, err := s.putItem(ctx, &dynamodb.PutItemInput{
 				Item: it, ConditionExpression: aws.String(cond), ExpressionAttributeNames: names, ExpressionAttributeValues: values,
 			})
