@@ -8,13 +8,15 @@ import (
 	"testing"
 )
 
-// TestServeWithoutServerBinary: the client binary has no serve of its own;
-// without the server binary, serve and dashboard say how to build it.
+// TestServeWithoutServerBinary: the client binary has no serve of its own
+// (nor the dashboard's files, nor the simulator); without the server binary,
+// serve, dashboard and simulate say how to build it.
 func TestServeWithoutServerBinary(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
 	for _, args := range [][]string{
 		{"serve", "--config", "examples/local.yaml"},
 		{"dashboard", "--listen", "127.0.0.1:0"},
+		{"simulate", "--config", "c.yaml", "--trace", "t.csv"},
 	} {
 		r := runCLI(t, "http://127.0.0.1:9", "", args...)
 		wantCode(t, r, ExitUsage)
