@@ -182,7 +182,10 @@ func TestNoAnswerBeforeConfigApplied(t *testing.T) {
 	go func() {
 		done <- server.Run(ctx, server.Options{Listen: addr, DataDir: filepath.Join(dir, "data"), ConfigFile: path,
 			Tick: 50 * time.Millisecond, StopGrace: time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-			Ready: func(string) { close(ready) }})
+			// The jobs the clients submit start; none may outlive the
+			// test and write into its directory as it is removed.
+			StopJobsOnExit: true,
+			Ready:          func(string) { close(ready) }})
 	}()
 	select {
 	case <-ready:
