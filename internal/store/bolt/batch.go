@@ -24,7 +24,7 @@ func (s *Store) UpdateJobs(ctx context.Context, jobs []*model.ServiceJob, fence 
 	}
 	// Outcome of the last run of the batched function.
 	var datas [][]byte
-	err := s.db.Batch(func(tx *bolt.Tx) error {
+	err := s.writes.do(func(tx *bolt.Tx) error {
 		datas = make([][]byte, len(jobs))
 		seen := map[string]bool{}
 		for i, j := range jobs {

@@ -126,9 +126,6 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
-	// Writes are group-committed by the store's own committer (group.go);
-	// should any code still call db.Batch, it should not wait bbolt's 10ms.
-	db.MaxBatchDelay = time.Millisecond
 	if err := db.Update(initBuckets); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)

@@ -15,7 +15,7 @@ import (
 // transaction at a time and submissions queued behind it get in between.
 const maxGroup = 256
 
-// committer is group commit for the store's job and usage writes: one
+// committer is group commit for the store's job, usage and lease writes: one
 // goroutine runs every write that is waiting in one read-write transaction
 // and one commit (two fdatasyncs), and replies to each caller after the
 // commit, so a returned write is durable.
