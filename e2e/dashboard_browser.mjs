@@ -4,51 +4,11 @@
 // dashboard as a person would and checks what it shows. Its input is the
 // JSON in DASHBOARD_TEST; it writes screenshots to its "out" folder and
 // exits non-zero with a message (and failure.png) when a check fails.
-import { chromium } from 'playwright-core';
 import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { open, assert } from './browser.mjs';
 
 const cfg = JSON.parse(process.env.DASHBOARD_TEST);
-const started = Date.now();
-const log = (msg) => console.log(`[${((Date.now() - started) / 1000).toFixed(1)}s] ${msg}`);
-
-const context = await chromium.launchPersistentContext(cfg.userDataDir, {
-  executablePath: cfg.chromium,
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  viewport: { width: 1280, height: 900 },
-  timezoneId: 'UTC',
-});
-const page = context.pages()[0] || await context.newPage();
-const problems = [];
-page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
-page.on('console', (m) => { if (m.type() === 'error') problems.push(`console error: ${m.text()}`); });
-
-async function shot(name) {
-  await page.screenshot({ path: join(cfg.out, name), fullPage: true });
-  log(`screenshot ${name}`);
-}
-
-// waitFor polls check (in the test) until it returns a truthy value.
-async function waitFor(what, check, timeout = 15000) {
-  const deadline = Date.now() + timeout;
-  let last;
-  for (;;) {
-    try {
-      last = await check();
-      if (last && !last.error) return last;
-    } catch (err) {
-      last = err.message;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what}; last seen: ${JSON.stringify(last)}`);
-    await page.waitForTimeout(150);
-  }
-}
-
-function assert(cond, msg) {
-  if (!cond) throw new Error(msg);
-}
+const { page, log, shot, waitFor, run } = await open(cfg);
 
 const counts = () => page.$$eval('a.count', (els) => Object.fromEntries(els.map((e) => [`${e.dataset.queue}/${e.dataset.status}`, e.textContent])));
 
@@ -62,7 +22,7 @@ async function expectCounts(want, what, timeout) {
 
 const text = (sel) => page.locator(sel).first().innerText();
 
-try {
+await run(async () => {
   log(`open ${cfg.url}`);
   await page.goto(cfg.url);
 
@@ -147,13 +107,4 @@ try {
   log('drained');
   await shot('7-overview-drained.png');
 
-  assert(problems.length === 0, `the page reported problems:\n${problems.join('\n')}`);
-  log('all checks passed');
-  await context.close();
-} catch (err) {
-  console.error(`FAILED: ${err.message}`);
-  if (problems.length) console.error(problems.join('\n'));
-  try { await shot('failure.png'); } catch (e) { /* the browser is gone */ }
-  await context.close();
-  process.exit(1);
-}
+});

@@ -5,39 +5,16 @@
 // afterwards. Its input is the JSON in DASHBOARD_LOGIN_TEST; it writes
 // screenshots to its "out" folder and exits non-zero with a message (and
 // failure.png) when a check fails.
-import { chromium } from 'playwright-core';
-import { join } from 'node:path';
+import { open, assert } from './browser.mjs';
 
 const cfg = JSON.parse(process.env.DASHBOARD_LOGIN_TEST);
-const started = Date.now();
-const log = (msg) => console.log(`[${((Date.now() - started) / 1000).toFixed(1)}s] ${msg}`);
-
-const context = await chromium.launchPersistentContext(cfg.userDataDir, {
-  executablePath: cfg.chromium,
-  headless: true,
+const { context, page, log, shot, run } = await open(cfg, {
+  viewport: { width: 1280, height: 800 },
   // The server's certificate is self-signed for this test.
   ignoreHTTPSErrors: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  viewport: { width: 1280, height: 800 },
-  timezoneId: 'UTC',
-});
-const page = context.pages()[0] || await context.newPage();
-const problems = [];
-page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
-page.on('console', (m) => {
   // Refused requests are expected here; script errors are not.
-  if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) problems.push(`console error: ${m.text()}`);
+  ignoreConsole: (text) => text.startsWith('Failed to load resource'),
 });
-
-async function shot(name) {
-  await page.screenshot({ path: join(cfg.out, name), fullPage: true });
-  log(`screenshot ${name}`);
-}
-
-function assert(cond, msg) {
-  if (!cond) throw new Error(msg);
-}
 
 const path = () => new URL(page.url()).pathname;
 
@@ -47,7 +24,7 @@ async function apiStatus() {
   return (await page.request.post(new URL('v1/getdashboard', cfg.url).href, { data: '{}' })).status();
 }
 
-try {
+await run(async () => {
   log(`open ${cfg.url}`);
   await page.goto(cfg.url);
   assert(path() === '/login', `without a session the dashboard should send to /login, not ${page.url()}`);
@@ -87,13 +64,4 @@ try {
   assert(path() === '/login', `after logout the dashboard should send to /login, not ${page.url()}`);
   assert(!(await context.cookies()).some((c) => c.name === '__Host-sagequeue-session' && c.value), 'the session cookie should be gone');
 
-  assert(problems.length === 0, `the page reported problems:\n${problems.join('\n')}`);
-  log('all checks passed');
-  await context.close();
-} catch (err) {
-  console.error(`FAILED: ${err.message}`);
-  if (problems.length) console.error(problems.join('\n'));
-  try { await shot('failure.png'); } catch (e) { /* the browser is gone */ }
-  await context.close();
-  process.exit(1);
-}
+});

@@ -177,6 +177,6 @@ queues:
 	output, err := cmd.CombinedOutput()
 	t.Logf("dashboard_plans.mjs:\n%s", output)
 	if err != nil {
-		t.Fatalf("the browser test of the plan timeline failed: %v (see %s)", err, filepath.Join(out, "plans-failure.png"))
+		t.Fatalf("the browser test of the plan timeline failed: %v (see %s)", err, filepath.Join(out, "failure.png"))
 	}
 }
