@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	sqserver "github.com/sagequeue/sagequeue/internal/server"
+	"github.com/sagequeue/sagequeue/internal/server/servertest"
 	"github.com/sagequeue/sagequeue/internal/testcert"
 )
 
@@ -28,7 +29,7 @@ func startGuarded(t *testing.T) (url, caBundle string) {
 	}
 	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	testcert.Write(t, cert, key, "sagequeue test")
-	addr := runServe(t, sqserver.Options{
+	addr := servertest.Run(t, sqserver.Options{
 		DataDir: filepath.Join(dir, "data"), ConfigFile: filepath.Join(dir, "config.yaml"),
 		AuthFile: filepath.Join(dir, "auth.yaml"), TLSCert: cert, TLSKey: key,
 	})

@@ -3,8 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +10,7 @@ import (
 	"time"
 
 	sqserver "github.com/sagequeue/sagequeue/internal/server"
+	"github.com/sagequeue/sagequeue/internal/server/servertest"
 )
 
 // liveServer is `sagequeue serve` run in-process (server.Run) on a free
@@ -41,37 +40,8 @@ func startLive(t *testing.T) *liveServer {
 	if err := os.WriteFile(cfg, []byte(liveConfig), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	addr := runServe(t, sqserver.Options{DataDir: filepath.Join(dir, "data"), ConfigFile: cfg})
+	addr := servertest.Run(t, sqserver.Options{DataDir: filepath.Join(dir, "data"), ConfigFile: cfg})
 	return &liveServer{url: "http://" + addr, work: dir}
-}
-
-// runServe runs `sagequeue serve` in-process on a free loopback port with
-// fast ticks until the test ends, and returns its address.
-func runServe(t *testing.T, o sqserver.Options) string {
-	t.Helper()
-	ready := make(chan string, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	o.Listen, o.Tick, o.StopGrace = "127.0.0.1:0", 50*time.Millisecond, time.Second
-	o.StopJobsOnExit = true // nothing outlives the test
-	o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	o.Ready = func(addr string) { ready <- addr }
-	go func() { done <- sqserver.Run(ctx, o) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server: %v", err)
-		}
-	})
-	select {
-	case addr := <-ready:
-		return addr
-	case err := <-done:
-		t.Fatalf("server did not start: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("server did not start")
-	}
-	return ""
 }
 
 // runOpts are what a test changes of a CLI run besides its arguments.

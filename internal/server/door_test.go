@@ -15,7 +15,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -24,6 +23,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/sagequeue/sagequeue/internal/server"
+	"github.com/sagequeue/sagequeue/internal/server/servertest"
 	"github.com/sagequeue/sagequeue/internal/testcert"
 )
 
@@ -37,36 +37,9 @@ func runServer(t *testing.T, config string, o server.Options, logs io.Writer) st
 	if err := os.WriteFile(cfg, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if o.Listen == "" {
-		o.Listen = "127.0.0.1:0"
-	}
 	o.DataDir, o.ConfigFile = filepath.Join(dir, "data"), cfg
-	if o.Tick == 0 {
-		o.Tick = 50 * time.Millisecond
-	}
-	o.StopGrace = time.Second
-	o.StopJobsOnExit = true // nothing outlives the test
 	o.Logger = slog.New(slog.NewTextHandler(logs, nil))
-	ready := make(chan string, 1)
-	o.Ready = func(addr string) { ready <- addr }
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- server.Run(ctx, o) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server: %v", err)
-		}
-	})
-	select {
-	case addr := <-ready:
-		return addr
-	case err := <-done:
-		t.Fatalf("server did not start: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("server did not start in 30s")
-	}
-	return ""
+	return servertest.Run(t, o)
 }
 
 // lockedBuffer collects a server's log.
