@@ -246,7 +246,19 @@ deployment) or to AWS Batch itself (--endpoint aws) through the AWS SDK.`,
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return usageError(cmd, err)
 	})
-	root.SetUsageTemplate(root.UsageTemplate() + exitCodesHelp)
+	// A usage function, not SetUsageTemplate: a template executed through
+	// text/template reaches reflect's method lookup, which makes the linker
+	// keep every exported method of every type in the binary (the whole
+	// SDK client, net/http's server), and a bigger binary costs every
+	// process more to start (docs/benchmarks.md).
+	usage := root.UsageFunc()
+	root.SetUsageFunc(func(c *cobra.Command) error {
+		if err := usage(c); err != nil {
+			return err
+		}
+		_, err := io.WriteString(c.OutOrStderr(), exitCodesHelp)
+		return err
+	})
 	a.addCompletions(root)
 	return root
 }
