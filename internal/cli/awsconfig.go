@@ -126,10 +126,11 @@ func (a *App) credentialsProvider(req awsconf.Request, r awsconf.Resolved) aws.C
 	c := r.Credentials
 	switch {
 	case c == nil && !req.Signed:
-		// A local server does not check signatures, and the SDK sends no
-		// request without credentials.
+		// A local server does not check signatures: the request goes
+		// unsigned (the SDK skips signing for anonymous credentials, which
+		// spares the hashing of every request).
 		a.anonymous = true
-		return credentials.NewStaticCredentialsProvider(dummyAccessKey, dummySecretKey, "")
+		return aws.AnonymousCredentials{}
 	case c == nil:
 		why := r.CredentialsError
 		if why == "" {

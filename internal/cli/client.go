@@ -24,14 +24,6 @@ const localRegion = "local"
 // config and environment name none.
 const awsFallbackRegion = "us-east-1"
 
-// Dummy credentials for a sagequeue server when none are configured: a local
-// server does not check signatures, and the SDK will not send a request
-// without credentials.
-const (
-	dummyAccessKey = "sagequeue"
-	dummySecretKey = "sagequeue"
-)
-
 func checkEndpointURL(s string) error {
 	u, err := url.Parse(s)
 	if err != nil {

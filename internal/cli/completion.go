@@ -61,6 +61,11 @@ server (--endpoint) as you type, with a short timeout.
 // need not know about completion.
 func (a *App) addCompletions(root *cobra.Command) {
 	root.AddCommand(newCompletionCmd(root))
+	if !completing(a.args) {
+		// Only the shell's completion requests use them; finding the
+		// commands and registering them is a fortieth of a submit's CPU.
+		return
+	}
 	find := func(path ...string) *cobra.Command {
 		c, _, err := root.Find(path)
 		if err != nil || c == root || c.Name() != path[len(path)-1] {
@@ -120,6 +125,17 @@ func (a *App) addCompletions(root *cobra.Command) {
 	flag([]string{"submit"}, "sweep", fixed("grid", "zip"))
 	_ = root.RegisterFlagCompletionFunc("output", fixed("table", "json"))
 	_ = root.RegisterFlagCompletionFunc("color", fixed("auto", "always", "never"))
+}
+
+// completing reports whether args ask for completions: cobra's hidden
+// commands that the completion scripts run.
+func completing(args []string) bool {
+	for _, arg := range args {
+		if arg == cobra.ShellCompRequestCmd || arg == cobra.ShellCompNoDescRequestCmd {
+			return true
+		}
+	}
+	return false
 }
 
 // completionClient is the Batch client for a completion, with its timeout.

@@ -123,8 +123,10 @@ func send(t *testing.T, method, url, body string, headers ...string) (*http.Resp
 }
 
 // TestDashboardProxy: the command serves the embedded dashboard and
-// forwards the read operations to the endpoint (keeping its path), signed;
-// it forwards nothing else, and answers only its own pages.
+// forwards the read operations to the endpoint (keeping its path), unsigned
+// when no credentials are configured for a plain-HTTP endpoint, as the other
+// commands send theirs (signed ones are below); it forwards nothing else,
+// and answers only its own pages.
 func TestDashboardProxy(t *testing.T) {
 	up := newUpstream(t)
 	base := startDashboard(t, up.srv.URL+"/prod")
@@ -138,8 +140,7 @@ func TestDashboardProxy(t *testing.T) {
 		t.Fatalf("getdashboard through the proxy: %d %s", resp.StatusCode, body)
 	}
 	fwd, fwdBody := up.last(t)
-	if fwd.URL.Path != "/prod/v1/getdashboard" || fwdBody != `{"countLimit":5}` ||
-		!strings.HasPrefix(fwd.Header.Get("Authorization"), "AWS4-HMAC-SHA256 Credential=sagequeue/") {
+	if fwd.URL.Path != "/prod/v1/getdashboard" || fwdBody != `{"countLimit":5}` || fwd.Header.Get("Authorization") != "" {
 		t.Errorf("forwarded %s %q, Authorization %q", fwd.URL.Path, fwdBody, fwd.Header.Get("Authorization"))
 	}
 	// The service's refusal comes back as it was.

@@ -119,9 +119,9 @@ func TestNoAWSConfiguration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	creds, err := client.Options().Credentials.Retrieve(t.Context())
-	if err != nil || client.Options().Region != localRegion || creds.AccessKeyID != dummyAccessKey {
-		t.Errorf("region %q, credentials %q (%v): want %q and the dummy ones", client.Options().Region, creds.AccessKeyID, err, localRegion)
+	// The SDK drops anonymous credentials from its options: no signing.
+	if client.Options().Credentials != nil || client.Options().Region != localRegion {
+		t.Errorf("region %q, credentials %T: want %q and none", client.Options().Region, client.Options().Credentials, localRegion)
 	}
 
 	t.Setenv("AWS_REGION", "eu-west-2")
@@ -131,7 +131,7 @@ func TestNoAWSConfiguration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	creds, err = client.Options().Credentials.Retrieve(t.Context())
+	creds, err := client.Options().Credentials.Retrieve(t.Context())
 	if err != nil || client.Options().Region != "eu-west-2" || creds.AccessKeyID != "AKIDFROMENV" {
 		t.Errorf("region %q, credentials %q (%v): want the environment's", client.Options().Region, creds.AccessKeyID, err)
 	}
