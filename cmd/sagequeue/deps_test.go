@@ -26,11 +26,14 @@ var serverOnly = map[string]string{
 	"github.com/sagequeue/sagequeue/internal/api":       "the API handler",
 	"github.com/sagequeue/sagequeue/internal/joblogs":   "the log readers (CloudWatch Logs SDK)",
 	"github.com/sagequeue/sagequeue/internal/metrics":   "the server's metrics",
-	"github.com/sagequeue/sagequeue/internal/cloud":     "the Lambda handlers",
-	"github.com/sagequeue/sagequeue/internal/ebus":      "the EventBridge bus",
-	"github.com/sagequeue/sagequeue/internal/ddblocal":  "DynamoDB Local for tests",
-	"github.com/aws/aws-lambda-go":                      "the Lambda runtime",
-	"github.com/prometheus/client_golang":               "the server's metrics",
+	// The job model builds SageMaker's payload shapes at every start; the
+	// client validates nothing with them (the server does).
+	"github.com/sagequeue/sagequeue/internal/model":    "the job model and its payload shape tables",
+	"github.com/sagequeue/sagequeue/internal/cloud":    "the Lambda handlers",
+	"github.com/sagequeue/sagequeue/internal/ebus":     "the EventBridge bus",
+	"github.com/sagequeue/sagequeue/internal/ddblocal": "DynamoDB Local for tests",
+	"github.com/aws/aws-lambda-go":                     "the Lambda runtime",
+	"github.com/prometheus/client_golang":              "the server's metrics",
 	// The SDK's configuration loader links the STS, SSO, SSO-OIDC and
 	// sign-in clients: a quarter of a submit's CPU at start-up. The client
 	// resolves the common cases itself (internal/awsconf) and asks the
@@ -124,7 +127,8 @@ func TestForbidden(t *testing.T) {
 		"github.com/sagequeue/sagequeue/internal/awsconf/full":            true,
 		"github.com/aws/aws-sdk-go-v2/service/internal/presigned-url":     false,
 		"github.com/sagequeue/sagequeue/internal/cli":                     false,
-		"github.com/sagequeue/sagequeue/internal/model":                   false,
+		"github.com/sagequeue/sagequeue/internal/model":                   true,
+		"github.com/sagequeue/sagequeue/internal/safetext":                false,
 		"github.com/sagequeue/sagequeue/internal/setup":                   true,
 		"go.yaml.in/yaml/v2":                                              true,
 		"github.com/sagequeue/sagequeue/internal/supervisor":              false,

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sagequeue/sagequeue/internal/events"
 	"github.com/sagequeue/sagequeue/internal/model"
+	"github.com/sagequeue/sagequeue/internal/safetext"
 	"github.com/sagequeue/sagequeue/internal/store"
 )
 
@@ -464,7 +465,7 @@ func (h *Handler) terminateServiceJob(ctx context.Context, r *request) (any, err
 	}
 	// It becomes the job's statusReason, which terminals show: control
 	// and bidirectional formatting characters go.
-	if reason = model.CleanText(reason); strings.TrimSpace(reason) == "" {
+	if reason = safetext.Clean(reason); strings.TrimSpace(reason) == "" {
 		return nil, model.Invalid("reason", "must contain printable text")
 	}
 	if len(reason) > maxReasonLength {

@@ -9,7 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/sagequeue/sagequeue/internal/model"
+	"github.com/sagequeue/sagequeue/internal/safetext"
 )
 
 // table writes aligned columns; Flush prints them.
@@ -38,7 +38,7 @@ func (t *table) flush() error { return t.tw.Flush() }
 // control or bidirectional formatting characters, on one line. The server
 // cleans what it stores; this also covers servers that do not (AWS Batch
 // passes a training job's failure reason through).
-func safe(s string) string { return model.CleanText(s) }
+func safe(s string) string { return safetext.Clean(s) }
 
 // dash shows an empty cell.
 func dash(s string) string {

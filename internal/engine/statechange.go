@@ -9,6 +9,7 @@ import (
 
 	"github.com/sagequeue/sagequeue/internal/events"
 	"github.com/sagequeue/sagequeue/internal/model"
+	"github.com/sagequeue/sagequeue/internal/safetext"
 	"github.com/sagequeue/sagequeue/internal/store"
 )
 
@@ -221,7 +222,7 @@ func dropOldCapacityFailures(attempts []model.Attempt) []model.Attempt {
 // safe to print: SageMaker's failure reason may quote a training process's
 // output, escape sequences included.
 func (e *Engine) attemptReason(j *model.ServiceJob, tj events.TrainingJob) string {
-	return model.CleanText(e.rawAttemptReason(j, tj))
+	return safetext.Clean(e.rawAttemptReason(j, tj))
 }
 
 func (e *Engine) rawAttemptReason(j *model.ServiceJob, tj events.TrainingJob) string {

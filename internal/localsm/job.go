@@ -15,7 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker"
 
 	"github.com/sagequeue/sagequeue/internal/events"
-	"github.com/sagequeue/sagequeue/internal/model"
+	"github.com/sagequeue/sagequeue/internal/safetext"
 	"github.com/sagequeue/sagequeue/internal/supervisor"
 )
 
@@ -395,7 +395,7 @@ func (s *Server) endLocked(j *job, failure string) {
 		}
 		// The reason may quote the process's stderr: whoever describes
 		// the job gets it without escape sequences.
-		failure = model.CleanText(failure)
+		failure = safetext.Clean(failure)
 		if len(failure) > maxFailureReason {
 			failure = strings.ToValidUTF8(failure[:maxFailureReason-3], "") + "..."
 		}

@@ -1,6 +1,10 @@
 package model
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/sagequeue/sagequeue/internal/safetext"
+)
 
 // ServiceJobTypeSageMakerTraining is the only service job type: a SageMaker
 // training job. Queues and environments use the same word for their type.
@@ -218,13 +222,13 @@ func (j *ServiceJob) Transition(to JobStatus, now int64, reason string) error {
 	return nil
 }
 
-// SetReason sets statusReason (made safe to print with CleanText) and, when
+// SetReason sets statusReason (made safe to print with safetext.Clean) and, when
 // the reason's code is new, starts the clock that job state time limit
 // actions read. An empty reason keeps the clock: a job that goes back to
 // RUNNABLE with the same capacity error keeps accumulating time, as AWS
 // Batch does.
 func (j *ServiceJob) SetReason(reason string, now int64) {
-	reason = CleanText(reason)
+	reason = safetext.Clean(reason)
 	j.StatusReason = reason
 	code := ReasonCode(reason)
 	if code != "" && code != j.BlockedCode {

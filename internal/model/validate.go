@@ -5,6 +5,8 @@ import (
 	"math"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/sagequeue/sagequeue/internal/safetext"
 )
 
 // Limits of the Batch API. sagequeue is a superset of AWS Batch: where AWS's
@@ -66,7 +68,7 @@ func ValidateSchedulingPriority(field string, p int32) error {
 // ValidateTags checks a tag map by AWS Batch's tag rules: at most 50 tags,
 // keys of 1 to 128 and values of up to 256 characters, neither starting
 // with the reserved aws: prefix. Keys and values must be UTF-8 without
-// control or bidirectional formatting characters (see UnsafeRune): tags are
+// control or bidirectional formatting characters (see safetext.Unsafe): tags are
 // shown in terminals and pages, where those would rewrite what is shown.
 func ValidateTags(field string, tags map[string]string) error {
 	if len(tags) > MaxTags {
@@ -106,7 +108,7 @@ func checkTagText(field, s, what string) error {
 		return Invalidf(field, "tag %s %q is not valid UTF-8", what, s)
 	}
 	for _, r := range s {
-		if UnsafeRune(r) {
+		if safetext.Unsafe(r) {
 			if what == "key" {
 				field = fmt.Sprintf("%s[%q]", field, s)
 			}

@@ -1,12 +1,12 @@
-package model_test
+package safetext_test
 
 import (
 	"testing"
 
-	"github.com/sagequeue/sagequeue/internal/model"
+	"github.com/sagequeue/sagequeue/internal/safetext"
 )
 
-func TestCleanText(t *testing.T) {
+func TestClean(t *testing.T) {
 	tests := map[string]struct{ in, want string }{
 		"plain":             {"AlgorithmError: exit status 1", "AlgorithmError: exit status 1"},
 		"unicode kept":      {"échec: 損失 ∞", "échec: 損失 ∞"},
@@ -26,15 +26,15 @@ func TestCleanText(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			got := model.CleanText(tc.in)
+			got := safetext.Clean(tc.in)
 			if got != tc.want {
-				t.Fatalf("CleanText(%q) = %q, want %q", tc.in, got, tc.want)
+				t.Fatalf("Clean(%q) = %q, want %q", tc.in, got, tc.want)
 			}
-			if again := model.CleanText(got); again != got {
+			if again := safetext.Clean(got); again != got {
 				t.Fatalf("not idempotent: %q -> %q", got, again)
 			}
 			for _, r := range got {
-				if model.UnsafeRune(r) {
+				if safetext.Unsafe(r) {
 					t.Fatalf("%q still holds %U", got, r)
 				}
 			}
@@ -42,19 +42,19 @@ func TestCleanText(t *testing.T) {
 	}
 }
 
-func FuzzCleanText(f *testing.F) {
+func FuzzClean(f *testing.F) {
 	for _, s := range []string{"\x1b[31mx", "a\u202eb", "\x1b]0;t\x07", "\xff"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		got := model.CleanText(s)
+		got := safetext.Clean(s)
 		for _, r := range got {
-			if model.UnsafeRune(r) {
-				t.Fatalf("CleanText(%q) = %q holds %U", s, got, r)
+			if safetext.Unsafe(r) {
+				t.Fatalf("Clean(%q) = %q holds %U", s, got, r)
 			}
 		}
-		if model.CleanText(got) != got {
-			t.Fatalf("CleanText is not idempotent on %q", s)
+		if safetext.Clean(got) != got {
+			t.Fatalf("Clean is not idempotent on %q", s)
 		}
 	})
 }

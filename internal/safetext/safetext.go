@@ -1,16 +1,20 @@
-package model
+// Package safetext makes text from outside (a training process's output, a
+// reason a caller gave) safe to store and show on one line of a terminal.
+// It stands alone, so that the client binary can use it without linking the
+// job model and its tables.
+package safetext
 
 import (
 	"strings"
 	"unicode/utf8"
 )
 
-// UnsafeRune reports a character that changes how a terminal shows what
+// Unsafe reports a character that changes how a terminal shows what
 // follows it rather than showing itself: the C0 and C1 control characters
 // (ESC starts the escape sequences that move the cursor, retitle a window
 // or recolour text), DEL, and Unicode's bidirectional formatting characters,
 // which can make a line read differently from what it holds.
-func UnsafeRune(r rune) bool {
+func Unsafe(r rune) bool {
 	switch {
 	case r < 0x20, r == 0x7f, r >= 0x80 && r < 0xa0:
 		return true
@@ -20,15 +24,15 @@ func UnsafeRune(r rune) bool {
 	return false
 }
 
-// CleanText makes text from outside (a training process's last stderr line,
+// Clean makes text from outside (a training process's last stderr line,
 // a reason given to terminate a job) safe to store and show on one line:
 // ANSI escape sequences are removed whole, tabs and line breaks become
 // spaces, other control and bidirectional formatting characters are
 // dropped, and bytes that are not UTF-8 become U+FFFD.
-func CleanText(s string) string {
+func Clean(s string) string {
 	clean := true
 	for _, r := range s {
-		if UnsafeRune(r) || r == utf8.RuneError {
+		if Unsafe(r) || r == utf8.RuneError {
 			clean = false
 			break
 		}
@@ -46,7 +50,7 @@ func CleanText(s string) string {
 			continue
 		case r == '\t' || r == '\n' || r == '\r':
 			b.WriteByte(' ')
-		case UnsafeRune(r):
+		case Unsafe(r):
 		case r == utf8.RuneError && size <= 1:
 			b.WriteRune(utf8.RuneError)
 		default:
