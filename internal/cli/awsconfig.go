@@ -32,7 +32,7 @@ import (
 // The client binary so links none of the SDK's STS, SSO, SSO-OIDC and
 // sign-in clients, which cost a quarter of a submit's CPU at start-up.
 
-func init() { register(groupServer, newCredentialsCmd) }
+func init() { register(groupServer, []string{credentialsCmd}, newCredentialsCmd) }
 
 // awsRequest is what the global flags ask of the AWS configuration.
 func (a *App) awsRequest() awsconf.Request {

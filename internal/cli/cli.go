@@ -15,7 +15,7 @@
 // the real AWS SDK Batch client. Subcommands live in their own files and add
 // themselves to the root command with register from an init function:
 //
-//	func init() { register(groupJobs, newLogsCmd) }
+//	func init() { register(groupJobs, []string{"logs"}, newLogsCmd) }
 //	func newLogsCmd(a *App) *cobra.Command { ... }
 package cli
 
@@ -79,15 +79,67 @@ const (
 // A constructor builds one top-level command for an App.
 type constructor struct {
 	group string
+	// names are the command's name and aliases, so that a command line
+	// naming it builds it alone (TestConstructorNames keeps them true).
+	names []string
 	fn    func(*App) *cobra.Command
 }
 
 var constructors []constructor
 
 // register adds a top-level command to every root command built after it.
-// group is one of groupJobs, groupConfig or groupServer. Call it from init.
-func register(group string, fn func(*App) *cobra.Command) {
-	constructors = append(constructors, constructor{group, fn})
+// group is one of groupJobs, groupConfig or groupServer; names are the
+// command's name and its aliases. Call it from init.
+func register(group string, names []string, fn func(*App) *cobra.Command) {
+	constructors = append(constructors, constructor{group, names, fn})
+}
+
+// invoked returns the constructor of the top-level command that args name,
+// when it can tell: the first argument that is not a global flag or its
+// value. Building that command alone spares a one-shot command (a scripted
+// submit) the building of all the others and their flags, a tenth of its
+// work. With anything it cannot tell (help, completion requests, an unknown
+// flag or command), it returns false, and the whole tree is built.
+func invoked(root *cobra.Command, args []string) (constructor, bool) {
+	flags := root.PersistentFlags()
+	for i := 0; i < len(args); i++ {
+		arg := args[i]
+		switch {
+		case arg == "--" || arg == "-":
+			return constructor{}, false
+		case strings.HasPrefix(arg, "--"):
+			name, _, hasValue := strings.Cut(arg[2:], "=")
+			f := flags.Lookup(name)
+			if f == nil {
+				return constructor{}, false
+			}
+			if !hasValue && f.NoOptDefVal == "" {
+				i++ // the flag's value
+			}
+			continue
+		case strings.HasPrefix(arg, "-"):
+			if len(arg) != 2 {
+				return constructor{}, false // -ojson, or combined flags
+			}
+			f := flags.ShorthandLookup(arg[1:])
+			if f == nil {
+				return constructor{}, false
+			}
+			if f.NoOptDefVal == "" {
+				i++
+			}
+			continue
+		}
+		for _, c := range constructors {
+			for _, n := range c.names {
+				if n == arg {
+					return c, true
+				}
+			}
+		}
+		return constructor{}, false
+	}
+	return constructor{}, false
 }
 
 // App is the state of one CLI invocation: its streams, its global flags and
@@ -235,7 +287,11 @@ deployment) or to AWS Batch itself (--endpoint aws) through the AWS SDK.`,
 			root.AddGroup(g)
 		}
 	}
-	for _, c := range constructors {
+	build := constructors
+	if c, ok := invoked(root, a.args); ok {
+		build = []constructor{c}
+	}
+	for _, c := range build {
 		cmd := c.fn(a)
 		cmd.GroupID = c.group
 		root.AddCommand(cmd)

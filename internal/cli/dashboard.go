@@ -19,7 +19,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(groupServer, newDashboardCmd) }
+func init() { register(groupServer, []string{"dashboard"}, newDashboardCmd) }
 
 // DefaultDashboardListen is where `sagequeue dashboard` serves by default.
 const DefaultDashboardListen = "127.0.0.1:8643"

@@ -12,7 +12,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(groupConfig, newEnvCmd) }
+func init() { register(groupConfig, []string{"env", "environment"}, newEnvCmd) }
 
 // capacityUnitInstances is the capacity unit of SageMaker training environments.
 const capacityUnitInstances = "NUM_INSTANCES"

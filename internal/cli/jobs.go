@@ -11,9 +11,9 @@ import (
 )
 
 func init() {
-	register(groupJobs, newDescribeCmd)
-	register(groupJobs, newTerminateCmd)
-	register(groupJobs, newUpdateCmd)
+	register(groupJobs, []string{"describe"}, newDescribeCmd)
+	register(groupJobs, []string{"terminate"}, newTerminateCmd)
+	register(groupJobs, []string{"update"}, newUpdateCmd)
 }
 
 // forEachID runs fn for every id; a failure is reported on its own line and

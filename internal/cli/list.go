@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(groupJobs, newListCmd) }
+func init() { register(groupJobs, []string{"list"}, newListCmd) }
 
 // Filter names of ListServiceJobs.
 const (

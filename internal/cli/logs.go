@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(groupJobs, newLogsCmd) }
+func init() { register(groupJobs, []string{"logs"}, newLogsCmd) }
 
 type logsRequest struct {
 	JobID         string `json:"jobId"`

@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(groupConfig, newPlanCmd) }
+func init() { register(groupConfig, []string{"plan", "plans", "training-plan"}, newPlanCmd) }
 
 func newPlanCmd(a *App) *cobra.Command {
 	cmd := &cobra.Command{

@@ -14,7 +14,7 @@ import (
 	"github.com/spf13/pflag"
 )
 
-func init() { register(groupConfig, newPolicyCmd) }
+func init() { register(groupConfig, []string{"policy"}, newPolicyCmd) }
 
 func newPolicyCmd(a *App) *cobra.Command {
 	cmd := &cobra.Command{

@@ -14,7 +14,7 @@ import (
 	"github.com/spf13/pflag"
 )
 
-func init() { register(groupConfig, newQueueCmd) }
+func init() { register(groupConfig, []string{"queue"}, newQueueCmd) }
 
 func newQueueCmd(a *App) *cobra.Command {
 	cmd := &cobra.Command{

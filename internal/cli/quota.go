@@ -14,7 +14,7 @@ import (
 	"github.com/spf13/pflag"
 )
 
-func init() { register(groupConfig, newQuotaShareCmd) }
+func init() { register(groupConfig, []string{"quota-share"}, newQuotaShareCmd) }
 
 func newQuotaShareCmd(a *App) *cobra.Command {
 	cmd := &cobra.Command{

@@ -49,8 +49,8 @@ type DashboardFiles interface {
 }
 
 func init() {
-	register(groupServer, newServeCmd)
-	register(groupConfig, newSimulateCmd)
+	register(groupServer, []string{"serve"}, newServeCmd)
+	register(groupConfig, []string{"simulate"}, newSimulateCmd)
 }
 
 // SimulateShort is the one-line help of `sagequeue simulate`.

@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(groupJobs, newSnapshotCmd) }
+func init() { register(groupJobs, []string{"snapshot"}, newSnapshotCmd) }
 
 func newSnapshotCmd(a *App) *cobra.Command {
 	cmd := &cobra.Command{

@@ -12,7 +12,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(groupJobs, newSubmitCmd) }
+func init() { register(groupJobs, []string{"submit"}, newSubmitCmd) }
 
 type submitOptions struct {
 	queue, name string

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -807,5 +808,65 @@ func TestClientConfiguration(t *testing.T) {
 	a := &App{Endpoint: EndpointAWS, Profile: "no-such-profile"}
 	if _, err := a.Batch(ctx); exitCodeOf(err) != ExitUsage {
 		t.Fatalf("unknown profile: %v", err)
+	}
+}
+
+// TestConstructorNames keeps each registration's names true to the command
+// it builds: a name missing there would build the whole tree for nothing,
+// and a wrong one would build a command the line does not name.
+func TestConstructorNames(t *testing.T) {
+	a := &App{Getenv: func(string) string { return "" }}
+	seen := map[string]bool{}
+	for _, c := range constructors {
+		cmd := c.fn(a)
+		want := append([]string{cmd.Name()}, cmd.Aliases...)
+		if !slices.Equal(c.names, want) {
+			t.Errorf("command %s is registered with names %q, want %q", cmd.Name(), c.names, want)
+		}
+		for _, n := range c.names {
+			if seen[n] {
+				t.Errorf("two commands are named %q", n)
+			}
+			seen[n] = true
+		}
+	}
+}
+
+// TestInvoked: which command a command line names, when it can be told
+// without building the others.
+func TestInvoked(t *testing.T) {
+	tests := map[string]struct {
+		args []string
+		want string // "" builds the whole tree
+	}{
+		"command first":              {[]string{"submit", "-q", "q", "-n", "n"}, "submit"},
+		"after a global flag":        {[]string{"--endpoint", "http://127.0.0.1:8642", "list"}, "list"},
+		"after flag=value":           {[]string{"--endpoint=http://127.0.0.1:8642", "describe", "id"}, "describe"},
+		"after a shorthand flag":     {[]string{"-o", "json", "snapshot", "q"}, "snapshot"},
+		"an alias":                   {[]string{"environment", "describe"}, "env"},
+		"a flag's value like a name": {[]string{"--profile", "submit", "list"}, "list"},
+		"no arguments":               {nil, ""},
+		"help":                       {[]string{"help", "submit"}, ""},
+		"completion request":         {[]string{"__complete", "submit", ""}, ""},
+		"unknown command":            {[]string{"submti"}, ""},
+		"unknown flag first":         {[]string{"--bogus", "list"}, ""},
+		"joined shorthand value":     {[]string{"-ojson", "list"}, ""},
+		"help flag first":            {[]string{"--help", "list"}, ""},
+		"dash dash":                  {[]string{"--", "list"}, ""},
+	}
+	a := &App{Getenv: func(string) string { return "" }}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			a.args = nil
+			root := a.rootCmd() // the whole tree, whose root flags invoked reads
+			c, ok := invoked(root, tc.args)
+			got := ""
+			if ok {
+				got = c.names[0]
+			}
+			if got != tc.want {
+				t.Errorf("invoked(%q) = %q, want %q", tc.args, got, tc.want)
+			}
+		})
 	}
 }

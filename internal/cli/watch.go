@@ -17,7 +17,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(groupJobs, newWatchCmd) }
+func init() { register(groupJobs, []string{"watch"}, newWatchCmd) }
 
 // Without getdashboard, watch counts a queue's jobs with ListServiceJobs,
 // page by page: up to watchCountPages pages of the waiting and running
