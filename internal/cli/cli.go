@@ -31,6 +31,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/batch"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 func init() {
@@ -104,29 +105,23 @@ func invoked(root *cobra.Command, args []string) (constructor, bool) {
 	flags := root.PersistentFlags()
 	for i := 0; i < len(args); i++ {
 		arg := args[i]
-		switch {
-		case arg == "--" || arg == "-":
-			return constructor{}, false
-		case strings.HasPrefix(arg, "--"):
-			name, _, hasValue := strings.Cut(arg[2:], "=")
-			f := flags.Lookup(name)
+		if strings.HasPrefix(arg, "-") {
+			var f *pflag.Flag
+			hasValue := false
+			switch {
+			case strings.HasPrefix(arg, "--") && len(arg) > 2:
+				var name string
+				name, _, hasValue = strings.Cut(arg[2:], "=")
+				f = flags.Lookup(name)
+			case len(arg) == 2 && arg != "--":
+				f = flags.ShorthandLookup(arg[1:])
+			}
 			if f == nil {
+				// "--", "-", -ojson, combined shorthands, unknown flags
 				return constructor{}, false
 			}
 			if !hasValue && f.NoOptDefVal == "" {
 				i++ // the flag's value
-			}
-			continue
-		case strings.HasPrefix(arg, "-"):
-			if len(arg) != 2 {
-				return constructor{}, false // -ojson, or combined flags
-			}
-			f := flags.ShorthandLookup(arg[1:])
-			if f == nil {
-				return constructor{}, false
-			}
-			if f.NoOptDefVal == "" {
-				i++
 			}
 			continue
 		}
